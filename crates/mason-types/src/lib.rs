@@ -1,0 +1,27 @@
+//! The Boskos wire model shared by every Mason crate: resources, user data, metrics,
+//! state names, Go-style durations and the resource pool config file.
+//!
+//! This crate does no IO: it is what a client embedding Mason pulls in, so it depends on
+//! serde and little else.
+//!
+//! Layout:
+//! - [`resource`]: the `Resource` JSON object and its timestamps.
+//! - [`userdata`]: the string map carried by a resource, its merge rule and YAML-in-string values.
+//! - [`state`]: the well-known state names.
+//! - [`metric`]: the `/metric` JSON object.
+//! - [`duration`]: Go duration syntax (`1h30m`, `300ms`), parsed and printed exactly.
+//! - [`config`]: the Boskos resource config YAML, dynamic pools (DRLC) and validation.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod duration;
+pub mod metric;
+pub mod resource;
+pub mod state;
+pub mod userdata;
+
+pub use config::{BoskosConfig, ConfigType, DynamicResourceLifeCycle, ResourceEntry};
+pub use duration::{format_go_duration, parse_go_duration, DurationError};
+pub use metric::Metric;
+pub use resource::{Resource, Timestamp};
+pub use userdata::{UserData, LEASED_RESOURCES};
