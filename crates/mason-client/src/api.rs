@@ -1,0 +1,102 @@
+//! The operations of the Boskos API as a trait, so controllers (builder, reaper, cleaner,
+//! janitor) run unchanged over HTTP against any server, or in process inside `mason up`.
+//!
+//! Every call is made on behalf of one owner, fixed when the client is built. No method
+//! keeps local lease bookkeeping: release and update work by name after a restart
+//! (upstream boskos#16).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mason_types::{Metric, Resource, UserData};
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 404: resources exist but none is available (or the named resource is missing).
+    #[error("resources not found: {0}")]
+    NotFound(String),
+    /// 404 with upstream's `resource type "<t>" does not exist`.
+    #[error("resource type not found: {0}")]
+    TypeNotFound(String),
+    /// 401: the resource is owned by someone else.
+    #[error("resources already used by another user: {0}")]
+    OwnerMismatch(String),
+    /// 409: the resource is not in the stated state.
+    #[error("state mismatch: {0}")]
+    StateMismatch(String),
+    /// 400: the server refused the parameters.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Any other HTTP status (5xx after retries, 405, 413, ...).
+    #[error("status {status}: {message}")]
+    Status {
+        /// HTTP status code.
+        status: u16,
+        /// Response body.
+        message: String,
+    },
+    /// The server could not be reached (after retries).
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// The server answered something that is not the Boskos wire format.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+    /// A local problem (bad argument, unreadable password file, cancelled).
+    #[error("{0}")]
+    Local(String),
+}
+
+impl Error {
+    /// Whether waiting and retrying may succeed (nothing free right now).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound(_))
+    }
+}
+
+/// Result with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Boskos operations, on behalf of [`BoskosApi::owner`].
+#[async_trait]
+pub trait BoskosApi: Send + Sync {
+    /// Who this client acts as.
+    fn owner(&self) -> &str;
+
+    /// `POST /acquire`: one resource of `rtype` in `state`, moved to `dest`.
+    async fn acquire(
+        &self,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        request_id: Option<&str>,
+    ) -> Result<Resource>;
+
+    /// `POST /acquirebystate`: the named resources in `state`, moved to `dest`.
+    async fn acquire_by_state(
+        &self,
+        state: &str,
+        dest: &str,
+        names: &[String],
+    ) -> Result<Vec<Resource>>;
+
+    /// `POST /release`.
+    async fn release(&self, name: &str, dest: &str) -> Result<()>;
+
+    /// `POST /update`: heartbeat, merging `userdata` when given.
+    async fn update(&self, name: &str, state: &str, userdata: Option<&UserData>) -> Result<()>;
+
+    /// `POST /reset`: name → previous owner.
+    async fn reset(
+        &self,
+        rtype: &str,
+        state: &str,
+        expire: Duration,
+        dest: &str,
+    ) -> Result<BTreeMap<String, String>>;
+
+    /// `GET /metric`.
+    async fn metric(&self, rtype: &str) -> Result<Metric>;
+}

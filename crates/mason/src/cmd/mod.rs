@@ -1,0 +1,3 @@
+//! One module per subcommand, each with `Opts` and `run`.
+
+pub(crate) mod check_config;

@@ -1,0 +1,55 @@
+//! `mason`: one binary for every role. Each subcommand lives in its own file under
+//! [`cmd`] with an `Opts` (clap) and a `run`; `main` only parses, sets up logging, runs,
+//! and maps the outcome to a documented exit code (see [`exit`]).
+
+mod cmd;
+mod exit;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mason: Boskos-compatible leases for pooled test resources, and a builder of virtual ones.
+#[derive(Debug, Parser)]
+#[command(name = "mason", version, about, long_about = None, after_help = exit::HELP)]
+struct Cli {
+    #[command(flatten)]
+    log: logging::LogOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
+    CheckConfig(cmd::check_config::Opts),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mason: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
+        }
+    });
+    exit::report(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_tree_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
