@@ -10,7 +10,8 @@
 //! - [`rules`]: backend-independent rules (config sync planning, dynamic pool upkeep).
 //! - [`sqlite`]: the embedded default backend (one file, WAL).
 //! - [`open`]: store URLs (`sqlite://mason.db`, `postgres://…`) and the one `match` on the engine.
-//! - `conformance` (feature `conformance`): the suite every backend must pass.
+//! - [`conformance`]: the suite every backend must pass (compiled always, so any
+//!   backend's tests — in this crate or another — can run it).
 
 pub mod clock;
 pub mod error;
@@ -18,7 +19,6 @@ pub mod open;
 pub mod rules;
 pub mod sqlite;
 
-#[cfg(feature = "conformance")]
 pub mod conformance;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,86 @@
+//! The store contract, written once and run against every backend.
+//!
+//! A backend's test file calls [`store_conformance_suite!`] with an async expression
+//! building a fresh [`Harness`]; the macro expands to one `#[tokio::test]` per case. Each
+//! case gets its own empty store and a [`ManualClock`] it can move.
+//!
+//! Layout: [`leases`] (acquire, queue, acquire-by-state, release, update, reset, metrics,
+//! races) and [`sync`] (config sync and dynamic upkeep).
+
+pub mod leases;
+pub mod sync;
+
+use std::sync::Arc;
+
+use mason_types::{BoskosConfig, Resource};
+
+use crate::clock::ManualClock;
+use crate::{Error, Store};
+
+/// A fresh store with the clock that stamps its writes.
+pub struct Harness {
+    /// The store under test (empty).
+    pub store: Arc<dyn Store>,
+    /// The clock the store reads; advance it to simulate time.
+    pub clock: Arc<ManualClock>,
+}
+
+impl Harness {
+    /// Load a config YAML (validated) into the store via `sync_config`.
+    pub async fn with_config(&self, yaml: &str) {
+        let config = BoskosConfig::parse_and_validate(yaml).expect("test config is valid");
+        self.store.sync_config(&config).await.expect("sync_config");
+    }
+
+    /// Fetch one resource, panicking if absent.
+    pub async fn get(&self, name: &str) -> Resource {
+        self.store.get(name).await.unwrap_or_else(|e| panic!("get {name}: {e}"))
+    }
+}
+
+/// Assert that `result` failed with an error whose message is `text`.
+pub fn assert_err_text<T: std::fmt::Debug>(result: crate::Result<T>, text: &str) {
+    match result {
+        Ok(v) => panic!("expected error {text:?}, got Ok({v:?})"),
+        Err(e) => assert_eq!(e.to_string(), text, "error variant {e:?}"),
+    }
+}
+
+/// Whether `e` is a `ResourceNotFound`.
+pub fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::ResourceNotFound(_))
+}
+
+/// Expand to one test per conformance case. `$make` is an async expression that yields a
+/// fresh [`Harness`].
+#[macro_export]
+macro_rules! store_conformance_suite {
+    ($make:expr) => {
+        $crate::store_conformance_suite!(@cases $make;
+            leases::acquire_unknown_type,
+            leases::acquire_no_free_resource,
+            leases::acquire_moves_and_stamps,
+            leases::acquire_round_robin,
+            leases::acquire_request_id_priority,
+            leases::acquire_creates_dynamic_on_new_request,
+            leases::acquire_by_state_all_or_nothing,
+            leases::release_rules,
+            leases::release_sets_expiration_from_lifespan,
+            leases::update_rules,
+            leases::reset_rules,
+            leases::metric_counts,
+            leases::racing_acquires_never_double_lease,
+            leases::queue_is_visible_and_collected,
+            sync::cases_placeholder
+        );
+    };
+    (@cases $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let harness: $crate::conformance::Harness = $make.await;
+                $crate::conformance::$module::$case(harness).await;
+            }
+        )+
+    };
+}
