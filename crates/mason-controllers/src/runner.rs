@@ -1,0 +1,429 @@
+//! The loop runner: every controller is a [`Loop`] that does one bounded unit of work per
+//! [`Loop::tick`] and says when it wants to run again ([`Next`]). A [`Driver`] owns one
+//! loop and runs it until a [`CancellationToken`] is cancelled:
+//!
+//! - between ticks it waits with `select!` on the token, a timer and its [`Waker`];
+//! - a wake-up that arrives *while* a tick runs is remembered (the `Notify` keeps a
+//!   permit), so work signalled mid-tick is never missed;
+//! - a tick is never interrupted: cancellation is only observed between ticks, so a loop
+//!   never stops halfway through a lease transition (loops that start long-running work,
+//!   such as the janitor's child processes, hold their own child token for it);
+//! - errors go through one [`ErrorPolicy`] (exponential backoff, capped) and are counted
+//!   per loop in its [`LoopStatus`], readable at any time through a [`StatusHandle`].
+//!
+//! Tests drive a loop without timers: [`Driver::tick`] runs exactly one tick (recording
+//! status like the runner does) and [`Driver::run_until_idle`] ticks while the loop
+//! answers [`Next::Now`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What a loop wants after a tick (like kube's `Action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// There is more work: tick again at once.
+    Now,
+    /// Tick again after this long (or earlier when woken).
+    After(Duration),
+    /// Nothing to do until the loop's [`Waker`] is woken.
+    OnWake,
+}
+
+/// Why a tick failed. The runner logs it, counts it and backs off.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoopError {
+    /// A Boskos API call failed.
+    #[error("api call failed: {0}")]
+    Api(#[from] mason_client::Error),
+    /// A local IO problem (spawning a program, reading a file).
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration the loop works from is unusable.
+    #[error("bad configuration: {0}")]
+    Config(String),
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl LoopError {
+    /// A short, stable label for the error kind (for logs and metrics).
+    pub fn label(&self) -> &'static str {
+        match self {
+            LoopError::Api(_) => "api",
+            LoopError::Io(_) => "io",
+            LoopError::Config(_) => "config",
+            LoopError::Other(_) => "other",
+        }
+    }
+}
+
+/// One controller's unit of work.
+#[async_trait]
+pub trait Loop: Send {
+    /// A short name for logs and status (`reaper`, `cleaner`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Do one bounded unit of work and say when to run again. Must be safe to run while
+    /// other replicas run the same loop: every transition is a conditional server call.
+    async fn tick(&mut self) -> Result<Next, LoopError>;
+}
+
+/// How failures turn into retry delays: `initial · 2^(n-1)` after the n-th consecutive
+/// error, never more than `max`. A successful tick resets the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorPolicy {
+    /// Delay after the first error.
+    pub initial: Duration,
+    /// Upper bound of the delay.
+    pub max: Duration,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ErrorPolicy {
+    /// The delay after `consecutive` (≥ 1) errors in a row.
+    pub fn delay(&self, consecutive: u32) -> Duration {
+        let shift = consecutive.saturating_sub(1).min(31);
+        self.initial.saturating_mul(1u32 << shift).min(self.max)
+    }
+}
+
+/// What a loop has done so far; shared between the runner and anyone watching.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LoopStatus {
+    /// The loop's name.
+    pub name: &'static str,
+    /// Ticks completed (successful or not).
+    pub ticks: u64,
+    /// Ticks that failed.
+    pub errors: u64,
+    /// Failures since the last successful tick (drives the backoff).
+    pub consecutive_errors: u32,
+    /// The most recent failure, if any.
+    pub last_error: Option<String>,
+    /// Whether the runner is currently driving the loop.
+    pub running: bool,
+}
+
+/// Read access to a loop's [`LoopStatus`].
+#[derive(Debug, Clone)]
+pub struct StatusHandle(Arc<Mutex<LoopStatus>>);
+
+impl StatusHandle {
+    /// A snapshot of the status.
+    pub fn get(&self) -> LoopStatus {
+        self.0.lock().expect("status lock").clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut LoopStatus)) {
+        f(&mut self.0.lock().expect("status lock"));
+    }
+}
+
+/// Wakes a loop that waits ([`Next::OnWake`] or [`Next::After`]). Cheap to clone; a wake
+/// while the loop is busy makes its next wait return at once.
+#[derive(Debug, Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    /// A waker not yet attached to a loop.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask the loop to tick again soon.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Owns one [`Loop`] and runs it (see the module docs).
+pub struct Driver<L> {
+    inner: L,
+    policy: ErrorPolicy,
+    waker: Waker,
+    status: StatusHandle,
+}
+
+impl<L: Loop> Driver<L> {
+    /// Wrap `inner` with the default [`ErrorPolicy`] and a fresh [`Waker`].
+    pub fn new(inner: L) -> Self {
+        let status = LoopStatus {
+            name: inner.name(),
+            ..LoopStatus::default()
+        };
+        Self {
+            inner,
+            policy: ErrorPolicy::default(),
+            waker: Waker::new(),
+            status: StatusHandle(Arc::new(Mutex::new(status))),
+        }
+    }
+
+    /// Use `policy` for failures.
+    pub fn with_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Use an existing waker (e.g. one handed to a component that signals new work).
+    pub fn with_waker(mut self, waker: Waker) -> Self {
+        self.waker = waker;
+        self
+    }
+
+    /// The waker of this loop.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// The loop's status.
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
+    }
+
+    /// The wrapped loop.
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+
+    /// The wrapped loop, mutably.
+    pub fn inner_mut(&mut self) -> &mut L {
+        &mut self.inner
+    }
+
+    /// Run exactly one tick, recording it in the status; on error, returns the error
+    /// (the runner would back off by [`ErrorPolicy::delay`]).
+    pub async fn tick(&mut self) -> Result<Next, LoopError> {
+        let outcome = self.inner.tick().await;
+        self.status.update(|s| {
+            s.ticks += 1;
+            match &outcome {
+                Ok(_) => s.consecutive_errors = 0,
+                Err(e) => {
+                    s.errors += 1;
+                    s.consecutive_errors = s.consecutive_errors.saturating_add(1);
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        });
+        outcome
+    }
+
+    /// Tick while the loop answers [`Next::Now`], at most `max_ticks` times; returns the
+    /// first other answer (or `Next::Now` if the limit was reached). Stops at the first
+    /// error.
+    pub async fn run_until_idle(&mut self, max_ticks: usize) -> Result<Next, LoopError> {
+        for _ in 0..max_ticks {
+            match self.tick().await? {
+                Next::Now => continue,
+                other => return Ok(other),
+            }
+        }
+        Ok(Next::Now)
+    }
+
+    /// Run until `token` is cancelled. Returns the loop so callers can inspect it.
+    pub async fn run(mut self, token: CancellationToken) -> L {
+        let name = self.inner.name();
+        self.status.update(|s| s.running = true);
+        tracing::debug!(loop_name = name, "loop started");
+        while !token.is_cancelled() {
+            let wait = match self.tick().await {
+                Ok(Next::Now) => Some(Duration::ZERO),
+                Ok(Next::After(d)) => Some(d),
+                Ok(Next::OnWake) => None,
+                Err(e) => {
+                    let n = self.status.get().consecutive_errors;
+                    let delay = self.policy.delay(n);
+                    tracing::warn!(
+                        loop_name = name,
+                        error = %e,
+                        kind = e.label(),
+                        consecutive = n,
+                        retry_in = ?delay,
+                        "tick failed"
+                    );
+                    Some(delay)
+                }
+            };
+            if wait == Some(Duration::ZERO) {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let notified = self.waker.0.notified();
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break,
+                _ = notified => {}
+                _ = sleep_or_forever(wait) => {}
+            }
+        }
+        self.status.update(|s| s.running = false);
+        tracing::debug!(loop_name = name, "loop stopped");
+        self.inner
+    }
+}
+
+async fn sleep_or_forever(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts ticks; answers from a script, then `OnWake`.
+    struct Scripted {
+        script: Vec<Result<Next, LoopError>>,
+        ticks: Arc<Mutex<u32>>,
+    }
+
+    #[async_trait]
+    impl Loop for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        async fn tick(&mut self) -> Result<Next, LoopError> {
+            *self.ticks.lock().unwrap() += 1;
+            if self.script.is_empty() {
+                Ok(Next::OnWake)
+            } else {
+                self.script.remove(0)
+            }
+        }
+    }
+
+    fn scripted(script: Vec<Result<Next, LoopError>>) -> (Driver<Scripted>, Arc<Mutex<u32>>) {
+        let ticks = Arc::new(Mutex::new(0));
+        (
+            Driver::new(Scripted {
+                script,
+                ticks: ticks.clone(),
+            }),
+            ticks,
+        )
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = ErrorPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+        };
+        assert_eq!(p.delay(1), Duration::from_secs(1));
+        assert_eq!(p.delay(2), Duration::from_secs(2));
+        assert_eq!(p.delay(4), Duration::from_secs(8));
+        assert_eq!(p.delay(5), Duration::from_secs(10));
+        assert_eq!(p.delay(200), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn direct_ticks_record_status() {
+        let (mut d, _) = scripted(vec![
+            Ok(Next::Now),
+            Err(LoopError::Other("boom".into())),
+            Err(LoopError::Config("bad".into())),
+            Ok(Next::After(Duration::from_secs(5))),
+        ]);
+        assert_eq!(d.run_until_idle(10).await.unwrap_err().to_string(), "boom");
+        let s = d.status().get();
+        assert_eq!((s.ticks, s.errors, s.consecutive_errors), (2, 1, 1));
+        assert!(d.tick().await.is_err());
+        assert_eq!(d.status().get().consecutive_errors, 2);
+        assert_eq!(d.tick().await.unwrap(), Next::After(Duration::from_secs(5)));
+        let s = d.status().get();
+        assert_eq!((s.ticks, s.errors, s.consecutive_errors), (4, 2, 0));
+        assert_eq!(s.last_error.as_deref(), Some("bad configuration: bad"));
+        assert_eq!(s.name, "scripted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runner_waits_wakes_backs_off_and_stops() {
+        let (d, ticks) = scripted(vec![
+            Ok(Next::Now),
+            Ok(Next::After(Duration::from_secs(30))),
+            Err(LoopError::Other("x".into())),
+        ]);
+        let d = d.with_policy(ErrorPolicy {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(2),
+        });
+        let waker = d.waker();
+        let status = d.status();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(d.run(token.clone()));
+        tokio::task::yield_now().await;
+        // Now, then After(30s): two ticks, then waiting.
+        assert_eq!(*ticks.lock().unwrap(), 2);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        tokio::task::yield_now().await;
+        // Third tick failed: backs off 2 s.
+        assert_eq!(*ticks.lock().unwrap(), 3);
+        assert_eq!(status.get().errors, 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        tokio::task::yield_now().await;
+        // Fourth tick answers OnWake: only a wake makes it tick again.
+        assert_eq!(*ticks.lock().unwrap(), 4);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(*ticks.lock().unwrap(), 4);
+        waker.wake();
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert_eq!(*ticks.lock().unwrap(), 5);
+        assert!(status.get().running);
+        token.cancel();
+        task.await.unwrap();
+        assert!(!status.get().running);
+        assert_eq!(status.get().consecutive_errors, 0);
+    }
+
+    /// A tick that is in progress when shutdown starts finishes before the runner stops.
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_never_interrupts_a_tick() {
+        struct Slow {
+            token: CancellationToken,
+            finished: Arc<Mutex<bool>>,
+        }
+        #[async_trait]
+        impl Loop for Slow {
+            fn name(&self) -> &'static str {
+                "slow"
+            }
+            async fn tick(&mut self) -> Result<Next, LoopError> {
+                self.token.cancel();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                *self.finished.lock().unwrap() = true;
+                Ok(Next::Now)
+            }
+        }
+        let token = CancellationToken::new();
+        let finished = Arc::new(Mutex::new(false));
+        let d = Driver::new(Slow {
+            token: token.clone(),
+            finished: finished.clone(),
+        });
+        let status = d.status();
+        d.run(token).await;
+        assert!(*finished.lock().unwrap());
+        assert_eq!(status.get().ticks, 1);
+    }
+}
