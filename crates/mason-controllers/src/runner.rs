@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What a loop wants after a tick (like kube's `Action`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +280,17 @@ impl<L: Loop> Driver<L> {
     }
 }
 
+impl<L: Loop + 'static> Driver<L> {
+    /// Spawn [`Driver::run`] on `tracker`; returns the loop's waker and status.
+    pub fn spawn(self, tracker: &TaskTracker, token: CancellationToken) -> (Waker, StatusHandle) {
+        let handles = (self.waker(), self.status());
+        tracker.spawn(async move {
+            self.run(token).await;
+        });
+        handles
+    }
+}
+
 async fn sleep_or_forever(wait: Option<Duration>) {
     match wait {
         Some(d) => tokio::time::sleep(d).await,
@@ -355,45 +367,102 @@ mod tests {
         assert_eq!(s.name, "scripted");
     }
 
+    /// Reports the (virtual) time of each tick; answers from a script, then `OnWake`.
+    struct Timed {
+        script: Vec<Result<Next, LoopError>>,
+        seen: tokio::sync::mpsc::UnboundedSender<tokio::time::Instant>,
+    }
+
+    #[async_trait]
+    impl Loop for Timed {
+        fn name(&self) -> &'static str {
+            "timed"
+        }
+        async fn tick(&mut self) -> Result<Next, LoopError> {
+            self.seen.send(tokio::time::Instant::now()).unwrap();
+            if self.script.is_empty() {
+                Ok(Next::OnWake)
+            } else {
+                self.script.remove(0)
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn runner_waits_wakes_backs_off_and_stops() {
-        let (d, ticks) = scripted(vec![
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let script = vec![
             Ok(Next::Now),
             Ok(Next::After(Duration::from_secs(30))),
             Err(LoopError::Other("x".into())),
-        ]);
-        let d = d.with_policy(ErrorPolicy {
+        ];
+        let d = Driver::new(Timed { script, seen: tx }).with_policy(ErrorPolicy {
             initial: Duration::from_secs(2),
             max: Duration::from_secs(2),
         });
         let waker = d.waker();
         let status = d.status();
         let token = CancellationToken::new();
+        let start = tokio::time::Instant::now();
         let task = tokio::spawn(d.run(token.clone()));
-        tokio::task::yield_now().await;
-        // Now, then After(30s): two ticks, then waiting.
-        assert_eq!(*ticks.lock().unwrap(), 2);
-        tokio::time::advance(Duration::from_secs(30)).await;
-        tokio::task::yield_now().await;
-        // Third tick failed: backs off 2 s.
-        assert_eq!(*ticks.lock().unwrap(), 3);
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            at.push(rx.recv().await.unwrap() - start);
+        }
+        // Now → at once; After(30s) → 30 s later; the error backs off 2 s.
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(at, vec![secs(0), secs(0), secs(30), secs(32)]);
         assert_eq!(status.get().errors, 1);
-        tokio::time::advance(Duration::from_secs(2)).await;
-        tokio::task::yield_now().await;
-        // Fourth tick answers OnWake: only a wake makes it tick again.
-        assert_eq!(*ticks.lock().unwrap(), 4);
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        tokio::task::yield_now().await;
-        assert_eq!(*ticks.lock().unwrap(), 4);
+        // The fourth tick answered OnWake: no tick without a wake, however long we wait.
+        let idle = tokio::time::timeout(Duration::from_secs(3600), rx.recv()).await;
+        assert!(idle.is_err(), "ticked without a wake");
         waker.wake();
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
-        assert_eq!(*ticks.lock().unwrap(), 5);
+        assert!(rx.recv().await.is_some());
         assert!(status.get().running);
         token.cancel();
         task.await.unwrap();
-        assert!(!status.get().running);
-        assert_eq!(status.get().consecutive_errors, 0);
+        let s = status.get();
+        assert!(!s.running);
+        assert_eq!((s.ticks, s.errors, s.consecutive_errors), (5, 1, 0));
+    }
+
+    /// A wake that arrives while a tick runs is not lost.
+    #[tokio::test(start_paused = true)]
+    async fn wake_during_tick_is_remembered() {
+        struct WakesItself {
+            waker: Waker,
+            seen: tokio::sync::mpsc::UnboundedSender<()>,
+            first: bool,
+        }
+        #[async_trait]
+        impl Loop for WakesItself {
+            fn name(&self) -> &'static str {
+                "self-waking"
+            }
+            async fn tick(&mut self) -> Result<Next, LoopError> {
+                if std::mem::take(&mut self.first) {
+                    self.waker.wake();
+                }
+                self.seen.send(()).unwrap();
+                Ok(Next::OnWake)
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waker = Waker::new();
+        let d = Driver::new(WakesItself {
+            waker: waker.clone(),
+            seen: tx,
+            first: true,
+        })
+        .with_waker(waker);
+        let token = CancellationToken::new();
+        let task = tokio::spawn(d.run(token.clone()));
+        rx.recv().await.unwrap();
+        rx.recv().await.unwrap();
+        let idle = tokio::time::timeout(Duration::from_secs(3600), rx.recv()).await;
+        assert!(idle.is_err());
+        token.cancel();
+        task.await.unwrap();
     }
 
     /// A tick that is in progress when shutdown starts finishes before the runner stops.
