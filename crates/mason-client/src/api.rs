@@ -44,15 +44,41 @@ pub enum Error {
     /// The server answered something that is not the Boskos wire format.
     #[error("unexpected response: {0}")]
     Protocol(String),
-    /// A local problem (bad argument, unreadable password file, cancelled).
+    /// A local problem (bad argument, unreadable password file).
     #[error("{0}")]
     Local(String),
+    /// Waiting for a resource gave up at its deadline (added for `acquire_wait`; `last` is
+    /// the answer of the final attempt, normally [`Error::NotFound`]).
+    #[error("no resource became available within {}: {last}", mason_types::format_go_duration(*waited))]
+    Timeout {
+        /// How long the caller waited.
+        waited: Duration,
+        /// The error of the last attempt.
+        last: Box<Error>,
+    },
+    /// The caller cancelled a wait (added for `acquire_wait`, e.g. on SIGINT).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {
     /// Whether waiting and retrying may succeed (nothing free right now).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound(_))
+    }
+
+    /// Whether the server is out of reach (transport failures after every retry).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unreachable(_))
+    }
+
+    /// Whether the server says the lease is not (or no longer) ours: the resource is gone,
+    /// owned by someone else, or in another state. Heartbeating it again cannot succeed.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::NotFound(_) | Error::OwnerMismatch(_) | Error::StateMismatch(_)
+        )
     }
 }
 

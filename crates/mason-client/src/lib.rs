@@ -3,8 +3,36 @@
 //! Layout:
 //! - [`api`]: the [`BoskosApi`] trait every controller talks through, and its typed
 //!   [`Error`]. The HTTP client implements it; `mason up` uses an in-process one.
+//! - [`HttpClient`] (`http`, `builder`, `ops`): the HTTP implementation, in upstream's wire
+//!   shape, with basic auth from a password file (`auth`), timeouts and retries on
+//!   transport errors and 5xx only (`retry`); status codes become typed errors (`status`);
+//!   URLs keep the base path (`url`).
+//! - `wait`: [`HttpClient::acquire_wait`] and [`HttpClient::acquire_by_state_wait`], polling
+//!   with one request ID and a progress hook.
+//! - [`queue`]: [`HttpClient::queue`], the waiting requests (a `mason serve` extension).
+//! - [`lease`]: [`LeaseGuard`], a lease kept alive by a background heartbeat.
 #![deny(missing_docs)]
 
 pub mod api;
+mod auth;
+mod builder;
+mod http;
+pub mod lease;
+mod ops;
+pub mod queue;
+mod retry;
+mod status;
+mod url;
+mod wait;
 
 pub use api::{BoskosApi, Error, Result};
+pub use auth::CREDENTIALS_TOGETHER;
+pub use builder::{
+    HttpClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use http::HttpClient;
+pub use lease::{HeartbeatStatus, LeaseGuard};
+pub use queue::QueueEntry;
+pub use reqwest::Url;
+pub use retry::RetryPolicy;
+pub use wait::{ProgressHook, Wait, WaitProgress};

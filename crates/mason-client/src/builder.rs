@@ -1,0 +1,157 @@
+//! Building an [`HttpClient`]: server URL, owner, credentials, timeouts, retries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{Error, Result};
+use crate::auth::BasicAuth;
+use crate::http::{HttpClient, Inner};
+use crate::retry::RetryPolicy;
+use crate::url::parse_base;
+
+/// Upstream's wait between two acquire polls.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// Default limit for one HTTP exchange (upstream has none; a hung proxy should not hang us).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default limit for opening a connection (upstream's dialer: 30 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of an [`HttpClient`]; see [`HttpClient::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HttpClientBuilder {
+    url: String,
+    owner: String,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryPolicy,
+    poll_interval: Duration,
+}
+
+impl HttpClientBuilder {
+    pub(crate) fn new(url: impl Into<String>, owner: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            owner: owner.into(),
+            username: None,
+            password_file: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: RetryPolicy::default(),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
+
+    /// Basic auth with `username` and the password in `password_file`.
+    pub fn basic_auth(
+        self,
+        username: impl Into<String>,
+        password_file: impl Into<PathBuf>,
+    ) -> Self {
+        self.credentials(Some(username.into()), Some(password_file.into()))
+    }
+
+    /// Basic auth from optional parts, as command-line flags give them: both or neither
+    /// must be set, else [`HttpClientBuilder::build`] fails with upstream's
+    /// `username and passwordFile must be specified together`.
+    pub fn credentials(mut self, username: Option<String>, password_file: Option<PathBuf>) -> Self {
+        self.username = username;
+        self.password_file = password_file;
+        self
+    }
+
+    /// Limit for one HTTP exchange, connection included (default 60 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Limit for opening a TCP (and TLS) connection (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Attempts and back-off for transport errors and 5xx answers (default: 4 attempts,
+    /// 1 s/4 s/9 s apart, like upstream).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Pause between two polls of the waiting acquires (default 3 s, like upstream).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Check everything and build the client.
+    pub fn build(self) -> Result<HttpClient> {
+        let base = parse_base(&self.url)?;
+        if self.owner.trim().is_empty() {
+            return Err(Error::Local("owner must not be empty".to_string()));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(Error::Local("poll interval must be positive".to_string()));
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(Error::Local("timeouts must be positive".to_string()));
+        }
+        let auth = BasicAuth::from_parts(self.username, self.password_file)?;
+        if auth.is_some() && base.scheme() != "https" {
+            tracing::warn!(
+                url = %base,
+                "sending basic-auth credentials over plain http; use an https server URL"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mason-client/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.request_timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| Error::Local(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                owner: self.owner,
+                auth,
+                retry: self.retry,
+                poll_interval: self.poll_interval,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_bad_settings_with_clear_messages() {
+        let err = |b: HttpClientBuilder| b.build().unwrap_err().to_string();
+        let ok = || HttpClient::builder("http://127.0.0.1:1", "me");
+        assert_eq!(
+            err(HttpClient::builder("http://h", " ")),
+            "owner must not be empty"
+        );
+        assert!(err(HttpClient::builder("h:1", "me")).starts_with("invalid server URL"));
+        assert_eq!(
+            err(ok().credentials(Some("alice".into()), None)),
+            crate::auth::CREDENTIALS_TOGETHER
+        );
+        assert_eq!(
+            err(ok().poll_interval(Duration::ZERO)),
+            "poll interval must be positive"
+        );
+        assert_eq!(
+            err(ok().request_timeout(Duration::ZERO)),
+            "timeouts must be positive"
+        );
+        let client = ok().build().unwrap();
+        assert_eq!(client.base_url().as_str(), "http://127.0.0.1:1/");
+    }
+}

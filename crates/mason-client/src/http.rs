@@ -1,0 +1,202 @@
+//! The HTTP transport of [`HttpClient`]: one exchange with retries, in the wire shape the
+//! upstream Go client uses (SPEC §5.2, and the upstream wire log).
+//!
+//! Every parameter travels in the query string; `POST`s without a body still send
+//! `Content-Length: 0` (some proxies refuse a bodiless POST otherwise); only `/update`
+//! carries `Content-Type: application/json`, with or without a body. Basic auth is added
+//! when configured. The response body is always read to the end, so the connection is
+//! reused (upstream opens a new one after every error it does not read).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{header, Method, Url};
+
+use crate::api::{Error, Result};
+use crate::auth::BasicAuth;
+use crate::builder::HttpClientBuilder;
+use crate::retry::{is_retryable_status, RetryPolicy};
+use crate::status::error_for;
+use crate::url::endpoint;
+
+/// An async client for any Boskos-compatible server (`mason serve` or upstream Boskos),
+/// acting on behalf of one owner. Cheap to clone: clones share one connection pool.
+///
+/// ```no_run
+/// # async fn demo() -> mason_client::Result<()> {
+/// use mason_client::{BoskosApi, HttpClient};
+/// let client = HttpClient::builder("http://127.0.0.1:8080", "ci-job-42").build()?;
+/// let res = client.acquire("gce-project", "free", "busy", None).await?;
+/// client.release(&res.name, "dirty").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What every clone shares.
+pub(crate) struct Inner {
+    /// The reqwest client (connection pool, timeouts).
+    pub(crate) http: reqwest::Client,
+    /// Server base URL; its path is kept as a prefix of every route.
+    pub(crate) base: Url,
+    /// Who the calls are made for.
+    pub(crate) owner: String,
+    /// Basic-auth credentials for a fronting proxy, if any.
+    pub(crate) auth: Option<BasicAuth>,
+    /// Retries for transport errors and 5xx.
+    pub(crate) retry: RetryPolicy,
+    /// Pause between polls of the waiting acquires.
+    pub(crate) poll_interval: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base", &self.inner.base.as_str())
+            .field("owner", &self.inner.owner)
+            .field("auth", &self.inner.auth.as_ref().map(BasicAuth::username))
+            .field("retry", &self.inner.retry)
+            .finish()
+    }
+}
+
+/// One request to make.
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) action: &'a str,
+    pub(crate) params: Vec<(&'a str, &'a str)>,
+    /// Request body; `POST`s without one send an empty body.
+    pub(crate) body: Option<Vec<u8>>,
+    /// Whether to send `Content-Type: application/json` (only `/update` does).
+    pub(crate) json: bool,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn post(action: &'a str, params: Vec<(&'a str, &'a str)>) -> Self {
+        Self {
+            method: Method::POST,
+            action,
+            params,
+            body: None,
+            json: false,
+        }
+    }
+
+    pub(crate) fn get(action: &'a str, params: Vec<(&'a str, &'a str)>) -> Self {
+        Self {
+            method: Method::GET,
+            action,
+            params,
+            body: None,
+            json: false,
+        }
+    }
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Done(Result<String>),
+    Retry(Error),
+}
+
+impl HttpClient {
+    /// Start building a client for the server at `url` acting as `owner`.
+    pub fn builder(url: impl Into<String>, owner: impl Into<String>) -> HttpClientBuilder {
+        HttpClientBuilder::new(url, owner)
+    }
+
+    /// The server base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The pause between polls of [`HttpClient::acquire_wait`].
+    pub fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
+    }
+
+    /// Run `call`: the body of a 200 answer, or the typed error. Transport errors and 5xx
+    /// are retried per the [`RetryPolicy`]; other statuses are returned at once.
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<String> {
+        let url = endpoint(&self.inner.base, call.action, &call.params);
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&call, &url).await? {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(err) if self.inner.retry.has_more(attempt) => {
+                    let pause = self.inner.retry.delay_after(attempt);
+                    tracing::debug!(%url, attempt, ?pause, error = %err, "retrying");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Attempt::Retry(Error::Unreachable(msg)) => {
+                    return Err(Error::Unreachable(format!(
+                        "{msg} (after {attempt} attempts)"
+                    )))
+                }
+                Attempt::Retry(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn attempt(&self, call: &Call<'_>, url: &Url) -> Result<Attempt> {
+        let mut request = self.inner.http.request(call.method.clone(), url.clone());
+        if call.method == Method::POST || call.body.is_some() {
+            request = request.body(call.body.clone().unwrap_or_default());
+        }
+        if call.json {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(auth) = &self.inner.auth {
+            request = request.basic_auth(auth.username(), Some(auth.password()?));
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Ok(transport(call, url, &e)),
+        };
+        let status = response.status().as_u16();
+        let body = match response.text().await {
+            Ok(b) => b,
+            Err(e) => return Ok(transport(call, url, &e)),
+        };
+        Ok(match status {
+            200 => Attempt::Done(Ok(body)),
+            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body)),
+            s => Attempt::Done(Err(error_for(s, &body))),
+        })
+    }
+}
+
+/// A transport failure: retried unless it is a local mistake (bad request building).
+fn transport(call: &Call<'_>, url: &Url, err: &reqwest::Error) -> Attempt {
+    let msg = format!("{} {}: {}", call.method, redact(url), chain(err));
+    if err.is_builder() || err.is_redirect() {
+        Attempt::Done(Err(Error::Local(msg)))
+    } else {
+        Attempt::Retry(Error::Unreachable(msg))
+    }
+}
+
+/// The URL without its query (parameters can be long and are not secret, but noisy).
+fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
+}
+
+/// An error and all its sources, `a: b: c` (reqwest's own text hides the cause).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}

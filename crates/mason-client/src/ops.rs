@@ -1,0 +1,120 @@
+//! The six Boskos operations over HTTP ([`BoskosApi`] for [`HttpClient`]), SPEC §5.4.
+//!
+//! None of them keeps local bookkeeping: release and update work by name from any process,
+//! also after a restart (upstream boskos#16). A 200 answer whose body is not a resource
+//! (an upstream server answers 200 with an empty body on unknown paths, e.g. when the base
+//! URL is wrong) is a [`Error::Protocol`] error, never retried.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mason_types::{format_go_duration, Metric, Resource, UserData};
+use serde::de::DeserializeOwned;
+
+use crate::api::{BoskosApi, Error, Result};
+use crate::http::{Call, HttpClient};
+
+#[async_trait]
+impl BoskosApi for HttpClient {
+    fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    async fn acquire(
+        &self,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        request_id: Option<&str>,
+    ) -> Result<Resource> {
+        let mut params = vec![
+            ("type", rtype),
+            ("state", state),
+            ("dest", dest),
+            ("owner", self.owner()),
+        ];
+        if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+            params.push(("request_id", id));
+        }
+        let body = self.send(Call::post("acquire", params)).await?;
+        let resource: Resource = decode("acquire", &body)?;
+        if resource.name.is_empty() {
+            return Err(Error::Protocol(format!(
+                "unable to parse resource from {body:?}"
+            )));
+        }
+        Ok(resource)
+    }
+
+    async fn acquire_by_state(
+        &self,
+        state: &str,
+        dest: &str,
+        names: &[String],
+    ) -> Result<Vec<Resource>> {
+        let joined = names.join(",");
+        let params = vec![
+            ("state", state),
+            ("dest", dest),
+            ("owner", self.owner()),
+            ("names", joined.as_str()),
+        ];
+        let body = self.send(Call::post("acquirebystate", params)).await?;
+        decode("acquirebystate", &body)
+    }
+
+    async fn release(&self, name: &str, dest: &str) -> Result<()> {
+        let params = vec![("name", name), ("dest", dest), ("owner", self.owner())];
+        self.send(Call::post("release", params)).await.map(drop)
+    }
+
+    async fn update(&self, name: &str, state: &str, userdata: Option<&UserData>) -> Result<()> {
+        let params = vec![("name", name), ("owner", self.owner()), ("state", state)];
+        let mut call = Call::post("update", params);
+        call.json = true;
+        if let Some(userdata) = userdata {
+            // Upstream's encoder: the JSON object followed by a newline.
+            let mut body = serde_json::to_vec(userdata)
+                .map_err(|e| Error::Local(format!("cannot encode user data: {e}")))?;
+            body.push(b'\n');
+            call.body = Some(body);
+        }
+        self.send(call).await.map(drop)
+    }
+
+    async fn reset(
+        &self,
+        rtype: &str,
+        state: &str,
+        expire: Duration,
+        dest: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let expire = format_go_duration(expire);
+        let params = vec![
+            ("type", rtype),
+            ("state", state),
+            ("expire", expire.as_str()),
+            ("dest", dest),
+        ];
+        let body = self.send(Call::post("reset", params)).await?;
+        decode("reset", &body)
+    }
+
+    async fn metric(&self, rtype: &str) -> Result<Metric> {
+        let body = self
+            .send(Call::get("metric", vec![("type", rtype)]))
+            .await?;
+        decode("metric", &body)
+    }
+}
+
+/// Parse a 200 body, naming the route in the error.
+fn decode<T: DeserializeOwned>(route: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| {
+        let shown: String = body.chars().take(200).collect();
+        Error::Protocol(format!(
+            "/{route} answered 200 with an unexpected body ({e}): {shown:?}"
+        ))
+    })
+}

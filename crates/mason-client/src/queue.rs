@@ -1,0 +1,95 @@
+//! Queue visibility: who waits for which (type, state), read from `GET /api/v2/queue`.
+//!
+//! This route is an extension served by `mason serve`. An upstream Boskos server does not
+//! have it: its catch-all answers any unknown path with `200` and an empty body, and a
+//! proxy may answer `404`. Both mean "this server cannot tell", so [`HttpClient::queue`]
+//! returns `Ok(None)` for them instead of an error; callers then show no rank.
+
+use mason_types::Timestamp;
+use serde::Deserialize;
+
+use crate::api::{Error, Result};
+use crate::http::{Call, HttpClient};
+
+/// The extension route listing the waiting acquire requests.
+pub const QUEUE_ROUTE: &str = "api/v2/queue";
+
+/// One waiting acquire request, as `GET /api/v2/queue` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct QueueEntry {
+    /// Requested resource type.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// Requested source state.
+    pub state: String,
+    /// The caller's request ID.
+    pub request_id: String,
+    /// Position in the (type, state) FIFO, 1 = next served.
+    pub rank: u64,
+    /// When the request first polled.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// When the request is forgotten unless it polls again.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl HttpClient {
+    /// The waiting requests, optionally only those for `rtype`; `Ok(None)` when the server
+    /// does not offer queue visibility (upstream Boskos).
+    pub async fn queue(&self, rtype: Option<&str>) -> Result<Option<Vec<QueueEntry>>> {
+        let params: Vec<(&str, &str)> = rtype.map(|t| vec![("type", t)]).unwrap_or_default();
+        let body = match self.send(Call::get(QUEUE_ROUTE, params)).await {
+            Ok(body) => body,
+            Err(
+                Error::NotFound(_)
+                | Error::Status {
+                    status: 404 | 405, ..
+                },
+            ) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if body.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut entries: Vec<QueueEntry> = serde_json::from_str(&body).map_err(|e| {
+            Error::Protocol(format!("/{QUEUE_ROUTE} answered an unexpected body: {e}"))
+        })?;
+        if let Some(rtype) = rtype {
+            entries.retain(|e| e.rtype == rtype);
+        }
+        Ok(Some(entries))
+    }
+
+    /// The rank of `request_id` in the queue: `Ok(None)` when the server cannot tell or the
+    /// request is not (or no longer) queued.
+    pub async fn rank_of(&self, rtype: &str, request_id: &str) -> Result<Option<u64>> {
+        Ok(self
+            .queue(Some(rtype))
+            .await?
+            .and_then(|entries| entries.into_iter().find(|e| e.request_id == request_id))
+            .map(|e| e.rank))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_entries_with_and_without_timestamps() {
+        let entries: Vec<QueueEntry> = serde_json::from_str(
+            r#"[{"type":"t","state":"free","request_id":"a","rank":1,
+                 "created_at":"2024-03-01T10:20:30Z","expires_at":"2024-03-01T10:21:00Z","x":1},
+                {"type":"t","state":"free","request_id":"b","rank":2}]"#,
+        )
+        .unwrap();
+        assert_eq!(entries[0].rank, 1);
+        assert!(entries[0].created_at.is_some() && entries[0].expires_at.is_some());
+        assert_eq!(
+            (entries[1].request_id.as_str(), entries[1].created_at),
+            ("b", None)
+        );
+    }
+}
