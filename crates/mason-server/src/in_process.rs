@@ -1,0 +1,163 @@
+//! [`InProcessClient`]: the Boskos API straight over a store, for controllers running
+//! inside the server process (`mason up`), so they do not loop back over HTTP. Errors map
+//! to the same [`mason_client::Error`] variants the HTTP client produces for the matching
+//! statuses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mason_client::{BoskosApi, Error as ClientError, Result};
+use mason_store::{AcquireRequest, Error as StoreError, Store};
+use mason_types::{Metric, Resource, UserData};
+
+/// A Boskos client acting as one owner directly on a store.
+#[derive(Clone)]
+pub struct InProcessClient {
+    store: Arc<dyn Store>,
+    owner: String,
+}
+
+impl InProcessClient {
+    /// A client for `owner` over `store`.
+    pub fn new(store: Arc<dyn Store>, owner: impl Into<String>) -> Self {
+        Self {
+            store,
+            owner: owner.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for InProcessClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessClient")
+            .field("backend", &self.store.backend())
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+/// Map a store error as the HTTP client maps the status the server would answer.
+pub fn client_error(err: StoreError) -> ClientError {
+    let message = err.to_string();
+    match err {
+        StoreError::ResourceNotFound(_) => ClientError::NotFound(message),
+        StoreError::ResourceTypeNotFound(_) => ClientError::TypeNotFound(message),
+        StoreError::OwnerNotMatch { .. } => ClientError::OwnerMismatch(message),
+        StoreError::StateNotMatch { .. } => ClientError::StateMismatch(message),
+        StoreError::InvalidArgument(_) => ClientError::BadRequest(message),
+        StoreError::Unavailable(_) => ClientError::Status {
+            status: 503,
+            message,
+        },
+        _ => ClientError::Status {
+            status: 500,
+            message,
+        },
+    }
+}
+
+fn require(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(ClientError::BadRequest(format!("{what} must be set")));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BoskosApi for InProcessClient {
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    async fn acquire(
+        &self,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        request_id: Option<&str>,
+    ) -> Result<Resource> {
+        for (what, v) in [
+            ("type", rtype),
+            ("state", state),
+            ("dest", dest),
+            ("owner", &self.owner),
+        ] {
+            require(what, v)?;
+        }
+        let req = AcquireRequest {
+            rtype: rtype.to_string(),
+            state: state.to_string(),
+            dest: dest.to_string(),
+            owner: self.owner.clone(),
+            request_id: request_id.filter(|id| !id.is_empty()).map(str::to_string),
+        };
+        self.store
+            .acquire(&req)
+            .await
+            .map(|a| a.resource)
+            .map_err(client_error)
+    }
+
+    async fn acquire_by_state(
+        &self,
+        state: &str,
+        dest: &str,
+        names: &[String],
+    ) -> Result<Vec<Resource>> {
+        for (what, v) in [("state", state), ("dest", dest), ("owner", &self.owner)] {
+            require(what, v)?;
+        }
+        if names.is_empty() {
+            return Err(ClientError::BadRequest("names must be set".into()));
+        }
+        self.store
+            .acquire_by_state(state, dest, &self.owner, names)
+            .await
+            .map_err(client_error)
+    }
+
+    async fn release(&self, name: &str, dest: &str) -> Result<()> {
+        for (what, v) in [("name", name), ("dest", dest), ("owner", &self.owner)] {
+            require(what, v)?;
+        }
+        self.store
+            .release(name, dest, &self.owner)
+            .await
+            .map(drop)
+            .map_err(client_error)
+    }
+
+    async fn update(&self, name: &str, state: &str, userdata: Option<&UserData>) -> Result<()> {
+        for (what, v) in [("name", name), ("state", state), ("owner", &self.owner)] {
+            require(what, v)?;
+        }
+        self.store
+            .update(name, &self.owner, state, userdata)
+            .await
+            .map(drop)
+            .map_err(client_error)
+    }
+
+    async fn reset(
+        &self,
+        rtype: &str,
+        state: &str,
+        expire: Duration,
+        dest: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        for (what, v) in [("type", rtype), ("state", state), ("dest", dest)] {
+            require(what, v)?;
+        }
+        self.store
+            .reset(rtype, state, expire, dest)
+            .await
+            .map_err(client_error)
+    }
+
+    async fn metric(&self, rtype: &str) -> Result<Metric> {
+        require("type", rtype)?;
+        self.store.metric(rtype).await.map_err(client_error)
+    }
+}

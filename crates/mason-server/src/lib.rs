@@ -1,0 +1,41 @@
+//! The Boskos-compatible lease server behind `mason serve` (and `mason up`).
+//!
+//! Upstream clients (the Go client, `boskosctl`, Prow jobs, janitors, upstream Mason) see
+//! exactly the routes, statuses, bodies and content types of upstream's `handlers.go`;
+//! everything this crate adds lives on new paths (`/healthz`, `/metrics`, `/api/v2/…`).
+//! The store is the single source of truth: handlers hold no lease state.
+//!
+//! Embedding (CONVENTIONS habit 1): build an [`AppState`] over an `Arc<dyn Store>`, run the
+//! initial config sync with [`AppState::initial_sync`], then call [`run`] with the bound
+//! listeners and a shutdown token. The library never installs signal handlers.
+//!
+//! Layout:
+//! - [`state`]: [`AppState`], what every handler and background task shares.
+//! - [`error`]: [`ApiError`] (store errors → upstream statuses and texts) and the crate [`Error`].
+//! - [`routes`]: the router, one file per route.
+//! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
+//! - [`config`]: the config source, reload (parse, validate, keep the old one on error).
+//! - [`tasks`]: background loops: config watch + periodic sync, request-queue GC.
+//! - [`server`]: serving listeners with graceful shutdown.
+//! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
+
+pub mod config;
+pub mod error;
+pub mod in_process;
+pub mod metrics;
+mod params;
+mod respond;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod tasks;
+
+pub use config::ConfigSource;
+pub use error::{ApiError, Error, Result};
+pub use in_process::InProcessClient;
+pub use routes::{health_router, metrics_router, router};
+pub use server::{run, serve, Listeners, ServerOptions};
+pub use state::AppState;
+
+/// Largest request body accepted (only `/update` reads one); bigger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;

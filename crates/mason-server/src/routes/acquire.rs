@@ -1,0 +1,55 @@
+//! `POST /acquire?type=&state=&dest=&owner=[&request_id=]`: one resource of `type` in
+//! `state`, moved to `dest` for `owner` (SPEC §3.1). Success is the resource JSON without
+//! a trailing newline; the wait since the request's first attempt feeds
+//! `boskos_acquire_duration_seconds`.
+
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use mason_store::AcquireRequest;
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::respond;
+use crate::state::AppState;
+
+pub(super) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "Method {method}, /acquire only accepts POST."
+        )));
+    }
+    let p = Params::from_uri(&uri);
+    let (rtype, from, dest, owner) = (p.get("type"), p.get("state"), p.get("dest"), p.get("owner"));
+    if rtype.is_empty() || from.is_empty() || dest.is_empty() || owner.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Bad request: Type: {rtype}, state: {from}, dest: {dest}, owner: {owner}, all of them must be set in the request."
+        )));
+    }
+    let request_id = p.non_empty("request_id").map(str::to_string);
+    let has_request_id = request_id.is_some();
+    let req = AcquireRequest {
+        rtype: rtype.to_string(),
+        state: from.to_string(),
+        dest: dest.to_string(),
+        owner: owner.to_string(),
+        request_id,
+    };
+    let acquired = state
+        .store()
+        .acquire(&req)
+        .await
+        .map_err(|e| ApiError::from_store(Some("Acquire failed"), e))?;
+    let waited = (state.clock().now() - acquired.requested_at)
+        .to_std()
+        .unwrap_or_default();
+    state
+        .metrics()
+        .observe_acquire(rtype, from, dest, has_request_id, waited.as_secs_f64());
+    tracing::debug!(name = %acquired.resource.name, %owner, "acquired");
+    Ok(respond::sniffed_text(acquired.resource.to_wire_json()))
+}

@@ -1,0 +1,46 @@
+//! `POST /acquirebystate?state=&dest=&owner=&names=a,b`: all the named resources,
+//! unowned and in `state`, moved to `dest` (SPEC §3.2). Unlike upstream the store does it
+//! atomically: on 404 nothing was taken. Success is a JSON array plus a newline.
+
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::respond;
+use crate::state::AppState;
+
+pub(super) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        // Upstream's text says /acquire here too.
+        return Err(ApiError::method_not_allowed(format!(
+            "Method {method}, /acquire only accepts POST."
+        )));
+    }
+    let p = Params::from_uri(&uri);
+    let (from, dest, owner, names) = (
+        p.get("state"),
+        p.get("dest"),
+        p.get("owner"),
+        p.get("names"),
+    );
+    if from.is_empty() || dest.is_empty() || owner.is_empty() || names.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "state: {from}, dest: {dest}, owner: {owner}, names: {names} - all of them must be set in the request."
+        )));
+    }
+    let names: Vec<String> = names.split(',').map(str::to_string).collect();
+    let resources = state
+        .store()
+        .acquire_by_state(from, dest, owner, &names)
+        .await
+        .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
+    let mut body = serde_json::to_string(&resources).expect("resources always serialize");
+    body.push('\n');
+    Ok(respond::sniffed_text(body))
+}

@@ -1,0 +1,69 @@
+//! The HTTP routes, one file per route. Upstream's routes answer exactly as
+//! `handlers.go` does (method check first, then parameters, then the store); any other
+//! path or method falls through to the catch-all, which answers 200 with an empty body
+//! like upstream's `/` handler. Extensions: `/healthz`, `/healthz/ready`, `/metrics`
+//! (GET only; other methods fall through to the catch-all too) and the read-only
+//! `/api/v2/…` routes.
+
+mod acquire;
+mod acquire_by_state;
+mod api_v2;
+mod catch_all;
+mod health;
+mod metric;
+mod metrics;
+mod release;
+mod reset;
+mod track;
+mod update;
+
+use axum::routing::{any, get};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+use crate::MAX_BODY_BYTES;
+
+/// The API router: upstream's routes, health, metrics and `/api/v2`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/acquire", any(acquire::handle))
+        .route("/acquirebystate", any(acquire_by_state::handle))
+        .route("/release", any(release::handle))
+        .route("/update", any(update::handle))
+        .route("/reset", any(reset::handle))
+        .route("/metric", any(metric::handle))
+        .route("/healthz", get(health::live).fallback(catch_all::handle))
+        .route(
+            "/healthz/ready",
+            get(health::ready).fallback(catch_all::handle),
+        )
+        .route("/metrics", get(metrics::handle).fallback(catch_all::handle))
+        .route("/api/v2/resources", get(api_v2::resources))
+        .route("/api/v2/drlcs", get(api_v2::drlcs))
+        .route("/api/v2/queue", get(api_v2::queue))
+        .fallback(catch_all::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            track::observe,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The router of the optional `--metrics-port` listener: `GET /metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::handle))
+        .with_state(state)
+}
+
+/// The router of the optional `--health-port` listener: `/healthz` and `/healthz/ready`.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/healthz/ready", get(health::ready))
+        .with_state(state)
+}

@@ -1,0 +1,42 @@
+//! `POST /release?name=&dest=&owner=`: give a resource back in state `dest` (SPEC §3.3).
+//! Empty 200 on success.
+
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::respond;
+use crate::state::AppState;
+
+pub(super) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "Method {method}, /release only accepts POST."
+        )));
+    }
+    let p = Params::from_uri(&uri);
+    let (name, dest, owner) = (p.get("name"), p.get("dest"), p.get("owner"));
+    if name.is_empty() || dest.is_empty() || owner.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Name: {name}, dest: {dest}, owner: {owner}, all of them must be set in the request."
+        )));
+    }
+    state
+        .store()
+        .release(name, dest, owner)
+        .await
+        .map_err(|e| {
+            ApiError::from_store(
+                Some(&format!("Done failed: {name} - {dest} (from {owner})")),
+                e,
+            )
+        })?;
+    tracing::debug!(%name, %dest, %owner, "released");
+    Ok(respond::empty())
+}

@@ -1,0 +1,85 @@
+//! `POST /update?name=&owner=&state=` with an optional JSON body of user data: the
+//! heartbeat (bumps `lastupdate`) and user-data merge (SPEC §3.4). An empty body, only
+//! whitespace, or `null` changes no user data; like Go's decoder only the first JSON value
+//! is read. Anything but an object of strings is a 400; more than
+//! [`crate::MAX_BODY_BYTES`] is a 413. Empty 200 on success.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use mason_types::UserData;
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::respond;
+use crate::state::AppState;
+use crate::MAX_BODY_BYTES;
+
+pub(super) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "Method {method}, /update only accepts POST."
+        )));
+    }
+    let p = Params::from_uri(&uri);
+    let (name, owner, rstate) = (p.get("name"), p.get("owner"), p.get("state"));
+    if name.is_empty() || owner.is_empty() || rstate.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Name: {name}, owner: {owner}, state : {rstate}, all of them must be set in the request."
+        )));
+    }
+    let userdata = decode_body(body).await?;
+    state
+        .store()
+        .update(name, owner, rstate, userdata.as_ref())
+        .await
+        .map_err(|e| {
+            ApiError::from_store(
+                Some(&format!("Update failed: {name} - {rstate} ({owner})")),
+                e,
+            )
+        })?;
+    Ok(respond::empty())
+}
+
+/// The user data in the body; `None` when there is none (empty, whitespace, `null`, `{}`).
+async fn decode_body(body: Body) -> Result<Option<UserData>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot read request body: {e}"))
+            }
+        })?;
+    let mut values = serde_json::Deserializer::from_slice(&bytes).into_iter::<UserData>();
+    match values.next() {
+        None => Ok(None),
+        Some(Ok(userdata)) if userdata.is_empty() => Ok(None),
+        Some(Ok(userdata)) => Ok(Some(userdata)),
+        Some(Err(e)) => Err(ApiError::bad_request(format!(
+            "cannot decode user data: {e}"
+        ))),
+    }
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

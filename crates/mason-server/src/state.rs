@@ -1,0 +1,160 @@
+//! [`AppState`]: what every handler and background task shares. Cheap to clone (one `Arc`).
+
+use std::sync::Arc;
+
+use mason_store::{Clock, Store, SyncReport};
+
+use crate::config::{ConfigHolder, ConfigSource, Reload};
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+/// Shared server state.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The single source of truth for resources, pools and the request queue.
+    store: Arc<dyn Store>,
+    /// The time the store stamps with; acquire durations are measured against it so a
+    /// manual test clock gives exact values.
+    clock: Arc<dyn Clock>,
+    /// The Prometheus registry and the metric handles routes observe.
+    metrics: Metrics,
+    /// Where the resource config comes from and the one currently in force.
+    config: ConfigHolder,
+    /// Serialises config reload + sync: the watcher, the timer and callers never sync at
+    /// the same time (upstream runs its reconcile with one worker too).
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// State over `store`, stamping durations with `clock`, with config from `source`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, source: ConfigSource) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                metrics: Metrics::new(),
+                config: ConfigHolder::new(source),
+                sync_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The config holder.
+    pub fn config(&self) -> &ConfigHolder {
+        &self.inner.config
+    }
+
+    /// Start-up: load the config (any problem is an error) and sync the store with it.
+    /// Upstream treats a failure here as fatal, and so should the caller.
+    pub async fn initial_sync(&self) -> Result<SyncReport> {
+        let _guard = self.inner.sync_lock.lock().await;
+        let config = self.inner.config.load_initial()?;
+        self.inner.metrics.config_reloaded();
+        let report = self
+            .inner
+            .store
+            .sync_config(&config)
+            .await
+            .map_err(Error::Sync)?;
+        self.inner.metrics.config_synced();
+        log_report("initial config sync", &report);
+        Ok(report)
+    }
+
+    /// Re-read the config source and, when it changed and is valid, apply it; when
+    /// `force` is set, sync the store with the config in force even if nothing changed
+    /// (the periodic sync: expiry and top-up do not wait for an event). An invalid new
+    /// config is logged, counted in `mason_config_reload_errors_total` and ignored: the
+    /// old one stays in force. Returns what was done; `Err` only when the store sync failed.
+    pub async fn reconcile(&self, force: bool) -> Result<Reconciled> {
+        let _guard = self.inner.sync_lock.lock().await;
+        let reload = self.inner.config.reload();
+        match &reload {
+            Reload::Changed(_) => {
+                self.inner.metrics.config_reloaded();
+                tracing::info!(origin = %self.inner.config.origin(), "config file changed, applying it");
+            }
+            Reload::Rejected(problem) => {
+                self.inner.metrics.config_reload_failed();
+                tracing::error!(
+                    origin = %self.inner.config.origin(),
+                    error = %problem,
+                    "new config rejected; the previous config stays in force"
+                );
+            }
+            Reload::Unchanged => {}
+        }
+        let changed = matches!(reload, Reload::Changed(_));
+        if !changed && !force {
+            return Ok(Reconciled {
+                reload,
+                report: None,
+            });
+        }
+        let Some(config) = self.inner.config.current() else {
+            return Ok(Reconciled {
+                reload,
+                report: None,
+            });
+        };
+        match self.inner.store.sync_config(&config).await {
+            Ok(report) => {
+                self.inner.metrics.config_synced();
+                log_report("config sync", &report);
+                Ok(Reconciled {
+                    reload,
+                    report: Some(report),
+                })
+            }
+            Err(e) => {
+                self.inner.metrics.config_sync_failed();
+                tracing::warn!(error = %e, "config sync failed; will retry");
+                Err(Error::Sync(e))
+            }
+        }
+    }
+}
+
+/// The outcome of [`AppState::reconcile`].
+#[derive(Debug)]
+pub struct Reconciled {
+    /// What reading the config source found.
+    pub reload: Reload,
+    /// The sync's changes, when a sync ran.
+    pub report: Option<SyncReport>,
+}
+
+fn log_report(what: &str, report: &SyncReport) {
+    if report.is_empty() {
+        tracing::debug!("{what}: nothing to change");
+    } else {
+        tracing::info!(
+            created = report.created.len(),
+            deleted = report.deleted.len(),
+            marked_for_deletion = report.marked_for_deletion.len(),
+            deferred = report.deferred.len(),
+            drlcs_upserted = report.drlcs_upserted.len(),
+            drlcs_deleted = report.drlcs_deleted.len(),
+            "{what} applied"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Background loops, each stopped by its cancellation token:
+//! - [`config_loop`]: one worker that re-reads the config file when the `notify` watcher
+//!   fires or every [`ServerOptions::config_poll_interval`] (a cheap read-and-compare
+//!   fallback for filesystems without events), applies a changed valid config at once,
+//!   and runs a full `sync_config` every [`ServerOptions::sync_period`] so expiry and
+//!   min-count top-up never wait for an event. A failed sync is retried with backoff
+//!   (1 s doubling, capped at the sync period).
+//! - [`request_gc_loop`]: drops expired `request_id` entries every
+//!   [`ServerOptions::request_gc_period`] (upstream: 1 minute).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::server::ServerOptions;
+use crate::state::AppState;
+
+/// Keep the config in force and the store in sync with it until `shutdown`.
+pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: CancellationToken) {
+    let wake = Arc::new(Notify::new());
+    // Held for the loop's lifetime: dropping the watcher stops the events.
+    let _watcher = state
+        .config()
+        .path()
+        .and_then(|path| watch(path, wake.clone()));
+    let poll = state
+        .config()
+        .path()
+        .map(|_| options.config_poll_interval.max(Duration::from_millis(10)));
+    let period = options.sync_period.max(Duration::from_millis(10));
+    let mut next_full_sync = Instant::now() + period;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let next_poll = poll.map(|p| Instant::now() + p).unwrap_or(next_full_sync);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sleep_until(next_full_sync.min(next_poll)) => {}
+            _ = wake.notified() => {}
+        }
+        let force = Instant::now() >= next_full_sync;
+        match state.reconcile(force).await {
+            Ok(done) => {
+                if force || done.report.is_some() {
+                    next_full_sync = Instant::now() + period;
+                    backoff = Duration::from_secs(1);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, retry_in = ?backoff, "sync will be retried");
+                next_full_sync = Instant::now() + backoff;
+                backoff = (backoff * 2).min(period);
+            }
+        }
+    }
+    tracing::debug!("config loop stopped");
+}
+
+/// Watch the config file's directory (editors and Kubernetes ConfigMaps replace files by
+/// renaming, which a watch on the file itself would miss). Any event wakes the loop, which
+/// then compares the file's content. `None` (logged) when the platform refuses a watch:
+/// the poll still notices changes.
+fn watch(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            wake.notify_one();
+        }
+    };
+    let result = notify::recommended_watcher(handler)
+        .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    match result {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; polling only");
+            None
+        }
+    }
+}
+
+/// Drop expired `request_id` queue entries every `period` until `shutdown`.
+pub async fn request_gc_loop(state: AppState, period: Duration, shutdown: CancellationToken) {
+    let period = period.max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(period) => {}
+        }
+        match state.store().gc_requests().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(dropped = n, "expired request ids dropped"),
+            Err(e) => tracing::warn!(error = %e, "request queue GC failed; will retry"),
+        }
+    }
+}
