@@ -11,6 +11,8 @@
 //!   with one request ID and a progress hook.
 //! - [`queue`]: [`HttpClient::queue`], the waiting requests (a `mason serve` extension).
 //! - [`lease`]: [`LeaseGuard`], a lease kept alive by a background heartbeat.
+//! - [`virtual_client`]: [`VirtualClient`], the Mason client (a virtual resource leased
+//!   together with its physical ones).
 #![deny(missing_docs)]
 
 pub mod api;
@@ -23,6 +25,7 @@ pub mod queue;
 mod retry;
 mod status;
 mod url;
+pub mod virtual_client;
 mod wait;
 
 pub use api::{BoskosApi, Error, Result};
@@ -35,4 +38,5 @@ pub use lease::{HeartbeatStatus, LeaseGuard};
 pub use queue::QueueEntry;
 pub use reqwest::Url;
 pub use retry::RetryPolicy;
+pub use virtual_client::{VirtualClient, VirtualError, VirtualLease};
 pub use wait::{ProgressHook, Wait, WaitProgress};
