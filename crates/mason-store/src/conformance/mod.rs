@@ -71,7 +71,16 @@ macro_rules! store_conformance_suite {
             leases::metric_counts,
             leases::racing_acquires_never_double_lease,
             leases::queue_is_visible_and_collected,
-            sync::cases_placeholder
+            sync::sync_is_idempotent,
+            sync::sync_static_add_remove_defers_leased,
+            sync::sync_moves_name_between_types,
+            sync::sync_tops_up_pool_with_uuid_names,
+            sync::sync_lame_duck_on_removal_then_cleanup,
+            sync::sync_lifespan_expiry_marks_to_be_deleted,
+            sync::sync_tombstone_deleted_and_replaced,
+            sync::sync_scale_down_highest_names_first,
+            sync::sync_owned_resources_never_touched,
+            sync::sync_static_dynamic_adoption
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {
