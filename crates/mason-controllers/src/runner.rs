@@ -74,6 +74,12 @@ pub trait Loop: Send {
     /// Do one bounded unit of work and say when to run again. Must be safe to run while
     /// other replicas run the same loop: every transition is a conditional server call.
     async fn tick(&mut self) -> Result<Next, LoopError>;
+
+    /// The waker this loop hands to its own helpers (workers, file watchers) so they can
+    /// wake it; the [`Driver`] waits on it. `None`: the driver makes its own.
+    fn waker(&self) -> Option<Waker> {
+        None
+    }
 }
 
 /// How failures turn into retry delays: `initial · 2^(n-1)` after the n-th consecutive
@@ -149,6 +155,12 @@ impl Waker {
     /// Ask the loop to tick again soon.
     pub fn wake(&self) {
         self.0.notify_one();
+    }
+
+    /// Wait for a wake-up (tests observe wake-ups this way; it consumes the wake).
+    #[cfg(test)]
+    pub(crate) async fn notified(&self) {
+        self.0.notified().await;
     }
 }
 
