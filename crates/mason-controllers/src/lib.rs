@@ -6,9 +6,20 @@
 //! - [`runner`]: the [`Loop`] trait every controller implements, and the runner that
 //!   drives a loop until shutdown (wake-ups, one error policy, per-loop status).
 //! - [`builder`]: the Mason builder (virtual resources built from leased physical ones).
+//! - [`reaper`]: stale owned leases back to `dirty` (SPEC §7.1).
+//! - [`cleaner`]: `toBeDeleted` dynamic resources → physical ones to `dirty` →
+//!   `tombstone` (SPEC §7.2).
+//! - [`janitor`]: `dirty` resources cleaned by an external program, fairly across types
+//!   (SPEC §7.3).
+//! - [`types_source`]: the resource types a controller works on (flags and/or a watched
+//!   config file).
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod cleaner;
+pub mod janitor;
+pub mod reaper;
 pub mod runner;
+pub mod types_source;
 
 pub use runner::{Driver, ErrorPolicy, Loop, LoopError, LoopStatus, Next, StatusHandle, Waker};
