@@ -1,0 +1,120 @@
+//! A store wrapper that fails every call on demand, to test how store faults are
+//! answered (500/503, readiness).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mason_store::{
+    AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Result, Store, SyncReport,
+};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, UserData};
+
+/// Which failure to inject.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fault {
+    Unavailable,
+    Backend,
+}
+
+/// Delegates to `inner` unless a fault is set.
+pub(crate) struct FailingStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) fault: Mutex<Option<Fault>>,
+}
+
+impl FailingStore {
+    fn check(&self) -> Result<()> {
+        match *self.fault.lock().unwrap() {
+            None => Ok(()),
+            Some(Fault::Unavailable) => Err(Error::Unavailable("database is locked".into())),
+            Some(Fault::Backend) => Err(Error::Backend("disk I/O error at /secret/path".into())),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    fn backend(&self) -> &'static str {
+        "failing"
+    }
+    async fn acquire(&self, req: &AcquireRequest) -> Result<Acquired> {
+        self.check()?;
+        self.inner.acquire(req).await
+    }
+    async fn acquire_by_state(
+        &self,
+        state: &str,
+        dest: &str,
+        owner: &str,
+        names: &[String],
+    ) -> Result<Vec<Resource>> {
+        self.check()?;
+        self.inner.acquire_by_state(state, dest, owner, names).await
+    }
+    async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
+        self.check()?;
+        self.inner.release(name, dest, owner).await
+    }
+    async fn update(
+        &self,
+        name: &str,
+        owner: &str,
+        state: &str,
+        userdata: Option<&UserData>,
+    ) -> Result<Resource> {
+        self.check()?;
+        self.inner.update(name, owner, state, userdata).await
+    }
+    async fn reset(
+        &self,
+        rtype: &str,
+        state: &str,
+        expire: Duration,
+        dest: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        self.check()?;
+        self.inner.reset(rtype, state, expire, dest).await
+    }
+    async fn metric(&self, rtype: &str) -> Result<Metric> {
+        self.check()?;
+        self.inner.metric(rtype).await
+    }
+    async fn all_metrics(&self) -> Result<Vec<Metric>> {
+        self.check()?;
+        self.inner.all_metrics().await
+    }
+    async fn get(&self, name: &str) -> Result<Resource> {
+        self.check()?;
+        self.inner.get(name).await
+    }
+    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+        self.check()?;
+        self.inner.list(filter).await
+    }
+    async fn drlcs(&self) -> Result<Vec<DynamicResourceLifeCycle>> {
+        self.check()?;
+        self.inner.drlcs().await
+    }
+    async fn sync_config(&self, config: &BoskosConfig) -> Result<SyncReport> {
+        self.check()?;
+        self.inner.sync_config(config).await
+    }
+    async fn sync_dynamic(&self) -> Result<SyncReport> {
+        self.check()?;
+        self.inner.sync_dynamic().await
+    }
+    async fn gc_requests(&self) -> Result<u64> {
+        self.check()?;
+        self.inner.gc_requests().await
+    }
+    async fn queue(&self) -> Result<Vec<QueuedRequest>> {
+        self.check()?;
+        self.inner.queue().await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}

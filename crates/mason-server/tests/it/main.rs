@@ -1,0 +1,16 @@
+//! Integration tests of mason-server (one binary, CONVENTIONS "tests"):
+//! - `golden`: every upstream golden body in `../shared/upstream-testdata/handlers/`;
+//! - `errors`: every status code and error text of SPEC §3, content types, catch-all;
+//! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
+//! - `in_process`: the in-process Boskos client;
+//! - `reload`: config file reload (applied, rejected with the old config kept);
+//! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file.
+
+mod concurrency;
+mod errors;
+mod extensions;
+mod failing_store;
+mod golden;
+mod in_process;
+mod reload;
+mod support;
