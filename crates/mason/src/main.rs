@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Load a Boskos-compatible server (or a self-hosted pool) and print throughput and latency.
+    Bench(cmd::bench::Opts),
     /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
     CheckConfig(cmd::check_config::Opts),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async move {
         match cli.command {
+            Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
         }
     });

@@ -1,0 +1,194 @@
+//! The HTTP [`Target`] of `mason bench`: a lean keep-alive HTTP/1.1 client (hyper's
+//! connection API, one TCP connection per client task, no pool, no retries), so what is
+//! measured is the server and not the client library. Requests look like the upstream Go
+//! client's: every parameter in the query string, `Content-Length: 0` on POSTs.
+
+use std::future::Future;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::load::{Conn, Reply, Target};
+
+/// A Boskos-compatible server at an `http://host:port[/prefix]` URL.
+#[derive(Debug)]
+pub(crate) struct HttpTarget {
+    /// `host:port`, for connecting and for the `Host` header.
+    authority: String,
+    /// Path prefix without a trailing slash (usually empty).
+    prefix: String,
+}
+
+impl HttpTarget {
+    /// Parse the server URL (plain `http://` only: the bench is for loopback or a LAN).
+    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("bad server URL {url:?}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                bail!("bad server URL {url:?}: scheme {other:?} is not supported (use http://)")
+            }
+            None => bail!("bad server URL {url:?}: expected http://HOST:PORT"),
+        }
+        let Some(authority) = uri.authority() else {
+            bail!("bad server URL {url:?}: no host");
+        };
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(Self { authority, prefix })
+    }
+}
+
+impl Target for HttpTarget {
+    type Conn = HttpConn;
+
+    fn connect(&self) -> impl Future<Output = Result<HttpConn, String>> + Send {
+        let authority = self.authority.clone();
+        let prefix = self.prefix.clone();
+        async move {
+            let stream = TcpStream::connect(&authority)
+                .await
+                .map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(async move {
+                // Ends when the connection closes; errors surface on the next request.
+                let _ = connection.await;
+            });
+            Ok(HttpConn {
+                sender,
+                authority,
+                prefix,
+            })
+        }
+    }
+}
+
+/// One keep-alive connection.
+pub(crate) struct HttpConn {
+    sender: SendRequest<Full<Bytes>>,
+    authority: String,
+    prefix: String,
+}
+
+/// Just the field of an acquired resource the bench needs.
+#[derive(serde::Deserialize)]
+struct Named {
+    name: String,
+}
+
+impl HttpConn {
+    async fn post(&mut self, route: &str, params: &[(&str, &str)]) -> Result<(u16, Bytes), String> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let request = Request::post(format!("{}/{route}?{query}", self.prefix))
+            .header(HOST, &self.authority)
+            .header(CONTENT_LENGTH, "0")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+impl Conn for HttpConn {
+    async fn acquire(
+        &mut self,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        owner: &str,
+    ) -> Result<Reply, String> {
+        let (status, body) = self
+            .post(
+                "acquire",
+                &[
+                    ("dest", dest),
+                    ("owner", owner),
+                    ("state", state),
+                    ("type", rtype),
+                ],
+            )
+            .await?;
+        let name = if status == 200 {
+            let named: Named = serde_json::from_slice(&body).map_err(|e| {
+                format!("acquire answered 200 with a body that is not a resource: {e}")
+            })?;
+            Some(named.name)
+        } else {
+            None
+        };
+        Ok(Reply { status, name })
+    }
+
+    async fn release(&mut self, name: &str, dest: &str, owner: &str) -> Result<Reply, String> {
+        let (status, _) = self
+            .post(
+                "release",
+                &[("dest", dest), ("name", name), ("owner", owner)],
+            )
+            .await?;
+        Ok(Reply { status, name: None })
+    }
+
+    async fn update(&mut self, name: &str, owner: &str, state: &str) -> Result<Reply, String> {
+        let (status, _) = self
+            .post(
+                "update",
+                &[("name", name), ("owner", owner), ("state", state)],
+            )
+            .await?;
+        Ok(Reply { status, name: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_urls() {
+        let t = HttpTarget::new("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("127.0.0.1:8080", "")
+        );
+        let t = HttpTarget::new("http://localhost/boskos/").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("localhost:80", "/boskos")
+        );
+        assert!(HttpTarget::new("https://x:1")
+            .unwrap_err()
+            .to_string()
+            .contains("use http://"));
+        assert!(HttpTarget::new("127.0.0.1:8080").is_err());
+        assert!(HttpTarget::new("not a url").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! The machine's raw limits, measured with the same tools in the same run so the lease
+//! server's figures can be read against them:
+//! - `raw-http`: a hello-world axum server answering every request with a fixed resource
+//!   body (the cost of HTTP alone, through the same load generator);
+//! - `raw-sqlite`: a bare SQLite commit loop on one thread (`BEGIN IMMEDIATE; UPDATE one
+//!   row; COMMIT` on a WAL file with `synchronous=NORMAL`, as the store uses) — a lease
+//!   cycle is two such commits;
+//! - `raw-sqlite-async`: the same commit issued from N Tokio tasks through
+//!   `spawn_blocking` and a mutex around the one connection, which is how the SQLite store
+//!   bridges to async; the gap to `raw-sqlite` is the cost of that bridge.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rusqlite::{params, Connection, TransactionBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::histogram::Histogram;
+use super::load::{Kind, Stats};
+
+/// What the hello-world server answers to everything.
+const RAW_BODY: &str = r#"{"type":"raw","name":"raw-0","state":"busy","owner":"bench","lastupdate":"2006-01-02T15:04:05Z","userdata":{}}"#;
+
+/// A running hello-world server.
+pub(crate) struct RawHttp {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RawHttp {
+    /// Start it on 127.0.0.1, a free port.
+    pub(crate) async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = axum::Router::new().fallback(|| async { RAW_BODY });
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        Ok(Self { url, stop, task })
+    }
+
+    /// Stop it and wait until it has.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Open `path` as the store does and fill a table of `rows` rows.
+fn commit_db(path: &Path, rows: usize) -> anyhow::Result<Connection> {
+    let mut conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS r (name TEXT PRIMARY KEY, owner TEXT NOT NULL, lastupdate INTEGER NOT NULL)",
+    )?;
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT OR IGNORE INTO r VALUES (?1, '', 0)")?;
+        for i in 0..rows.max(1) {
+            insert.execute([format!("r{i}")])?;
+        }
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// One committed single-row update, as a lease transition would do.
+fn commit_one(conn: &mut Connection, i: u64, rows: usize) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached("UPDATE r SET owner = ?1, lastupdate = ?2 WHERE name = ?3")?
+        .execute(params![
+            if i.is_multiple_of(2) { "bench" } else { "" },
+            i as i64,
+            format!("r{}", i % rows.max(1) as u64)
+        ])?;
+    tx.commit()
+}
+
+/// Commit in a loop on one thread for `warmup + duration`.
+pub(crate) async fn sqlite_commits(
+    path: &Path,
+    rows: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = commit_db(&path, rows)?;
+        let start = Instant::now();
+        let measure_from = start + warmup;
+        let deadline = measure_from + duration;
+        let mut hist = Histogram::default();
+        let mut stats = Stats::default();
+        let mut i = 0u64;
+        loop {
+            let t = Instant::now();
+            if t >= deadline {
+                break;
+            }
+            commit_one(&mut conn, i, rows)?;
+            i += 1;
+            if t >= measure_from {
+                hist.record(t.elapsed());
+                stats.ops += 1;
+            }
+        }
+        stats.latency.insert(Kind::Commit, hist);
+        stats.elapsed = Instant::now().saturating_duration_since(measure_from);
+        Ok(stats)
+    })
+    .await?
+}
+
+/// The same commits from `clients` tasks through `spawn_blocking` + a mutex.
+pub(crate) async fn sqlite_commits_async(
+    path: &Path,
+    rows: usize,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let conn = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || commit_db(&path, rows)).await??
+    };
+    let conn = Arc::new(Mutex::new(conn));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let deadline = measure_from + duration;
+    let mut tasks = Vec::new();
+    for c in 0..clients.max(1) {
+        let conn = Arc::clone(&conn);
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::default();
+            let mut ops = 0u64;
+            let mut i = c as u64 * 1_000_000_007;
+            loop {
+                let t = Instant::now();
+                if t >= deadline {
+                    break;
+                }
+                let conn = Arc::clone(&conn);
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = conn.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+                    commit_one(&mut conn, i, rows).map_err(anyhow::Error::from)
+                })
+                .await??;
+                i += 1;
+                if t >= measure_from {
+                    hist.record(t.elapsed());
+                    ops += 1;
+                }
+            }
+            anyhow::Ok((hist, ops))
+        }));
+    }
+    let mut stats = Stats::default();
+    let mut hist = Histogram::default();
+    for task in tasks {
+        let (h, ops) = task.await??;
+        hist.merge(&h);
+        stats.ops += ops;
+    }
+    stats.latency.insert(Kind::Commit, hist);
+    stats.elapsed = Instant::now().saturating_duration_since(measure_from);
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commit_loops_commit_what_they_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.db");
+        let short = Duration::from_millis(30);
+        let direct = sqlite_commits(&path, 10, Duration::ZERO, short)
+            .await
+            .unwrap();
+        assert!(direct.ops > 0);
+        assert_eq!(direct.latency[&Kind::Commit].count(), direct.ops);
+        let bridged = sqlite_commits_async(&path, 10, 2, Duration::ZERO, short)
+            .await
+            .unwrap();
+        assert_eq!(bridged.latency[&Kind::Commit].count(), bridged.ops);
+        let conn = Connection::open(&path).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM r", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 10);
+        let newest: i64 = conn
+            .query_row("SELECT max(lastupdate) FROM r", [], |r| r.get(0))
+            .unwrap();
+        assert!(newest > 0, "no commit reached the file");
+    }
+
+    #[tokio::test]
+    async fn raw_http_answers_anything_with_a_resource() {
+        use super::super::http::HttpTarget;
+        use super::super::load::{Conn, Target};
+        let raw = RawHttp::start().await.unwrap();
+        let target = HttpTarget::new(&raw.url).unwrap();
+        let mut conn = target.connect().await.unwrap();
+        let reply = conn.acquire("t", "free", "busy", "me").await.unwrap();
+        assert_eq!((reply.status, reply.name.as_deref()), (200, Some("raw-0")));
+        assert_eq!(
+            conn.release("raw-0", "free", "me").await.unwrap().status,
+            200
+        );
+        raw.stop().await.unwrap();
+    }
+}

@@ -1,0 +1,76 @@
+//! The store-layer [`Target`] of `mason bench --layer store`: the same client loop, calling
+//! [`Store`] methods directly (no HTTP, no JSON), so the cost of the store alone is visible
+//! next to the full HTTP path. Store errors become the status codes the server would send.
+
+use std::sync::Arc;
+
+use mason_store::{AcquireRequest, Error, Store};
+
+use super::load::{Conn, Reply, Target};
+
+/// A store shared by every client task.
+pub(crate) struct StoreTarget(pub(crate) Arc<dyn Store>);
+
+impl Target for StoreTarget {
+    type Conn = StoreConn;
+
+    async fn connect(&self) -> Result<StoreConn, String> {
+        Ok(StoreConn(Arc::clone(&self.0)))
+    }
+}
+
+/// A client's handle on the store.
+pub(crate) struct StoreConn(Arc<dyn Store>);
+
+/// The status `mason serve` answers for a store error.
+fn status_of(e: &Error) -> u16 {
+    match e {
+        Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
+        Error::OwnerNotMatch { .. } => 401,
+        Error::StateNotMatch { .. } => 409,
+        Error::InvalidArgument(_) => 400,
+        _ => 500,
+    }
+}
+
+fn reply<T>(result: mason_store::Result<T>, name: impl FnOnce(T) -> Option<String>) -> Reply {
+    match result {
+        Ok(v) => Reply {
+            status: 200,
+            name: name(v),
+        },
+        Err(e) => Reply {
+            status: status_of(&e),
+            name: None,
+        },
+    }
+}
+
+impl Conn for StoreConn {
+    async fn acquire(
+        &mut self,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        owner: &str,
+    ) -> Result<Reply, String> {
+        let req = AcquireRequest {
+            rtype: rtype.to_string(),
+            state: state.to_string(),
+            dest: dest.to_string(),
+            owner: owner.to_string(),
+            request_id: None,
+        };
+        Ok(reply(self.0.acquire(&req).await, |a| Some(a.resource.name)))
+    }
+
+    async fn release(&mut self, name: &str, dest: &str, owner: &str) -> Result<Reply, String> {
+        Ok(reply(self.0.release(name, dest, owner).await, |_| None))
+    }
+
+    async fn update(&mut self, name: &str, owner: &str, state: &str) -> Result<Reply, String> {
+        Ok(reply(self.0.update(name, owner, state, None).await, |_| {
+            None
+        }))
+    }
+}
