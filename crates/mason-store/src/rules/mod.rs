@@ -10,7 +10,7 @@
 //! backends are tested against the same rules.
 //!
 //! Layout:
-//! - [`plan`](self::plan): the snapshot and plan types.
+//! - [`plan`]: the snapshot and plan types.
 //! - `config_sync`: phase A of SPEC §2.3 (static names, DRLC objects), followed by
 //!   phase B on the state phase A leaves behind.
 //! - `dynamic`: phase B alone, the per-type upkeep of SPEC §4.8.
