@@ -9,7 +9,8 @@
 //! - [`clock`]: injected time, so tests control timestamps.
 //! - [`rules`]: backend-independent rules (config sync planning, dynamic pool upkeep).
 //! - [`sqlite`]: the embedded default backend (one file, WAL).
-//! - [`open`]: store URLs (`sqlite://mason.db`, `postgres://…`) and the one `match` on the engine.
+//! - `postgres` (cargo feature `postgres`): the backend for several replicas on one database.
+//! - [`mod@open`]: store URLs (`sqlite://mason.db`, `postgres://…`) and the one `match` on the engine.
 //! - [`conformance`]: the suite every backend must pass (compiled always, so any
 //!   backend's tests — in this crate or another — can run it).
 
@@ -18,6 +19,8 @@ pub mod error;
 pub mod open;
 pub mod rules;
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub mod conformance;
 

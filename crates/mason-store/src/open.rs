@@ -47,11 +47,9 @@ impl FromStr for StoreUrl {
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     match pair.split_once('=') {
                         Some(("synchronous", v)) => synchronous = v.parse()?,
-                        _ => {
-                            return Err(Error::InvalidArgument(format!(
-                                "unknown sqlite store option {pair:?} (known: synchronous=normal|full)"
-                            )))
-                        }
+                        _ => return Err(Error::InvalidArgument(format!(
+                            "unknown sqlite store option {pair:?} (known: synchronous=normal|full)"
+                        ))),
                     }
                 }
             }
@@ -115,7 +113,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { request_ttl: DEFAULT_REQUEST_TTL, clock: Arc::new(SystemClock) }
+        Self {
+            request_ttl: DEFAULT_REQUEST_TTL,
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -134,8 +135,21 @@ pub async fn open(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn Store
                 .map_err(|e| Error::Backend(e.to_string()))??;
             Ok(Arc::new(store))
         }
+        #[cfg(feature = "postgres")]
+        StoreUrl::Postgres(url) => {
+            let store = crate::postgres::PostgresStore::open(crate::postgres::PostgresOptions {
+                url: url.clone(),
+                pool_size: crate::postgres::DEFAULT_POOL_SIZE,
+                request_ttl: options.request_ttl,
+                clock: options.clock,
+            })
+            .await?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
         StoreUrl::Postgres(_) => Err(Error::InvalidArgument(
-            "this build has no PostgreSQL support".into(),
+            "this build has no PostgreSQL support (build mason-store with the `postgres` feature)"
+                .into(),
         )),
     }
 }
@@ -148,10 +162,15 @@ mod tests {
     fn parses_sqlite_urls() {
         assert_eq!(
             "sqlite://mason.db".parse::<StoreUrl>().unwrap(),
-            StoreUrl::Sqlite { path: Some("mason.db".into()), synchronous: Synchronous::Normal }
+            StoreUrl::Sqlite {
+                path: Some("mason.db".into()),
+                synchronous: Synchronous::Normal
+            }
         );
         assert_eq!(
-            "sqlite:///var/lib/mason.db?synchronous=full".parse::<StoreUrl>().unwrap(),
+            "sqlite:///var/lib/mason.db?synchronous=full"
+                .parse::<StoreUrl>()
+                .unwrap(),
             StoreUrl::Sqlite {
                 path: Some("/var/lib/mason.db".into()),
                 synchronous: Synchronous::Full
@@ -159,7 +178,10 @@ mod tests {
         );
         assert_eq!(
             "sqlite::memory:".parse::<StoreUrl>().unwrap(),
-            StoreUrl::Sqlite { path: None, synchronous: Synchronous::Normal }
+            StoreUrl::Sqlite {
+                path: None,
+                synchronous: Synchronous::Normal
+            }
         );
         assert!("sqlite:mason.db".parse::<StoreUrl>().is_err());
         assert!("sqlite://".parse::<StoreUrl>().is_err());

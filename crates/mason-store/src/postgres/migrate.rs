@@ -1,0 +1,57 @@
+//! Versioned schema migrations for PostgreSQL. Applied migrations are recorded in the
+//! `mason_schema` table; each migration runs once, in order, inside one transaction that
+//! holds an advisory lock, so replicas starting together never race on the schema.
+
+use deadpool_postgres::Object;
+
+use super::error::PgResult;
+use crate::Error;
+
+/// `pg_advisory_xact_lock` key serialising migrations ("mason-mi" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6d61_736f_6e2d_6d69;
+
+/// Every migration, in order: (version, name, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+
+/// The schema version this build expects.
+pub(crate) fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// Bring the database's schema up to date; refuses a database migrated by a newer mason.
+pub(crate) async fn migrate(client: &mut Object) -> PgResult<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS mason_schema (
+             version     INTEGER PRIMARY KEY,
+             name        TEXT NOT NULL,
+             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let current: Option<i32> = tx
+        .query_one("SELECT max(version) FROM mason_schema", &[])
+        .await?
+        .get(0);
+    let current = current.unwrap_or(0);
+    let latest = latest_version();
+    if current > latest {
+        return Err(Error::Backend(format!(
+            "database schema version {current} is newer than this mason ({latest}); upgrade mason"
+        ))
+        .into());
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO mason_schema (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+        tracing::info!(version, name, "applied PostgreSQL migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}
