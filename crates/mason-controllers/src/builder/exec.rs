@@ -130,6 +130,13 @@ pub fn exec_converter(
     }
 }
 
+/// What the program reads on stdin.
+#[derive(serde::Serialize)]
+struct ConstructInput<'a> {
+    resource: &'a Resource,
+    leased: &'a TypeToResources,
+}
+
 enum Outcome {
     Finished(
         std::io::Result<std::process::ExitStatus>,
@@ -154,11 +161,9 @@ impl Masonable for ExecMasonable {
         leased: &TypeToResources,
         cancel: CancellationToken,
     ) -> Result<UserData, ConstructError> {
-        let input =
-            serde_json::to_vec(&serde_json::json!({ "resource": resource, "leased": leased }))
-                .map_err(|e| {
-                    ConstructError::failed(format!("cannot encode construct input: {e}"))
-                })?;
+        // A struct, not `json!`: keys keep the wire order of a Resource.
+        let input = serde_json::to_vec(&ConstructInput { resource, leased })
+            .map_err(|e| ConstructError::failed(format!("cannot encode construct input: {e}")))?;
         let shown = self.program.display().to_string();
         let mut child = Command::new(&self.program)
             .args(&self.args)

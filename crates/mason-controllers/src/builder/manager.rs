@@ -87,7 +87,10 @@ impl PoolManager {
                 if self.last_error.take().is_some() {
                     tracing::info!(source = %self.source.describe(), "pool definitions load again");
                 }
-                self.ctx.status.update(|s| s.pool_source_error = None);
+                self.ctx.status.update(|s| {
+                    s.pool_source_error = None;
+                    s.pool_loads += 1;
+                });
                 self.reconcile(drlcs);
             }
             Err(e) => {

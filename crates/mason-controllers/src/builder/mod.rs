@@ -149,6 +149,7 @@ struct Shared {
     options: BuilderOptions,
     registry: Arc<Mutex<ConverterRegistry>>,
     registry_changed: Arc<Notify>,
+    nudge: Arc<Notify>,
     source: Mutex<Option<Arc<dyn PoolSource>>>,
     inventory: Mutex<Option<Arc<dyn LeaseInventory>>>,
     status: status::StatusBoard,
@@ -180,6 +181,7 @@ impl Builder {
                 options,
                 registry: Arc::new(Mutex::new(ConverterRegistry::new())),
                 registry_changed: Arc::new(Notify::new()),
+                nudge: Arc::new(Notify::new()),
                 source: Mutex::new(None),
                 inventory: Mutex::new(None),
                 status: status::StatusBoard::default(),
@@ -234,6 +236,14 @@ impl Builder {
         status
     }
 
+    /// Make every idle pool look for dirty virtual resources now instead of at its next
+    /// poll. For embedders that learn of releases as they happen (a server in the same
+    /// process, an event stream); without nudges the builder still polls every
+    /// `idle_poll`.
+    pub fn nudge(&self) {
+        self.shared.nudge.notify_waiters();
+    }
+
     /// Run until `cancel` is cancelled. On the way out every build under way is
     /// interrupted and its resources released to `dirty`; `run` returns once that is done.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), BuilderError> {
@@ -254,6 +264,7 @@ impl Builder {
             held: self.shared.held.clone(),
             status: self.shared.status.clone(),
             construct_slots: Arc::new(Semaphore::new(options.cleaner_count)),
+            nudge: self.shared.nudge.clone(),
         });
         tracing::info!(owner = %ctx.client.owner(), cleaner_count = options.cleaner_count, "builder starting");
 

@@ -31,6 +31,8 @@ pub(crate) struct Ctx {
     pub(crate) status: StatusBoard,
     /// `cleaner_count` permits: constructs running at once, across pools.
     pub(crate) construct_slots: Arc<Semaphore>,
+    /// Wakes every idle recycler at once ([`super::Builder::nudge`]).
+    pub(crate) nudge: Arc<tokio::sync::Notify>,
 }
 
 /// A pool as loaded: its definition and the Masonable its converter made.

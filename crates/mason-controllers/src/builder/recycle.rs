@@ -2,9 +2,9 @@
 //!
 //! A recycler takes dirty virtual resources of its pool (`dirty` → `cleaning`) and starts
 //! a build for each at once, as long as the pool has a free in-flight slot. When none
-//! is dirty it polls again after `idle_poll` (250 ms by default), so a released virtual
-//! resource is picked up within a fraction of a second, where upstream waits for a 15 s
-//! tick. Before taking a resource it checks (at most every few seconds) that every need
+//! is dirty it polls again after `idle_poll` (250 ms by default) or as soon as it is
+//! nudged, so a released virtual resource is picked up within a fraction of a second,
+//! where upstream waits for a 15 s tick. Before taking a resource it checks (at most every few seconds) that every need
 //! can ever be met — the type exists on the server and has at least as many resources
 //! as one build needs — so a pool that cannot be built holds nothing and is reported
 //! as blocked instead.
@@ -199,12 +199,14 @@ impl Recycler {
         result
     }
 
-    /// Sleep `d`, returning early when the pool changes; `true` when the builder stops
+    /// Sleep `d`, returning early when the pool changes or on a nudge; `true` when the
+    /// builder stops
     /// (or the pool's definition is gone for good).
     async fn stopped_during(&mut self, d: Duration) -> bool {
         tokio::select! {
             _ = self.cancel.cancelled() => true,
             changed = self.pool.changed() => changed.is_err(),
+            _ = self.ctx.nudge.notified() => false,
             _ = tokio::time::sleep(d) => false,
         }
     }

@@ -40,6 +40,8 @@ pub struct BuilderStatus {
     pub recovered: u64,
     /// Heartbeats that failed.
     pub heartbeat_errors: u64,
+    /// Successful loads of the pool definitions.
+    pub pool_loads: u64,
     /// Why the pool definitions could not be (re)loaded, if the last attempt failed.
     pub pool_source_error: Option<String>,
 }

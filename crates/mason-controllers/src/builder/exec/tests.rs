@@ -52,8 +52,19 @@ printf '{"endpoint":"https://%s","region":"%s","arg":"%s"}' "$MASON_RESOURCE_NAM
     assert_eq!(out.get("region"), Some("eu-west-1"));
     assert_eq!(out.get("arg"), Some("fast"));
     // The program ran in the config directory and got the documented JSON on stdin.
-    let input: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("input.json")).unwrap()).unwrap();
+    let raw = std::fs::read_to_string(dir.path().join("input.json")).unwrap();
+    // Keys in wire order, so line-oriented tools can pick fields out.
+    assert!(
+        raw.starts_with(
+            r#"{"resource":{"type":"vtype","name":"v-1","state":"cleaning","owner":"mason","#
+        ),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(r#"},"leased":{"ptype":[{"type":"ptype","name":"p-1","state":"leased""#),
+        "{raw}"
+    );
+    let input: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(input["resource"]["name"], "v-1");
     assert_eq!(input["resource"]["owner"], "mason");
     assert_eq!(input["leased"]["ptype"][0]["name"], "p-1");
