@@ -1,6 +1,6 @@
 //! The store contract, written once and run against every backend.
 //!
-//! A backend's test file calls [`store_conformance_suite!`] with an async expression
+//! A backend's test file calls [`crate::store_conformance_suite!`] with an async expression
 //! building a fresh [`Harness`]; the macro expands to one `#[tokio::test]` per case. Each
 //! case gets its own empty store and a [`ManualClock`] it can move.
 //!

@@ -356,7 +356,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue(&self) -> Result<Vec<QueuedRequest>> {
-        self.read(|tx, ctx| leases::queue(tx, ctx)).await
+        self.read(leases::queue).await
     }
 
     async fn ping(&self) -> Result<()> {
