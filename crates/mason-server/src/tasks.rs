@@ -1,8 +1,8 @@
 //! Background loops, each stopped by its cancellation token:
 //! - [`config_loop`]: one worker that re-reads the config file when the `notify` watcher
 //!   fires or every [`ServerOptions::config_poll_interval`] (a cheap read-and-compare
-//!   fallback for filesystems without events), applies a changed valid config at once,
-//!   and runs a full `sync_config` every [`ServerOptions::sync_period`] so expiry and
+//!   fallback for filesystems without events), applies a changed valid config (200 ms
+//!   after the last file event, so a file being written is not read half-way), and runs a full `sync_config` every [`ServerOptions::sync_period`] so expiry and
 //!   min-count top-up never wait for an event. A failed sync is retried with backoff
 //!   (1 s doubling, capped at the sync period).
 //! - [`request_gc_loop`]: drops expired `request_id` entries every
@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::ServerOptions;
 use crate::state::AppState;
+
+/// Quiet time after a file event before the file is read.
+const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Keep the config in force and the store in sync with it until `shutdown`.
 pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: CancellationToken) {
@@ -37,10 +40,18 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let mut backoff = Duration::from_secs(1);
     loop {
         let next_poll = poll.map(|p| Instant::now() + p).unwrap_or(next_full_sync);
-        tokio::select! {
+        let woken = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sleep_until(next_full_sync.min(next_poll)) => {}
-            _ = wake.notified() => {}
+            _ = sleep_until(next_full_sync.min(next_poll)) => false,
+            _ = wake.notified() => true,
+        };
+        if woken {
+            // Writers often truncate then write: let the burst of events settle so a
+            // half-written file is not read (and rejected) in between.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(WATCH_DEBOUNCE) => {}
+            }
         }
         let force = Instant::now() >= next_full_sync;
         match state.reconcile(force).await {

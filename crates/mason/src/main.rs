@@ -26,6 +26,8 @@ enum Command {
     Bench(cmd::bench::Opts),
     /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
     CheckConfig(cmd::check_config::Opts),
+    /// Run the Boskos-compatible lease server (upstream's boskos).
+    Serve(cmd::serve::Opts),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
+            Command::Serve(opts) => cmd::serve::run(opts).await,
         }
     });
     exit::report(outcome)

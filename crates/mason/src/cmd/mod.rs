@@ -2,3 +2,4 @@
 
 pub(crate) mod bench;
 pub(crate) mod check_config;
+pub(crate) mod serve;
