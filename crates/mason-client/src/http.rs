@@ -143,8 +143,13 @@ impl HttpClient {
 
     async fn attempt(&self, call: &Call<'_>, url: &Url) -> Result<Attempt> {
         let mut request = self.inner.http.request(call.method.clone(), url.clone());
-        if call.method == Method::POST || call.body.is_some() {
-            request = request.body(call.body.clone().unwrap_or_default());
+        match &call.body {
+            Some(body) if !body.is_empty() => request = request.body(body.clone()),
+            // hyper leaves out the length of an empty body; say it, as Go's client does.
+            _ if call.method == Method::POST => {
+                request = request.header(header::CONTENT_LENGTH, "0")
+            }
+            _ => {}
         }
         if call.json {
             request = request.header(header::CONTENT_TYPE, "application/json");

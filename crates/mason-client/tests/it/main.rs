@@ -1,0 +1,11 @@
+//! Client tests: the real `HttpClient` against a real `mason serve` on 127.0.0.1:0
+//! (`mason-testkit`), and against small hand-made servers where a test needs an answer
+//! the real server never gives (5xx, empty 200) or must see the exact bytes sent.
+
+mod common;
+mod errors;
+mod lease;
+mod ops;
+mod retry;
+mod wait;
+mod wire;
