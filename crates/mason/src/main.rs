@@ -28,6 +28,20 @@ enum Command {
     CheckConfig(cmd::check_config::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
     Serve(cmd::serve::Opts),
+    /// Acquire one resource and print it as JSON (boskosctl acquire).
+    Acquire(cmd::acquire::Opts),
+    /// Release a resource by name (boskosctl release).
+    Release(cmd::release::Opts),
+    /// Keep a lease alive by sending heartbeats (boskosctl heartbeat).
+    Heartbeat(cmd::heartbeat::Opts),
+    /// Print the metric JSON of a resource type (boskosctl metrics).
+    Metrics(cmd::metrics::Opts),
+    /// Move stale owned resources of a type to another state and print them.
+    Reset(cmd::reset::Opts),
+    /// Heartbeat a leased resource and merge user data into it.
+    Update(cmd::update::Opts),
+    /// Lease a resource while a command runs: wait, export it, heartbeat, release.
+    Run(cmd::run::Opts),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +59,13 @@ fn main() -> ExitCode {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
+            Command::Acquire(opts) => cmd::acquire::run(opts).await,
+            Command::Release(opts) => cmd::release::run(opts).await,
+            Command::Heartbeat(opts) => cmd::heartbeat::run(opts).await,
+            Command::Metrics(opts) => cmd::metrics::run(opts).await,
+            Command::Reset(opts) => cmd::reset::run(opts).await,
+            Command::Update(opts) => cmd::update::run(opts).await,
+            Command::Run(opts) => cmd::run::run(opts).await,
         }
     });
     exit::report(outcome)

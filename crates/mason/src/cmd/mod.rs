@@ -1,5 +1,13 @@
 //! One module per subcommand, each with `Opts` and `run`.
 
+pub(crate) mod acquire;
 pub(crate) mod bench;
 pub(crate) mod check_config;
+pub(crate) mod client_opts;
+pub(crate) mod heartbeat;
+pub(crate) mod metrics;
+pub(crate) mod release;
+pub(crate) mod reset;
+pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod update;

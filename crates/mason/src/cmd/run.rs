@@ -1,0 +1,140 @@
+//! `mason run --type T [...] -- CMD ARGS`: lease a resource for the time a command runs.
+//!
+//! 1. Wait for a `--type` resource in `--state`, moving it to `--target-state` (one request
+//!    ID, so the place in the server's queue is kept; progress on stderr, see `progress`).
+//!    No resource within `--timeout` → exit 3 without running the command.
+//! 2. Run the command with the resource in its environment (see `env`), heartbeating the
+//!    lease every `--heartbeat-period` so no reaper takes it.
+//! 3. SIGINT/SIGTERM received meanwhile are forwarded to the command (see `child`).
+//! 4. However the command ends — success, failure, killed by a forwarded signal — stop the
+//!    heartbeat and release the resource to `--release-to`.
+//! 5. Exit with the command's exit code (128 + signal number when a signal killed it). If
+//!    the command succeeded but the release failed, exit 1 so the leak is not silent.
+//!
+//! A signal while waiting (step 1) stops the wait: exit 130 (SIGINT) or 143 (SIGTERM).
+
+mod child;
+mod env;
+mod progress;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use mason_client::{BoskosApi, Error, LeaseGuard, Wait};
+use mason_types::format_go_duration;
+
+use super::client_opts::{fail, go_duration, ClientOpts};
+use crate::exit::{self, Exit};
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub(crate) struct Opts {
+    #[command(flatten)]
+    client: ClientOpts,
+    /// Type of the resource to lease.
+    #[arg(long = "type", value_name = "TYPE")]
+    rtype: String,
+    /// State the resource must be in.
+    #[arg(long, value_name = "STATE", default_value = "free")]
+    state: String,
+    /// State it is in while the command runs.
+    #[arg(long, value_name = "STATE", default_value = "busy")]
+    target_state: String,
+    /// State to release it to when the command ends.
+    #[arg(long, value_name = "STATE", default_value = "dirty")]
+    release_to: String,
+    /// How long to wait for a free resource, Go duration (0 = one attempt).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = go_duration)]
+    timeout: Duration,
+    /// Pause between heartbeats while the command runs, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
+    heartbeat_period: Duration,
+    /// Pause between attempts while waiting, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = go_duration)]
+    poll_interval: Duration,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Wait, run, release; the command's exit code.
+pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
+    if opts.heartbeat_period.is_zero() {
+        return Err(Exit::new(exit::USAGE, "mason: --heartbeat-period must be positive").into());
+    }
+    let client = opts
+        .client
+        .builder()
+        .poll_interval(opts.poll_interval)
+        .build()
+        .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))?;
+    let mut signals = child::Signals::catch()?;
+
+    let what = format!("a {:?} resource in state {:?}", opts.rtype, opts.state);
+    let display = progress::Progress::start(what.clone(), std::io::stderr().is_terminal());
+    let wait = Wait::new()
+        .timeout(opts.timeout)
+        .on_progress(display.hook());
+    let acquired = tokio::select! {
+        outcome = client.acquire_wait(&opts.rtype, &opts.state, &opts.target_state, &wait) => outcome,
+        sig = signals.recv() => {
+            display.finish();
+            let code = 128u8.wrapping_add(sig.as_raw() as u8);
+            return Err(Exit::new(code, "mason run: interrupted while waiting for a resource").into());
+        }
+    };
+    display.finish();
+    let resource = match acquired {
+        Ok(resource) => resource,
+        Err(Error::Timeout { waited, .. }) => {
+            let waited = format_go_duration(Duration::from_secs(waited.as_secs()));
+            let msg =
+                format!("mason run: no resource became available: waited {waited} for {what}");
+            return Err(Exit::new(exit::NO_RESOURCE, msg).into());
+        }
+        Err(e) => return Err(fail("mason run: failed to acquire a resource", &e, true).into()),
+    };
+    let name = resource.name.clone();
+    eprintln!(
+        "mason run: acquired {name:?} ({}), running {:?}",
+        resource.rtype, opts.command
+    );
+
+    let env = env::resource_env(&resource, &opts.client.server_url, client.owner());
+    let api: Arc<dyn BoskosApi> = Arc::new(client);
+    let guard = LeaseGuard::start(api, resource, opts.heartbeat_period)
+        .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))?;
+    let ran = child::run_command(&opts.command, env, &mut signals).await;
+
+    let status = guard.status();
+    if status.lost {
+        eprintln!(
+            "mason run: the lease on {name:?} was lost while the command ran: {}",
+            status.last_error.unwrap_or_default()
+        );
+    }
+    let released = guard.release(&opts.release_to).await;
+    let code = match ran {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mason run: {}", e.message);
+            e.code
+        }
+    };
+    match released {
+        Ok(()) => {
+            eprintln!("mason run: released {name:?} to {:?}", opts.release_to);
+            Ok(code)
+        }
+        Err(e) => {
+            eprintln!("mason run: failed to release resource {name:?}: {e}");
+            Ok(if code == exit::OK {
+                exit::FAILURE
+            } else {
+                code
+            })
+        }
+    }
+}

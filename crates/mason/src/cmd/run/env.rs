@@ -1,0 +1,89 @@
+//! The environment `mason run` gives the command: the resource, and each user-data key.
+//!
+//! - `MASON_RESOURCE_NAME`, `MASON_RESOURCE_TYPE`, `MASON_RESOURCE_STATE` (the state it
+//!   was moved to), `MASON_RESOURCE_JSON` (the resource as acquired, as `mason acquire`
+//!   prints it);
+//! - `MASON_USERDATA_<KEY>` for each user-data key: the key upper-cased, every character
+//!   other than an ASCII letter or digit replaced by `_` (`access-key-id` →
+//!   `MASON_USERDATA_ACCESS_KEY_ID`). Two keys that map to the same name (`a-b`, `a.b`):
+//!   the one later in byte order wins;
+//! - `MASON_SERVER_URL` and `MASON_OWNER`, so a `mason update` or `mason release` inside
+//!   the command talks to the same server as the same owner.
+
+use mason_types::Resource;
+
+/// The variables to add to the command's environment, in a stable order.
+pub(super) fn resource_env(
+    resource: &Resource,
+    server_url: &str,
+    owner: &str,
+) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("MASON_RESOURCE_NAME".to_string(), resource.name.clone()),
+        ("MASON_RESOURCE_TYPE".to_string(), resource.rtype.clone()),
+        ("MASON_RESOURCE_STATE".to_string(), resource.state.clone()),
+        ("MASON_RESOURCE_JSON".to_string(), resource.to_wire_json()),
+        ("MASON_SERVER_URL".to_string(), server_url.to_string()),
+        ("MASON_OWNER".to_string(), owner.to_string()),
+    ];
+    for (key, value) in resource.userdata.iter() {
+        vars.push((userdata_var(key), value.to_string()));
+    }
+    vars
+}
+
+/// `MASON_USERDATA_` + the key upper-cased with non-alphanumerics as `_`.
+pub(super) fn userdata_var(key: &str) -> String {
+    let mangled: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("MASON_USERDATA_{mangled}")
+}
+
+#[cfg(test)]
+mod tests {
+    use mason_types::resource::parse_wire_time;
+
+    use super::*;
+
+    #[test]
+    fn mangles_keys() {
+        assert_eq!(
+            userdata_var("access-key-id"),
+            "MASON_USERDATA_ACCESS_KEY_ID"
+        );
+        assert_eq!(
+            userdata_var("leasedResources"),
+            "MASON_USERDATA_LEASEDRESOURCES"
+        );
+        assert_eq!(userdata_var("a.b c/é"), "MASON_USERDATA_A_B_C__");
+    }
+
+    #[test]
+    fn exports_the_resource_and_its_user_data() {
+        let mut r = Resource::new(
+            "gce",
+            "p-1",
+            "busy",
+            parse_wire_time("2024-03-01T10:20:30Z").unwrap(),
+        );
+        r.owner = "me".into();
+        r.userdata.insert("zone", "eu-1");
+        let vars = resource_env(&r, "http://s", "me");
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("MASON_RESOURCE_NAME"), Some("p-1"));
+        assert_eq!(get("MASON_RESOURCE_TYPE"), Some("gce"));
+        assert_eq!(get("MASON_RESOURCE_STATE"), Some("busy"));
+        assert_eq!(get("MASON_USERDATA_ZONE"), Some("eu-1"));
+        assert_eq!(get("MASON_OWNER"), Some("me"));
+        let json: Resource = serde_json::from_str(get("MASON_RESOURCE_JSON").unwrap()).unwrap();
+        assert_eq!(json, r);
+    }
+}
