@@ -66,6 +66,8 @@ pub struct TypeSource {
     fixed: Vec<String>,
     /// The watched config file, if any.
     file: Option<WatchedFile>,
+    /// Leave out dynamic pools the builder builds (those with a `config.type`).
+    skip_built: bool,
     /// The union in force (sorted, deduplicated).
     current: Vec<String>,
 }
@@ -112,14 +114,28 @@ impl TypeSource {
         let mut source = Self {
             fixed,
             file,
+            skip_built: false,
             current: Vec::new(),
         };
-        let from_file = match &source.file {
-            Some(file) => file.load()?.types(),
-            None => Vec::new(),
-        };
-        source.current = source.union(from_file);
+        source.current = source.union(source.file_types()?);
         Ok(source)
+    }
+
+    /// Leave out the config file's dynamic pools that name a builder converter
+    /// (`config.type`): their dirty resources are the builder's to recycle, not a
+    /// janitor's. Types given explicitly are always kept.
+    pub fn excluding_built_pools(mut self) -> Self {
+        self.skip_built = true;
+        let from_file = self.file_types().unwrap_or_default();
+        self.current = self.union(from_file);
+        self
+    }
+
+    fn file_types(&self) -> Result<Vec<String>, TypesError> {
+        match &self.file {
+            Some(file) => Ok(config_types(&file.load()?, self.skip_built)),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The types in force, re-reading the config file first if it changed.
@@ -128,8 +144,7 @@ impl TypeSource {
             if file.should_reload() {
                 match file.load() {
                     Ok(config) => {
-                        let fresh = config.types();
-                        let union = union(&self.fixed, fresh);
+                        let union = union(&self.fixed, config_types(&config, self.skip_built));
                         if union != self.current {
                             tracing::info!(types = ?union, "resource types changed");
                             self.current = union;
@@ -147,6 +162,23 @@ impl TypeSource {
     fn union(&self, from_file: Vec<String>) -> Vec<String> {
         union(&self.fixed, from_file)
     }
+}
+
+fn config_types(config: &BoskosConfig, skip_built: bool) -> Vec<String> {
+    if !skip_built {
+        return config.types();
+    }
+    let built: Vec<&str> = config
+        .resources
+        .iter()
+        .filter(|e| e.is_dynamic() && !e.config.ctype.is_empty())
+        .map(|e| e.rtype.as_str())
+        .collect();
+    config
+        .types()
+        .into_iter()
+        .filter(|t| !built.contains(&t.as_str()))
+        .collect()
 }
 
 fn union(fixed: &[String], from_file: Vec<String>) -> Vec<String> {
@@ -297,6 +329,20 @@ mod tests {
             .await
             .expect("the watcher reports the change");
         assert_eq!(source.types(), ["c-type"]);
+    }
+
+    #[test]
+    fn built_pools_can_be_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boskos.yaml");
+        let config = "resources:\n- type: phys\n  names: [p1]\n- type: virt\n  min-count: 1\n  max-count: 1\n  needs: {phys: 1}\n  config: {type: exec, content: 'command: [./b.sh]'}\n- type: plain\n  min-count: 1\n  max-count: 1\n";
+        std::fs::write(&path, config).unwrap();
+        let mut all = TypeSource::new(vec![], Some(&path), None).unwrap();
+        assert_eq!(all.types(), ["phys", "plain", "virt"]);
+        let mut janitor = TypeSource::new(vec![], Some(&path), None)
+            .unwrap()
+            .excluding_built_pools();
+        assert_eq!(janitor.types(), ["phys", "plain"]);
     }
 
     #[test]
