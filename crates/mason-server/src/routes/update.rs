@@ -1,8 +1,11 @@
 //! `POST /update?name=&owner=&state=` with an optional JSON body of user data: the
 //! heartbeat (bumps `lastupdate`) and user-data merge (SPEC §3.4). An empty body, only
 //! whitespace, or `null` changes no user data; like Go's decoder only the first JSON value
-//! is read. Anything but an object of strings is a 400; more than
+//! is read; a `null` member deletes its key (Go reads it as `""`). Anything but an
+//! object of strings is a 400; more than
 //! [`crate::MAX_BODY_BYTES`] is a 413. Empty 200 on success.
+
+use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -62,11 +65,20 @@ async fn decode_body(body: Body) -> Result<Option<UserData>, ApiError> {
                 ApiError::bad_request(format!("cannot read request body: {e}"))
             }
         })?;
-    let mut values = serde_json::Deserializer::from_slice(&bytes).into_iter::<UserData>();
+    // Go decodes a `null` member as the empty string, which the merge rule reads as
+    // "delete this key"; do the same.
+    type Wire = Option<BTreeMap<String, Option<String>>>;
+    let mut values = serde_json::Deserializer::from_slice(&bytes).into_iter::<Wire>();
     match values.next() {
-        None => Ok(None),
-        Some(Ok(userdata)) if userdata.is_empty() => Ok(None),
-        Some(Ok(userdata)) => Ok(Some(userdata)),
+        None | Some(Ok(None)) => Ok(None),
+        Some(Ok(Some(map))) if map.is_empty() => Ok(None),
+        Some(Ok(Some(map))) => {
+            let mut userdata = UserData::new();
+            for (k, v) in map {
+                userdata.insert(k, v.unwrap_or_default());
+            }
+            Ok(Some(userdata))
+        }
         Some(Err(e)) => Err(ApiError::bad_request(format!(
             "cannot decode user data: {e}"
         ))),

@@ -200,6 +200,9 @@ async fn update_body_decoding() {
     let r = h.store.get("t1-a").await.unwrap();
     assert_eq!(r.userdata.get("k"), Some("v"));
     assert_eq!(r.userdata.len(), 1);
+    // A null member deletes, like Go's "" after decoding.
+    h.call("POST", uri, "{\"k\":null}").await.assert_empty_ok();
+    assert!(h.store.get("t1-a").await.unwrap().userdata.is_empty());
     // Too large.
     let huge = format!("{{\"k\":\"{}\"}}", "x".repeat(mason_server::MAX_BODY_BYTES));
     assert_eq!(h.call("POST", uri, huge).await.status, 413);
