@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use mason_client::{Error, HttpClient};
+use mason_client::{Error, HttpClient, RetryPolicy};
 use mason_types::{parse_go_duration, DurationError};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,10 @@ pub(crate) struct ClientOpts {
     /// Limit for one HTTP request, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     pub(crate) request_timeout: Duration,
+    /// Attempts per request when the server is unreachable or answers 5xx (1s, 4s, 9s
+    /// apart); other answers are never retried.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) request_attempts: u32,
 }
 
 impl ClientOpts {
@@ -48,6 +52,10 @@ impl ClientOpts {
         HttpClient::builder(&self.server_url, &self.owner_name)
             .credentials(self.username.clone(), self.password_file.clone())
             .request_timeout(self.request_timeout)
+            .retry(RetryPolicy {
+                attempts: self.request_attempts,
+                ..RetryPolicy::default()
+            })
     }
 }
 
