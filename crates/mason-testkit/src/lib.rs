@@ -11,6 +11,8 @@
 //! # }
 //! ```
 
+pub mod postgres;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! A throwaway PostgreSQL for tests.
 //!
+//! (This file is also compiled into `mason-store`'s integration tests through a `#[path]`
+//! module, so the store's own suite needs no dependency on this crate; keep it free of
+//! other workspace crates.)
+//!
 //! [`fresh_database`] hands each test an empty database of its own. The server behind it
 //! is, in order of preference:
 //! 1. the one at `MASON_TEST_POSTGRES_URL` (`postgres://USER@HOST:PORT/DB`), where a
@@ -35,7 +39,7 @@ static SOURCE: OnceLock<Result<Source, String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// A private PostgreSQL server (stopped and removed on drop).
-pub(crate) struct PgServer {
+pub struct PgServer {
     /// Temporary directory holding the data directory, the log and the socket.
     root: PathBuf,
     /// Directory of `initdb`, `pg_ctl`, `postgres`.
@@ -48,7 +52,7 @@ pub(crate) struct PgServer {
 
 impl PgServer {
     /// Create and start a server tuned for tests (no fsync).
-    pub(crate) fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, String> {
         Self::start_with(&[
             ("fsync", "off"),
             ("synchronous_commit", "off"),
@@ -57,7 +61,7 @@ impl PgServer {
     }
 
     /// Create and start a server with extra `postgresql.conf` settings.
-    pub(crate) fn start_with(settings: &[(&str, &str)]) -> Result<Self, String> {
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, String> {
         let bin = find_bindir()?;
         let as_postgres = running_as_root();
         let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +123,7 @@ impl PgServer {
     }
 
     /// Start the (stopped) server again on the same port and data directory.
-    pub(crate) fn start_again(&self) -> Result<(), String> {
+    pub fn start_again(&self) -> Result<(), String> {
         let data = self.data_dir();
         let log = self.root.join("postgres.log");
         let opts = format!("-p {}", self.port);
@@ -145,7 +149,7 @@ impl PgServer {
     }
 
     /// Stop the server at once (`-m immediate`, like a crash).
-    pub(crate) fn stop(&self) -> Result<(), String> {
+    pub fn stop(&self) -> Result<(), String> {
         let data = self.data_dir();
         self.pg(
             "pg_ctl",
@@ -154,12 +158,12 @@ impl PgServer {
     }
 
     /// The TCP port.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 
     /// URL of database `db` as the superuser.
-    pub(crate) fn url(&self, db: &str) -> String {
+    pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
@@ -339,7 +343,7 @@ async fn admin(admin_url: &str, sql: &str) -> Result<(), String> {
 }
 
 /// The URL of a new, empty database for one test.
-pub(crate) async fn fresh_database() -> Result<String, String> {
+pub async fn fresh_database() -> Result<String, String> {
     let source = source()?;
     let url_of = |db: &str| match source {
         Source::External(url) => with_database(url, db),
@@ -371,7 +375,7 @@ pub(crate) async fn fresh_database() -> Result<String, String> {
 
 /// Like [`fresh_database`], but when no PostgreSQL is available: under `CI=true` the test
 /// fails; elsewhere it prints a loud notice and returns `None` (the caller skips).
-pub(crate) async fn fresh_database_or_skip(test: &str) -> Option<String> {
+pub async fn fresh_database_or_skip(test: &str) -> Option<String> {
     match fresh_database().await {
         Ok(url) => Some(url),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {

@@ -1,0 +1,386 @@
+//! Active-active replicas: several real `mason serve` processes on one PostgreSQL
+//! database, loaded by concurrent HTTP clients.
+//!
+//! - `three_replicas_never_double_lease`: 16 clients spread over 3 replicas loop
+//!   acquire/release on a pool smaller than the number of clients: no resource is ever
+//!   granted while someone else holds it, no release of one's own fresh lease is refused,
+//!   and no answer is a 5xx.
+//! - `kill_one_replica_under_load`: the same load with clients that keep leases; one
+//!   replica is killed with SIGKILL mid-run; clients move to another replica and finish,
+//!   and every lease acknowledged with a 200 and not released since is still owned by its
+//!   client in the database afterwards.
+//!
+//! PostgreSQL comes from `mason_testkit::postgres` (a throwaway server, or
+//! `MASON_TEST_POSTGRES_URL`); without one the tests skip loudly, except under `CI=true`
+//! where they fail.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mason_store::open::StoreOptions;
+use mason_store::StoreUrl;
+use mason_testkit::postgres::fresh_database_or_skip;
+
+const POOL: usize = 8;
+const CLIENTS: usize = 16;
+
+/// A `mason serve` child process, killed when dropped.
+struct Replica {
+    child: Child,
+    url: String,
+}
+
+impl Replica {
+    /// Start a replica on a free port and wait until it is ready.
+    fn start(config: &Path, store: &str, log: &Path) -> Replica {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let log_file = std::fs::File::create(log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_mason"))
+            .args([
+                "--log-level",
+                "warn",
+                "serve",
+                "--listen-address",
+                "127.0.0.1",
+            ])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--config")
+            .arg(config)
+            .args(["--store", store])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn mason serve");
+        Replica {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Wait for `/healthz/ready`; panics with the replica's log if it exits or times out.
+    async fn wait_ready(&mut self, http: &reqwest::Client, log: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!(
+                    "replica exited ({status}) before ready:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            if let Ok(resp) = http.get(format!("{}/healthz/ready", self.url)).send().await {
+                if resp.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {} never became ready",
+                self.url
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, no goodbye.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three ready replicas on `store`, sharing one config of [`POOL`] resources.
+async fn start_replicas(dir: &Path, store: &str, http: &reqwest::Client) -> Vec<Replica> {
+    let config = dir.join("config.yaml");
+    let names: Vec<String> = (0..POOL).map(|i| format!("r{i}")).collect();
+    std::fs::write(
+        &config,
+        format!("resources:\n- type: rep\n  names: [{}]\n", names.join(", ")),
+    )
+    .expect("write config");
+    let mut replicas: Vec<(Replica, std::path::PathBuf)> = (0..3)
+        .map(|i| {
+            let log = dir.join(format!("replica{i}.log"));
+            (Replica::start(&config, store, &log), log)
+        })
+        .collect();
+    for (replica, log) in &mut replicas {
+        replica.wait_ready(http, log).await;
+    }
+    replicas.into_iter().map(|(r, _)| r).collect()
+}
+
+/// Counters shared by the client tasks.
+#[derive(Default)]
+struct Tally {
+    cycles: AtomicU64,
+    not_found: AtomicU64,
+    server_errors: AtomicU64,
+    double_leases: AtomicU64,
+    failovers: AtomicU64,
+    problems: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn problem(&self, text: String) {
+        self.problems.lock().unwrap().push(text);
+    }
+}
+
+/// What one request came back with.
+enum Outcome {
+    /// An HTTP answer.
+    Status(reqwest::StatusCode, String),
+    /// The replica could not be reached or dropped the connection.
+    Transport,
+}
+
+async fn post(http: &reqwest::Client, url: &str) -> Outcome {
+    match http.post(url).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            match resp.text().await {
+                Ok(body) => Outcome::Status(status, body),
+                Err(_) => Outcome::Transport,
+            }
+        }
+        Err(_) => Outcome::Transport,
+    }
+}
+
+/// Send `path` to the client's current replica; on a transport failure move to the next
+/// replica (for good) and send it again there, as a client with several server addresses
+/// would. Returns the answer and whether any attempt failed in transit (its outcome is
+/// then unknown).
+async fn send(
+    http: &reqwest::Client,
+    urls: &[String],
+    current: &mut usize,
+    path: &str,
+    tally: &Tally,
+) -> (reqwest::StatusCode, String, bool) {
+    let mut uncertain = false;
+    for _ in 0..urls.len() * 20 {
+        match post(http, &format!("{}{path}", urls[*current])).await {
+            Outcome::Status(status, body) => {
+                if status.is_server_error() {
+                    tally.server_errors.fetch_add(1, Ordering::Relaxed);
+                    tally.problem(format!("{} {path} -> {status}: {body}", urls[*current]));
+                }
+                return (status, body, uncertain);
+            }
+            Outcome::Transport => {
+                uncertain = true;
+                tally.failovers.fetch_add(1, Ordering::Relaxed);
+                *current = (*current + 1) % urls.len();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    panic!("no replica answered {path}");
+}
+
+fn resource_name(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("acquire body is JSON");
+    v["name"].as_str().expect("name").to_string()
+}
+
+/// One client: loop acquire → (hold up to `keep`) → release oldest, until `stop`.
+/// Returns the leases it still holds (acknowledged with a 200, not released).
+async fn client_loop(
+    id: usize,
+    urls: Arc<Vec<String>>,
+    keep: usize,
+    holders: Arc<Mutex<HashMap<String, String>>>,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) -> Vec<String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    let owner = format!("client{id}");
+    let mut current = id % urls.len();
+    let mut held: Vec<String> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let path = format!("/acquire?type=rep&state=free&dest=busy&owner={owner}");
+        let (status, body, _) = send(&http, &urls, &mut current, &path, &tally).await;
+        if status == reqwest::StatusCode::OK {
+            let name = resource_name(&body);
+            if let Some(other) = holders.lock().unwrap().insert(name.clone(), owner.clone()) {
+                tally.double_leases.fetch_add(1, Ordering::Relaxed);
+                tally.problem(format!("{name} granted to {owner} while held by {other}"));
+            }
+            held.push(name);
+        } else if status == reqwest::StatusCode::NOT_FOUND {
+            tally.not_found.fetch_add(1, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        } else if !status.is_server_error() {
+            tally.problem(format!("acquire by {owner}: {status} {body}"));
+        }
+        if held.len() > keep || (status != reqwest::StatusCode::OK && !held.is_empty()) {
+            let name = held.remove(0);
+            holders.lock().unwrap().remove(&name);
+            let path = format!("/release?name={name}&dest=free&owner={owner}");
+            let (status, body, uncertain) = send(&http, &urls, &mut current, &path, &tally).await;
+            if status == reqwest::StatusCode::OK {
+                tally.cycles.fetch_add(1, Ordering::Relaxed);
+            } else if !(uncertain && status == reqwest::StatusCode::UNAUTHORIZED) {
+                // A refused release of one's own acknowledged lease is a double lease
+                // (unless an earlier attempt of this very release may have gone through).
+                tally.double_leases.fetch_add(1, Ordering::Relaxed);
+                tally.problem(format!("release of {name} by {owner}: {status} {body}"));
+            }
+        }
+    }
+    held
+}
+
+/// Run [`CLIENTS`] clients for `run`, calling `midway` halfway through; returns what the
+/// clients still hold, by owner.
+async fn load(
+    urls: Vec<String>,
+    keep: usize,
+    run: Duration,
+    tally: Arc<Tally>,
+    midway: impl FnOnce(),
+) -> HashMap<String, Vec<String>> {
+    let urls = Arc::new(urls);
+    let holders: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            tokio::spawn(client_loop(
+                id,
+                urls.clone(),
+                keep,
+                holders.clone(),
+                tally.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(run / 2).await;
+    midway();
+    tokio::time::sleep(run / 2).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut held = HashMap::new();
+    for (id, task) in tasks.into_iter().enumerate() {
+        let names = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("client finishes")
+            .expect("client task");
+        held.insert(format!("client{id}"), names);
+    }
+    held
+}
+
+fn report(what: &str, tally: &Tally, run: Duration) {
+    let cycles = tally.cycles.load(Ordering::Relaxed);
+    eprintln!(
+        "{what}: {cycles} acquire+release cycles in {run:?} ({:.0}/s, debug build), \
+         {} not-found answers, {} failovers",
+        cycles as f64 / run.as_secs_f64(),
+        tally.not_found.load(Ordering::Relaxed),
+        tally.failovers.load(Ordering::Relaxed),
+    );
+}
+
+fn assert_clean(tally: &Tally) {
+    let problems = tally.problems.lock().unwrap();
+    assert!(problems.is_empty(), "problems:\n{}", problems.join("\n"));
+    assert_eq!(
+        tally.double_leases.load(Ordering::Relaxed),
+        0,
+        "double leases"
+    );
+    assert_eq!(
+        tally.server_errors.load(Ordering::Relaxed),
+        0,
+        "5xx answers"
+    );
+    assert!(
+        tally.cycles.load(Ordering::Relaxed) > 0,
+        "the load made progress"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_never_double_lease() {
+    let Some(db) = fresh_database_or_skip("three_replicas_never_double_lease").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+    let replicas = start_replicas(dir.path(), &db, &http).await;
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let tally = Arc::new(Tally::default());
+    let run = Duration::from_secs(4);
+    let held = load(urls, 0, run, tally.clone(), || {}).await;
+    report("3 replicas", &tally, run);
+    assert_clean(&tally);
+    assert_eq!(
+        tally.failovers.load(Ordering::Relaxed),
+        0,
+        "no replica went away"
+    );
+    assert!(
+        held.values().all(Vec::is_empty),
+        "every client released what it took"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_one_replica_under_load() {
+    let Some(db) = fresh_database_or_skip("kill_one_replica_under_load").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+    let replicas = start_replicas(dir.path(), &db, &http).await;
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let victim = Arc::new(Mutex::new(replicas));
+    let tally = Arc::new(Tally::default());
+    let run = Duration::from_secs(4);
+    let killer = victim.clone();
+    let held = load(urls, 1, run, tally.clone(), move || {
+        killer.lock().unwrap()[0].kill()
+    })
+    .await;
+    report("3 replicas, one killed", &tally, run);
+    assert_clean(&tally);
+    assert!(
+        tally.failovers.load(Ordering::Relaxed) > 0,
+        "clients of the killed replica moved"
+    );
+
+    // Every acknowledged, unreleased lease is still its client's, straight from the database.
+    let url: StoreUrl = db.parse().expect("store url");
+    let store = mason_store::open(&url, StoreOptions::default())
+        .await
+        .expect("open store");
+    let mut checked = 0;
+    for (owner, names) in &held {
+        for name in names {
+            let r = store.get(name).await.expect("resource exists");
+            assert_eq!(&r.owner, owner, "{name} lost its acknowledged lease");
+            assert_eq!(r.state, "busy");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "clients ended holding leases");
+}
