@@ -65,6 +65,94 @@ async fn second_replica_shares_the_database() {
     assert_eq!(a.get("r1").await.expect("get on a"), got.resource);
 }
 
+/// Three stores on one database (three replicas).
+async fn replicas(n: usize) -> Vec<Arc<dyn mason_store::Store>> {
+    let url: StoreUrl = pg::fresh_database()
+        .await
+        .expect("PostgreSQL")
+        .parse()
+        .unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(
+            open(&url, StoreOptions::default())
+                .await
+                .expect("open replica"),
+        );
+    }
+    out
+}
+
+/// The request_id queue is shared: a request first seen by one replica keeps its place
+/// and its first-seen time when it polls another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_queue_is_shared_between_replicas() {
+    let r = replicas(2).await;
+    let req = |owner: &str, id: Option<&str>| AcquireRequest {
+        rtype: "t".into(),
+        state: "free".into(),
+        dest: "busy".into(),
+        owner: owner.into(),
+        request_id: id.map(str::to_string),
+    };
+    assert!(r[0].acquire(&req("u1", Some("req1"))).await.is_err());
+    let queued = r[1].queue().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].request_id.as_str(), queued[0].rank), ("req1", 1));
+    let config =
+        mason_types::BoskosConfig::parse_and_validate("resources:\n- type: t\n  names: [only]\n")
+            .unwrap();
+    r[1].sync_config(&config).await.unwrap();
+    assert!(
+        matches!(
+            r[1].acquire(&req("anon", None)).await,
+            Err(Error::ResourceNotFound(_))
+        ),
+        "the only resource is reserved for req1, whichever replica asks"
+    );
+    let got = r[1].acquire(&req("u1", Some("req1"))).await.unwrap();
+    assert_eq!(got.resource.name, "only");
+    assert_eq!(
+        got.requested_at, queued[0].created_at,
+        "first seen on the other replica"
+    );
+    assert!(
+        r[0].queue().await.unwrap().is_empty(),
+        "served requests leave the queue"
+    );
+}
+
+/// Config sync run by several replicas at once (each at start-up, say) is serialised by
+/// the advisory lock: a pool is topped up to min-count once, not once per replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_syncs_do_not_overshoot() {
+    let r = replicas(3).await;
+    let config = mason_types::BoskosConfig::parse_and_validate(
+        "resources:\n- type: dyn\n  min-count: 5\n  max-count: 10\n- type: s\n  names: [s1, s2]\n",
+    )
+    .unwrap();
+    let (a, b, c) = tokio::join!(
+        r[0].sync_config(&config),
+        r[1].sync_config(&config),
+        r[2].sync_config(&config)
+    );
+    let created: usize = [a, b, c]
+        .into_iter()
+        .map(|x| x.expect("sync").created.len())
+        .sum();
+    assert_eq!(created, 7, "5 dynamic + 2 static, created once in total");
+    let all = r[0].list(&Default::default()).await.unwrap();
+    assert_eq!(all.iter().filter(|x| x.rtype == "dyn").count(), 5);
+    let upkeep = tokio::join!(
+        r[0].sync_dynamic(),
+        r[1].sync_dynamic(),
+        r[2].sync_dynamic()
+    );
+    for report in [upkeep.0, upkeep.1, upkeep.2] {
+        assert!(report.expect("upkeep").is_empty(), "nothing left to do");
+    }
+}
+
 /// A database that goes away makes calls fail with `Unavailable` (503 at the HTTP layer);
 /// when it comes back, the same store works again without being reopened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
