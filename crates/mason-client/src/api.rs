@@ -49,7 +49,7 @@ pub enum Error {
     Local(String),
     /// Waiting for a resource gave up at its deadline (added for `acquire_wait`; `last` is
     /// the answer of the final attempt, normally [`Error::NotFound`]).
-    #[error("no resource became available within {}: {last}", mason_types::format_go_duration(*waited))]
+    #[error("no resource became available within {}: {last}", rounded(*waited))]
     Timeout {
         /// How long the caller waited.
         waited: Duration,
@@ -80,6 +80,16 @@ impl Error {
             Error::NotFound(_) | Error::OwnerMismatch(_) | Error::StateMismatch(_)
         )
     }
+}
+
+/// A waiting time for people: whole seconds from one second on, else milliseconds.
+fn rounded(d: Duration) -> String {
+    let d = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    mason_types::format_go_duration(d)
 }
 
 /// Result with the client's [`Error`].
@@ -125,4 +135,30 @@ pub trait BoskosApi: Send + Sync {
 
     /// `GET /metric`.
     async fn metric(&self, rtype: &str) -> Result<Metric>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_message_rounds_the_wait() {
+        let last = Box::new(Error::NotFound("none".into()));
+        let err = Error::Timeout {
+            waited: Duration::from_nanos(61_002_793_270),
+            last,
+        };
+        assert_eq!(
+            err.to_string(),
+            "no resource became available within 1m1s: resources not found: none"
+        );
+        let err = Error::Timeout {
+            waited: Duration::from_micros(200_345),
+            last: Box::new(Error::Cancelled),
+        };
+        assert_eq!(
+            err.to_string(),
+            "no resource became available within 200ms: cancelled"
+        );
+    }
 }
