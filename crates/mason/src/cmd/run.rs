@@ -12,6 +12,9 @@
 //!    the command succeeded but the release failed, exit 1 so the leak is not silent.
 //!
 //! A signal while waiting (step 1) stops the wait: exit 130 (SIGINT) or 143 (SIGTERM).
+//! If the lease is lost while the command runs (someone reset or released it), the
+//! heartbeat stops and `mason run` says so when the command ends; the command itself is
+//! not interrupted.
 
 mod child;
 mod env;

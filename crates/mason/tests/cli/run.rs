@@ -171,3 +171,35 @@ async fn the_heartbeat_keeps_the_lease_out_of_resets_while_the_command_runs() {
     assert_released(&server, "dirty").await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_signal_while_waiting_exits_without_running_the_command() {
+    let server = TestServer::start(SOLO).await;
+    let holder = client(&server.url, "holder");
+    holder.acquire("solo", "free", "busy", None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let marker_arg = marker.to_str().unwrap();
+    let run = Running::spawn(command(
+        &server.url,
+        "ci",
+        &run_args(&["touch", marker_arg]),
+    ));
+    eventually("mason run to queue", LIMIT, || async {
+        let queue = holder
+            .queue(Some("solo"))
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        (!queue.is_empty()).then_some(())
+    })
+    .await;
+    run.signal("TERM").await;
+    let (code, _, stderr) = run.finish().await;
+    assert_eq!(code, 128 + 15, "{stderr}");
+    assert!(stderr.contains("interrupted while waiting"), "{stderr}");
+    assert!(!marker.exists(), "the command must not run");
+    let stored = server.store.get("solo-1").await.unwrap();
+    assert_eq!(stored.owner, "holder");
+    server.stop().await;
+}
