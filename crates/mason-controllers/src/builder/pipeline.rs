@@ -141,6 +141,10 @@ impl Backoff {
         self.until = Some(Instant::now() + delay);
     }
 
+    fn pause(&mut self, delay: Duration) {
+        self.until = Some(Instant::now() + delay);
+    }
+
     fn succeeded(&mut self) {
         self.failures = 0;
         self.until = None;
@@ -191,9 +195,15 @@ pub(crate) async fn run_build(
                 tracing::warn!(resource = %name, rtype = %rtype, error = %e, "build failed; releasing its resources");
             }
             free::collect_garbage(&ctx, &mut build, e.physical_dest()).await;
-            if !e.is_cancel() {
+            {
                 let mut b = backoff.lock().expect("backoff lock");
-                b.failed(&ctx.options);
+                match &e {
+                    _ if e.is_cancel() => {}
+                    // The build already waited `fulfil_timeout`: no churn to damp, and a
+                    // growing pause would delay the build once resources free up.
+                    StageError::NeedsUnavailable(_) => b.pause(ctx.options.failure_backoff),
+                    _ => b.failed(&ctx.options),
+                }
                 b.recheck_needs |= matches!(e, StageError::NeedUnmeetable(_));
             }
             let unmet = e.is_unmet_need();
@@ -211,4 +221,62 @@ pub(crate) async fn run_build(
         }
     }
     ctx.status.update(|s| s.held = ctx.held.len() as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remaining_secs(b: &Backoff) -> u64 {
+        // Rounded up: the pause started a moment ago.
+        b.remaining()
+            .map_or(0, |d| (d.as_millis() as u64).div_ceil(1000))
+    }
+
+    #[test]
+    fn failures_double_the_pause_up_to_the_cap_and_success_resets() {
+        let options = BuilderOptions::default();
+        let mut b = Backoff::default();
+        assert_eq!(b.remaining(), None);
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            b.failed(&options);
+            seen.push(remaining_secs(&b));
+        }
+        assert_eq!(seen, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        b.succeeded();
+        assert_eq!(b.remaining(), None);
+        b.failed(&options);
+        assert_eq!(remaining_secs(&b), 1);
+    }
+
+    #[test]
+    fn a_pause_does_not_grow_the_backoff() {
+        let options = BuilderOptions::default();
+        let mut b = Backoff::default();
+        b.pause(Duration::from_secs(1));
+        b.pause(Duration::from_secs(1));
+        assert_eq!(remaining_secs(&b), 1);
+        b.failed(&options);
+        assert_eq!(remaining_secs(&b), 1);
+    }
+
+    #[test]
+    fn where_physical_resources_go_after_a_failure() {
+        assert_eq!(
+            StageError::NeedsUnavailable("x".into()).physical_dest(),
+            "free"
+        );
+        assert_eq!(
+            StageError::NeedUnmeetable("x".into()).physical_dest(),
+            "free"
+        );
+        assert_eq!(StageError::Cancelled.physical_dest(), "dirty");
+        let construct = StageError::Construct {
+            name: "v".into(),
+            source: ConstructError::failed("boom"),
+        };
+        assert_eq!(construct.physical_dest(), "dirty");
+        assert_eq!(construct.to_string(), "construct of v failed: boom");
+    }
 }

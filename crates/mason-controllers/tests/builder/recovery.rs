@@ -1,7 +1,6 @@
 //! A builder that died mid-build left resources owned by its name; the next one with the
 //! same owner name releases them at start and the pool recovers to min-count.
 
-use mason_client::BoskosApi;
 use mason_types::UserData;
 
 use crate::lifecycle::{BUILD_SH, CONFIG};
