@@ -26,6 +26,8 @@ enum Command {
     Bench(cmd::bench::Opts),
     /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
     CheckConfig(cmd::check_config::Opts),
+    /// Build virtual resources out of leased physical ones (Mason), against any Boskos server.
+    Builder(cmd::builder::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
     Serve(cmd::serve::Opts),
     /// Acquire one resource and print it as JSON (boskosctl acquire).
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
+            Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
             Command::Acquire(opts) => cmd::acquire::run(opts).await,
             Command::Release(opts) => cmd::release::run(opts).await,

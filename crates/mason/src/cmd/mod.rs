@@ -2,6 +2,7 @@
 
 pub(crate) mod acquire;
 pub(crate) mod bench;
+pub(crate) mod builder;
 pub(crate) mod check_config;
 pub(crate) mod client_opts;
 pub(crate) mod heartbeat;
