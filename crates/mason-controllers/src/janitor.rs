@@ -170,6 +170,11 @@ impl Janitor {
         self.shared.stats.lock().expect("stats lock").clone()
     }
 
+    /// The types served now (re-reading a changed config file).
+    pub fn current_types(&mut self) -> Vec<String> {
+        self.types.types().to_vec()
+    }
+
     /// A handle to read the counters from elsewhere.
     pub fn stats_handle(&self) -> impl Fn() -> JanitorStats + Send + Sync + 'static {
         let shared = self.shared.clone();

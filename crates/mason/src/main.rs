@@ -30,6 +30,14 @@ enum Command {
     Builder(cmd::builder::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
     Serve(cmd::serve::Opts),
+    /// Run everything in one process: server, builder, reaper, cleaner (+ janitor).
+    Up(cmd::up::Opts),
+    /// Reset leases that stopped heartbeating back to dirty (upstream's reaper).
+    Reaper(cmd::reaper::Opts),
+    /// Tombstone toBeDeleted dynamic resources after freeing their parts (upstream's cleaner).
+    Cleaner(cmd::cleaner::Opts),
+    /// Clean dirty resources with a program, fairly across types (upstream's janitor).
+    Janitor(cmd::janitor::Opts),
     /// Acquire one resource and print it as JSON (boskosctl acquire).
     Acquire(cmd::acquire::Opts),
     /// Release a resource by name (boskosctl release).
@@ -62,6 +70,10 @@ fn main() -> ExitCode {
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
+            Command::Up(opts) => cmd::up::run(opts).await,
+            Command::Reaper(opts) => cmd::reaper::run(opts).await,
+            Command::Cleaner(opts) => cmd::cleaner::run(opts).await,
+            Command::Janitor(opts) => cmd::janitor::run(opts).await,
             Command::Acquire(opts) => cmd::acquire::run(opts).await,
             Command::Release(opts) => cmd::release::run(opts).await,
             Command::Heartbeat(opts) => cmd::heartbeat::run(opts).await,

@@ -1,0 +1,115 @@
+//! `mason janitor --command PROGRAM [-- ARGS]`: upstream's `cmd/janitor` contract — for
+//! each dirty resource of the given types run `PROGRAM --<suffix>=<name> ARGS` (suffix:
+//! the type after its last `-`), release it `free` on exit 0 and `dirty` otherwise,
+//! heartbeating it meanwhile; types are served round-robin so a busy type cannot starve
+//! another (see `mason_controllers::janitor`). At shutdown running programs are killed
+//! and their resources released to `dirty`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use mason_controllers::janitor::{Janitor, JanitorOptions, JANITOR_OWNER};
+use tokio_util::task::TaskTracker;
+
+use crate::cmd::client_opts::go_duration;
+use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts, TypeOpts};
+use crate::exit::{self, Exit};
+
+/// Options of `janitor`.
+#[derive(Debug, Args)]
+pub(crate) struct Opts {
+    #[command(flatten)]
+    connect: ConnectOpts,
+    #[command(flatten)]
+    types: TypeOpts,
+    /// The cleanup program, run as `PROGRAM --<suffix>=<name> ARGS...`.
+    #[arg(long, alias = "janitor-path", value_name = "PROGRAM")]
+    command: PathBuf,
+    /// Programs running at once.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pool_size: usize,
+    /// Heartbeat period of a resource being cleaned, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = go_duration)]
+    update_frequency: Duration,
+    /// Pause when no type has a dirty resource, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
+    idle_wait: Duration,
+    /// How long a resource whose cleaning failed is left alone, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
+    retry_failed_after: Duration,
+    /// Extra arguments passed to every run of the program.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+impl Opts {
+    fn options(&self) -> JanitorOptions {
+        JanitorOptions {
+            command: self.command.clone(),
+            args: self.args.clone(),
+            pool_size: self.pool_size,
+            update_frequency: self.update_frequency,
+            idle_wait: self.idle_wait,
+            retry_failed_after: self.retry_failed_after,
+        }
+    }
+}
+
+/// Run the janitor until a signal.
+pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
+    let types = opts.types.source()?;
+    let client = opts.connect.client(JANITOR_OWNER)?;
+    let options = opts.options();
+    tracing::info!(
+        server = %opts.connect.server_url, owner = %client.owner(), ?types,
+        command = %options.command.display(), args = ?options.args,
+        pool_size = options.pool_size, "janitor starting"
+    );
+    let token = shutdown_on_signals()?;
+    let tracker = TaskTracker::new();
+    let janitor = Janitor::new(client, types, options, tracker.clone(), token.child_token())
+        .map_err(|e| Exit::new(exit::USAGE, format!("mason janitor: {e}")))?;
+    run_loop(janitor, tracker, token).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        opts: Opts,
+    }
+
+    #[test]
+    fn defaults_and_trailing_args() {
+        let w = Wrapper::try_parse_from([
+            "janitor",
+            "--server-url=http://b",
+            "--resource-type=gce-project",
+            "--janitor-path=/bin/clean.py",
+            "--",
+            "--hours=0",
+            "--dry-run",
+        ])
+        .unwrap();
+        let o = w.opts.options();
+        assert_eq!(o.command, PathBuf::from("/bin/clean.py"));
+        assert_eq!(o.args, ["--hours=0", "--dry-run"]);
+        assert_eq!(o.pool_size, 20);
+        assert_eq!(o.update_frequency, Duration::from_secs(300));
+        assert_eq!(o.idle_wait, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_command_is_required() {
+        assert!(
+            Wrapper::try_parse_from(["janitor", "--server-url=http://b", "--resource-type=a"])
+                .is_err()
+        );
+    }
+}
