@@ -10,11 +10,13 @@
 //! - [`state`]: the well-known state names.
 //! - [`metric`]: the `/metric` JSON object.
 //! - [`duration`]: Go duration syntax (`1h30m`, `300ms`), parsed and printed exactly.
+//! - [`json`]: JSON text with Go's escaping, for byte-identical bodies.
 //! - [`config`]: the Boskos resource config YAML, dynamic pools (DRLC) and validation.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod duration;
+pub mod json;
 pub mod metric;
 pub mod resource;
 pub mod state;

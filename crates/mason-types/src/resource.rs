@@ -71,7 +71,7 @@ impl Resource {
 
     /// The JSON text upstream's server would answer for this resource (no trailing newline).
     pub fn to_wire_json(&self) -> String {
-        serde_json::to_string(self).expect("a resource always serializes")
+        crate::json::to_go_json(self).expect("a resource always serializes")
     }
 }
 

@@ -40,7 +40,7 @@ pub(super) async fn handle(
         .acquire_by_state(from, dest, owner, &names)
         .await
         .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
-    let mut body = serde_json::to_string(&resources).expect("resources always serialize");
+    let mut body = mason_types::json::to_go_json(&resources).expect("resources always serialize");
     body.push('\n');
     Ok(respond::sniffed_text(body))
 }

@@ -29,6 +29,6 @@ pub(super) async fn handle(
         .await
         .map_err(|e| ApiError::from_store(None, e))?;
     Ok(respond::json(
-        serde_json::to_string(&metric).expect("a metric serializes"),
+        mason_types::json::to_go_json(&metric).expect("a metric serializes"),
     ))
 }

@@ -41,6 +41,6 @@ pub(super) async fn handle(
         .await
         .map_err(|e| ApiError::from_store(Some("could not reset states"), e))?;
     Ok(respond::sniffed_text(
-        serde_json::to_string(&reset).expect("a string map serializes"),
+        mason_types::json::to_go_json(&reset).expect("a string map serializes"),
     ))
 }
