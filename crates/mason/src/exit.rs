@@ -26,7 +26,9 @@ Exit codes:
   2  bad arguments or invalid config file
   3  no resource available (within --timeout)
   4  server unreachable
-  (mason run exits with the command's own exit code)";
+  130/143  interrupted by SIGINT/SIGTERM while waiting
+  (mason run exits with the command's own exit code: 128+N when a signal N killed it,
+   127 when it could not be started)";
 
 /// A failure that carries its exit code.
 #[derive(Debug)]
