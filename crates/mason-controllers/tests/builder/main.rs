@@ -4,5 +4,6 @@
 mod failures;
 mod lifecycle;
 mod recovery;
+mod routes;
 mod support;
 mod turnaround;

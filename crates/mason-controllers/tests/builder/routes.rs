@@ -1,0 +1,70 @@
+//! `mason serve`'s `/api/v2` routes as the builder uses them: pool definitions and the
+//! resources an owner holds, and what a server without them (upstream) looks like.
+
+use mason_controllers::builder::{
+    exec_converter, Builder, InventoryError, LeaseInventory, PoolSource, PoolSourceError,
+    ServerRoutes, EXEC_CONVERTER,
+};
+
+use crate::lifecycle::{BUILD_SH, CONFIG};
+use crate::support::{built, quick_options, Fixture};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_can_come_from_the_server() {
+    let fx = Fixture::start(CONFIG, &[("build.sh", BUILD_SH)]).await;
+    let routes = ServerRoutes::new(&fx.server.url).unwrap();
+    let pools = routes.load().await.unwrap();
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].rtype, "virt");
+    assert_eq!(pools[0].needs.get("phys"), Some(&1));
+
+    let builder = Builder::new(fx.client("mason"), quick_options());
+    let base = fx.config_path.parent().unwrap().to_path_buf();
+    builder
+        .register_config_converter(EXEC_CONVERTER, exec_converter(base))
+        .unwrap();
+    let running = builder.with_pool_source(routes).start();
+    fx.wait_for("two built virtual resources", |all| {
+        (built(all, "virt").len() == 2).then_some(())
+    })
+    .await;
+    running.stop().await.unwrap();
+    fx.assert_nothing_owned().await;
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn owned_resources_are_listed_by_owner() {
+    let fx = Fixture::start(CONFIG, &[]).await;
+    let routes = ServerRoutes::new(&fx.server.url).unwrap();
+    assert!(routes.owned_by("mason").await.unwrap().is_empty());
+    let mason = fx.client("mason");
+    let held = mason.acquire("phys", "free", "leased", None).await.unwrap();
+    fx.client("someone-else")
+        .acquire("phys", "free", "busy", None)
+        .await
+        .unwrap();
+    let owned = routes.owned_by("mason").await.unwrap();
+    assert_eq!(
+        owned.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec![held.name.as_str()]
+    );
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_without_the_routes_is_unsupported_not_empty() {
+    // Boskos' catch-all answers unknown paths with 200 and an empty body; our server does
+    // the same below an unknown prefix, which stands in for an upstream server here.
+    let fx = Fixture::start(CONFIG, &[]).await;
+    let upstream = ServerRoutes::new(&format!("{}/upstream", fx.server.url)).unwrap();
+    assert!(matches!(
+        upstream.load().await,
+        Err(PoolSourceError::Unsupported(_))
+    ));
+    assert!(matches!(
+        upstream.owned_by("mason").await,
+        Err(InventoryError::Unsupported(_))
+    ));
+    fx.server.stop().await;
+}
