@@ -4,6 +4,11 @@
 //! heartbeating it meanwhile; types are served round-robin so a busy type cannot starve
 //! another (see `mason_controllers::janitor`). At shutdown running programs are killed
 //! and their resources released to `dirty`.
+//!
+//! With `--resource-type-from-config`, dynamic pools that the builder builds (those with
+//! a `config.type`) are left out: freeing a dirty virtual resource without rebuilding it
+//! would hand out a resource with no parts. Types named in `--resource-type` are always
+//! served.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,7 +63,8 @@ impl Opts {
 
 /// Run the janitor until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    let types = opts.types.source()?;
+    // Dirty virtual resources are the builder's to rebuild, never a janitor's to free.
+    let types = opts.types.source()?.excluding_built_pools();
     let client = opts.connect.client(JANITOR_OWNER)?;
     let options = opts.options();
     tracing::info!(
