@@ -17,10 +17,10 @@
 pub mod clock;
 pub mod error;
 pub mod open;
-pub mod rules;
-pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod rules;
+pub mod sqlite;
 
 pub mod conformance;
 

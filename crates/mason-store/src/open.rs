@@ -47,9 +47,11 @@ impl FromStr for StoreUrl {
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     match pair.split_once('=') {
                         Some(("synchronous", v)) => synchronous = v.parse()?,
-                        _ => return Err(Error::InvalidArgument(format!(
+                        _ => {
+                            return Err(Error::InvalidArgument(format!(
                             "unknown sqlite store option {pair:?} (known: synchronous=normal|full)"
-                        ))),
+                        )))
+                        }
                     }
                 }
             }

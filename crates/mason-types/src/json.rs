@@ -37,6 +37,9 @@ mod tests {
         assert_eq!(text, r#"{"a\u003cb\u003e":"x \u0026 y\u2028"}"#);
         let back: BTreeMap<String, String> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, map);
-        assert_eq!(to_go_json(&map.keys().next()).unwrap(), r#""a\u003cb\u003e""#);
+        assert_eq!(
+            to_go_json(&map.keys().next()).unwrap(),
+            r#""a\u003cb\u003e""#
+        );
     }
 }

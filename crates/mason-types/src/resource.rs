@@ -117,7 +117,9 @@ mod wire_time_opt {
         let text = Option::<String>::deserialize(d)?;
         match text.as_deref() {
             None | Some("") => Ok(None),
-            Some(s) => parse_wire_time(s).map(Some).map_err(serde::de::Error::custom),
+            Some(s) => parse_wire_time(s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 }

@@ -19,7 +19,15 @@ pub const TOMBSTONE: &str = "tombstone";
 pub const OTHER: &str = "other";
 
 /// The states Prometheus reports by name (everything else is counted as [`OTHER`]).
-pub const KNOWN_STATES: [&str; 7] = [BUSY, CLEANING, DIRTY, FREE, LEASED, TO_BE_DELETED, TOMBSTONE];
+pub const KNOWN_STATES: [&str; 7] = [
+    BUSY,
+    CLEANING,
+    DIRTY,
+    FREE,
+    LEASED,
+    TO_BE_DELETED,
+    TOMBSTONE,
+];
 
 /// Whether `state` is one of [`KNOWN_STATES`].
 pub fn is_known(state: &str) -> bool {

@@ -46,7 +46,9 @@ pub struct UserData(BTreeMap<String, String>);
 
 impl<'de> Deserialize<'de> for UserData {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(UserData(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default()))
+        Ok(UserData(
+            Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default(),
+        ))
     }
 }
 
@@ -158,7 +160,11 @@ impl From<BTreeMap<String, String>> for UserData {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for UserData {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        UserData(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        UserData(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -199,7 +205,10 @@ mod tests {
         assert!(d.leased_resources().unwrap().is_empty());
         assert!(UserData::new().leased_resources().unwrap().is_empty());
         assert_eq!(
-            UserData::new().extract_yaml::<String>("x").unwrap_err().to_string(),
+            UserData::new()
+                .extract_yaml::<String>("x")
+                .unwrap_err()
+                .to_string(),
             "user data ID x does not exist"
         );
     }

@@ -42,7 +42,10 @@ pub(crate) struct Exit {
 impl Exit {
     /// A failure with `code` and `message`.
     pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,4 +73,3 @@ pub(crate) fn report(outcome: anyhow::Result<u8>) -> ExitCode {
         }
     }
 }
-

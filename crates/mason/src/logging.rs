@@ -27,7 +27,9 @@ pub(crate) struct LogOpts {
 /// Install the global subscriber (logs go to stderr; stdout is for command output).
 pub(crate) fn init(opts: &LogOpts) {
     let filter = EnvFilter::try_new(&opts.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match opts.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -34,7 +34,10 @@ impl Harness {
 
     /// Fetch one resource, panicking if absent.
     pub async fn get(&self, name: &str) -> Resource {
-        self.store.get(name).await.unwrap_or_else(|e| panic!("get {name}: {e}"))
+        self.store
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"))
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use mason_types::{state, Metric, Resource, UserData};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{get_drlc, get_resource, row_to_resource, to_micros, from_micros, Ctx, RESOURCE_COLUMNS};
+use super::{
+    from_micros, get_drlc, get_resource, row_to_resource, to_micros, Ctx, RESOURCE_COLUMNS,
+};
 use crate::{AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Result};
 
 /// SPEC §4.1. The caller commits even when this returns an error: the queue entry and any
@@ -66,14 +68,22 @@ pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> 
         );
         let resource = tx
             .prepare_cached(&sql)?
-            .query_row(params![req.owner, req.dest, now, name, req.state], row_to_resource)
+            .query_row(
+                params![req.owner, req.dest, now, name, req.state],
+                row_to_resource,
+            )
             .optional()?
             .ok_or_else(|| Error::Backend(format!("resource {name} changed under acquire")))?;
         if let Some(id) = request_id {
-            tx.prepare_cached("DELETE FROM requests WHERE type = ?1 AND state = ?2 AND request_id = ?3")?
-                .execute(params![req.rtype, req.state, id])?;
+            tx.prepare_cached(
+                "DELETE FROM requests WHERE type = ?1 AND state = ?2 AND request_id = ?3",
+            )?
+            .execute(params![req.rtype, req.state, id])?;
         }
-        return Ok(Acquired { resource, requested_at: from_micros(created_at) });
+        return Ok(Acquired {
+            resource,
+            requested_at: from_micros(created_at),
+        });
     }
 
     // 3. Nothing acquirable: maybe grow a dynamic pool, then say which 404 it is.
@@ -94,7 +104,11 @@ pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> 
                     drlc.initial_state.as_str()
                 };
                 let name = uuid::Uuid::new_v4().to_string();
-                insert_resource(tx, &Resource::new(&req.rtype, &name, initial, ctx.now), false)?;
+                insert_resource(
+                    tx,
+                    &Resource::new(&req.rtype, &name, initial, ctx.now),
+                    false,
+                )?;
                 tracing::info!(rtype = %req.rtype, %name, "created dynamic resource for a new request");
             }
         }
@@ -136,7 +150,9 @@ pub(super) fn acquire_by_state(
     names: &[String],
 ) -> Result<Vec<Resource>> {
     if names.is_empty() {
-        return Err(Error::InvalidArgument("must provide names of expected resources".into()));
+        return Err(Error::InvalidArgument(
+            "must provide names of expected resources".into(),
+        ));
     }
     let now = to_micros(&ctx.now);
     let mut seen = HashSet::new();
@@ -150,7 +166,11 @@ pub(super) fn acquire_by_state(
             _ => return Err(Error::ResourceNotFound(state.to_string())),
         }
     }
-    found.sort_by(|a, b| a.lastupdate.cmp(&b.lastupdate).then_with(|| a.name.cmp(&b.name)));
+    found.sort_by(|a, b| {
+        a.lastupdate
+            .cmp(&b.lastupdate)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     let sql = format!(
         "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
          WHERE name = ?4 AND owner = '' AND state = ?5 RETURNING {RESOURCE_COLUMNS}"
@@ -175,9 +195,13 @@ pub(super) fn release(
     dest: &str,
     owner: &str,
 ) -> Result<Resource> {
-    let current = get_resource(tx, name)?.ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
+    let current =
+        get_resource(tx, name)?.ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
     if current.owner != owner {
-        return Err(Error::OwnerNotMatch { request: owner.to_string(), owner: current.owner });
+        return Err(Error::OwnerNotMatch {
+            request: owner.to_string(),
+            owner: current.owner,
+        });
     }
     let expiration = match get_drlc(tx, &current.rtype)? {
         Some(drlc) => match drlc.lifespan {
@@ -194,7 +218,13 @@ pub(super) fn release(
     );
     tx.prepare_cached(&sql)?
         .query_row(
-            params![dest, to_micros(&ctx.now), expiration.as_ref().map(to_micros), name, owner],
+            params![
+                dest,
+                to_micros(&ctx.now),
+                expiration.as_ref().map(to_micros),
+                name,
+                owner
+            ],
             row_to_resource,
         )
         .optional()?
@@ -213,10 +243,16 @@ pub(super) fn update(
     let mut current =
         get_resource(tx, name)?.ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
     if current.owner != owner {
-        return Err(Error::OwnerNotMatch { request: owner.to_string(), owner: current.owner });
+        return Err(Error::OwnerNotMatch {
+            request: owner.to_string(),
+            owner: current.owner,
+        });
     }
     if current.state != state {
-        return Err(Error::StateNotMatch { expect: current.state, current: state.to_string() });
+        return Err(Error::StateNotMatch {
+            expect: current.state,
+            current: state.to_string(),
+        });
     }
     if let Some(incoming) = userdata {
         current.userdata.merge(incoming);
@@ -228,7 +264,10 @@ pub(super) fn update(
          WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING {RESOURCE_COLUMNS}"
     );
     tx.prepare_cached(&sql)?
-        .query_row(params![encoded, to_micros(&ctx.now), name, owner, state], row_to_resource)
+        .query_row(
+            params![encoded, to_micros(&ctx.now), name, owner, state],
+            row_to_resource,
+        )
         .optional()?
         .ok_or_else(|| Error::ResourceNotFound(name.to_string()))
 }
@@ -248,7 +287,9 @@ pub(super) fn reset(
         "SELECT name, owner FROM resources WHERE type = ?1 AND state = ?2 AND owner != '' AND lastupdate <= ?3",
     )?;
     let stale: Vec<(String, String)> = select
-        .query_map(params![rtype, state, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![rtype, state, cutoff], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut stmt = tx.prepare_cached(
         "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2 WHERE name = ?3 AND owner = ?4 AND state = ?5",
@@ -278,9 +319,10 @@ pub(super) fn metrics(tx: &Transaction<'_>, rtype: Option<&str>) -> Result<Vec<M
     };
     let mut by_type: BTreeMap<String, Metric> = BTreeMap::new();
     for (t, s, o, n) in rows {
-        let m = by_type
-            .entry(t.clone())
-            .or_insert_with(|| Metric { rtype: t, ..Metric::default() });
+        let m = by_type.entry(t.clone()).or_insert_with(|| Metric {
+            rtype: t,
+            ..Metric::default()
+        });
         *m.current.entry(s).or_default() += n as u64;
         *m.owner.entry(o).or_default() += n as u64;
     }
@@ -291,7 +333,11 @@ pub(super) fn metrics(tx: &Transaction<'_>, rtype: Option<&str>) -> Result<Vec<M
 pub(super) fn list(tx: &Transaction<'_>, filter: &ResourceFilter) -> Result<Vec<Resource>> {
     let mut sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE 1 = 1");
     let mut args: Vec<&str> = Vec::new();
-    for (column, value) in [("type", &filter.rtype), ("state", &filter.state), ("owner", &filter.owner)] {
+    for (column, value) in [
+        ("type", &filter.rtype),
+        ("state", &filter.state),
+        ("owner", &filter.owner),
+    ] {
         if let Some(v) = value {
             args.push(v);
             sql.push_str(&format!(" AND {column} = ?{}", args.len()));

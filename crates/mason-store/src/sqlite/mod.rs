@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mason_types::{
-    BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Timestamp, UserData,
-};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Timestamp, UserData};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use crate::clock::Clock;
@@ -138,9 +136,14 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        let ctx = Ctx { now: self.clock.now(), request_ttl: self.request_ttl };
+        let ctx = Ctx {
+            now: self.clock.now(),
+            request_ttl: self.request_ttl,
+        };
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| Error::Backend("store lock poisoned".into()))?;
+            let mut conn = conn
+                .lock()
+                .map_err(|_| Error::Backend("store lock poisoned".into()))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx, &ctx)?;
             tx.commit()?;
@@ -157,9 +160,14 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        let ctx = Ctx { now: self.clock.now(), request_ttl: self.request_ttl };
+        let ctx = Ctx {
+            now: self.clock.now(),
+            request_ttl: self.request_ttl,
+        };
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| Error::Backend("store lock poisoned".into()))?;
+            let mut conn = conn
+                .lock()
+                .map_err(|_| Error::Backend("store lock poisoned".into()))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let out = f(&tx, &ctx);
             drop(tx);
@@ -226,7 +234,10 @@ pub(crate) fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<Resource> {
 /// One resource by name, if present.
 pub(crate) fn get_resource(tx: &Transaction<'_>, name: &str) -> Result<Option<Resource>> {
     let sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE name = ?1");
-    Ok(tx.prepare_cached(&sql)?.query_row([name], row_to_resource).optional()?)
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row([name], row_to_resource)
+        .optional()?)
 }
 
 /// The dynamic pool of `rtype`, if any.
@@ -250,7 +261,8 @@ impl Store for SqliteStore {
 
     async fn acquire(&self, req: &AcquireRequest) -> Result<Acquired> {
         let req = req.clone();
-        self.write_keep(move |tx, ctx| Ok(leases::acquire(tx, ctx, &req))).await?
+        self.write_keep(move |tx, ctx| Ok(leases::acquire(tx, ctx, &req)))
+            .await?
     }
 
     async fn acquire_by_state(
@@ -260,15 +272,20 @@ impl Store for SqliteStore {
         owner: &str,
         names: &[String],
     ) -> Result<Vec<Resource>> {
-        let (state, dest, owner, names) =
-            (state.to_string(), dest.to_string(), owner.to_string(), names.to_vec());
+        let (state, dest, owner, names) = (
+            state.to_string(),
+            dest.to_string(),
+            owner.to_string(),
+            names.to_vec(),
+        );
         self.write(move |tx, ctx| leases::acquire_by_state(tx, ctx, &state, &dest, &owner, &names))
             .await
     }
 
     async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
         let (name, dest, owner) = (name.to_string(), dest.to_string(), owner.to_string());
-        self.write(move |tx, ctx| leases::release(tx, ctx, &name, &dest, &owner)).await
+        self.write(move |tx, ctx| leases::release(tx, ctx, &name, &dest, &owner))
+            .await
     }
 
     async fn update(
@@ -292,7 +309,8 @@ impl Store for SqliteStore {
         dest: &str,
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let (rtype, state, dest) = (rtype.to_string(), state.to_string(), dest.to_string());
-        self.write(move |tx, ctx| leases::reset(tx, ctx, &rtype, &state, expire, &dest)).await
+        self.write(move |tx, ctx| leases::reset(tx, ctx, &rtype, &state, expire, &dest))
+            .await
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
@@ -329,7 +347,8 @@ impl Store for SqliteStore {
             specs
                 .iter()
                 .map(|s| {
-                    serde_json::from_str(s).map_err(|e| Error::Backend(format!("bad DRLC row: {e}")))
+                    serde_json::from_str(s)
+                        .map_err(|e| Error::Backend(format!("bad DRLC row: {e}")))
                 })
                 .collect()
         })
@@ -338,7 +357,8 @@ impl Store for SqliteStore {
 
     async fn sync_config(&self, config: &BoskosConfig) -> Result<SyncReport> {
         let config = config.clone();
-        self.write(move |tx, ctx| sync::sync_config(tx, ctx, &config)).await
+        self.write(move |tx, ctx| sync::sync_config(tx, ctx, &config))
+            .await
     }
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {

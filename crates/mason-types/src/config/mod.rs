@@ -53,7 +53,11 @@ pub struct ResourceEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub state: String,
     /// Static resource names; empty for a dynamic pool.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
     /// Dynamic pools: the most resources kept.
     #[serde(rename = "max-count", default)]
@@ -72,7 +76,11 @@ pub struct ResourceEntry {
     #[serde(default, skip_serializing_if = "ConfigType::is_empty")]
     pub config: ConfigType,
     /// Resources of other types needed to build one of these.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub needs: BTreeMap<String, u32>,
 }
 
@@ -122,13 +130,21 @@ pub struct DynamicResourceLifeCycle {
     #[serde(rename = "max-count", default)]
     pub max_count: u32,
     /// Lifetime after each release.
-    #[serde(default, with = "lifespan_nanos", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "lifespan_nanos",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifespan: Option<Duration>,
     /// Builder settings.
     #[serde(default, skip_serializing_if = "ConfigType::is_empty")]
     pub config: ConfigType,
     /// Resources of other types needed per resource.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub needs: BTreeMap<String, u32>,
 }
 

@@ -40,9 +40,10 @@ fn lifespan_accepts_integer_nanoseconds() {
 
 #[test]
 fn drlc_json_uses_nanoseconds() {
-    let config =
-        BoskosConfig::from_yaml("resources:\n- type: c\n  max-count: 4\n  min-count: 1\n  lifespan: 24h\n  state: dirty\n")
-            .unwrap();
+    let config = BoskosConfig::from_yaml(
+        "resources:\n- type: c\n  max-count: 4\n  min-count: 1\n  lifespan: 24h\n  state: dirty\n",
+    )
+    .unwrap();
     let json = serde_json::to_string(&config.resources[0].to_drlc()).unwrap();
     assert_eq!(
         json,

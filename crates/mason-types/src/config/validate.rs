@@ -67,16 +67,23 @@ pub fn validate(config: &BoskosConfig) -> Result<(), ConfigError> {
             *available.entry(entry.rtype.as_str()).or_default() += u64::from(entry.max_count);
         } else {
             if entry.min_count != 0 {
-                errors.push(format!(".{i}.min-count must be unset when the names property is set"));
+                errors.push(format!(
+                    ".{i}.min-count must be unset when the names property is set"
+                ));
             }
             if entry.max_count != 0 {
-                errors.push(format!(".{i}.max-count must be unset when the names property is set"));
+                errors.push(format!(
+                    ".{i}.max-count must be unset when the names property is set"
+                ));
             }
             *available.entry(entry.rtype.as_str()).or_default() += entry.names.len() as u64;
             for (j, name) in entry.names.iter().enumerate() {
                 let reasons = dns1123_subdomain_problems(name);
                 if !reasons.is_empty() {
-                    errors.push(format!(".{i}.names.{j}({name}) is invalid: [{}]", reasons.join(", ")));
+                    errors.push(format!(
+                        ".{i}.names.{j}({name}) is invalid: [{}]",
+                        reasons.join(", ")
+                    ));
                 }
                 if !seen_names.insert(name.as_str()) {
                     errors.push(format!(".{i}.names.{j}({name}) is a duplicate"));
@@ -114,7 +121,9 @@ fn dns1123_subdomain_problems(name: &str) -> Vec<String> {
     let label_ok = |label: &str| {
         let bytes = label.as_bytes();
         !bytes.is_empty()
-            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
             && bytes[0].is_ascii_alphanumeric()
             && bytes[bytes.len() - 1].is_ascii_alphanumeric()
     };
@@ -135,7 +144,9 @@ mod tests {
     use super::*;
 
     fn check(yaml: &str) -> Result<(), String> {
-        BoskosConfig::parse_and_validate(yaml).map(|_| ()).map_err(|e| e.to_string())
+        BoskosConfig::parse_and_validate(yaml)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -146,7 +157,10 @@ mod tests {
 
     #[test]
     fn single_error_prints_bare() {
-        assert_eq!(check("resources:\n- names: [a]\n").unwrap_err(), ".0.type: must be set");
+        assert_eq!(
+            check("resources:\n- names: [a]\n").unwrap_err(),
+            ".0.type: must be set"
+        );
     }
 
     #[test]
@@ -165,9 +179,13 @@ mod tests {
 
     #[test]
     fn names_must_be_dns1123_and_unique() {
-        let err = check("resources:\n- type: a\n  names: [ok-1, Bad_Name]\n- type: b\n  names: [ok-1]\n")
-            .unwrap_err();
-        assert!(err.contains(".0.names.1(Bad_Name) is invalid: [a lowercase RFC 1123 subdomain"), "{err}");
+        let err =
+            check("resources:\n- type: a\n  names: [ok-1, Bad_Name]\n- type: b\n  names: [ok-1]\n")
+                .unwrap_err();
+        assert!(
+            err.contains(".0.names.1(Bad_Name) is invalid: [a lowercase RFC 1123 subdomain"),
+            "{err}"
+        );
         assert!(err.contains(".1.names.0(ok-1) is a duplicate"), "{err}");
     }
 
@@ -188,6 +206,7 @@ mod tests {
 
     #[test]
     fn duplicate_types_are_accepted() {
-        check("resources:\n- type: a\n  names: [a1]\n- type: a\n  state: dirty\n  names: [a2]\n").unwrap();
+        check("resources:\n- type: a\n  names: [a1]\n- type: a\n  state: dirty\n  names: [a2]\n")
+            .unwrap();
     }
 }
