@@ -7,17 +7,19 @@
 //! data, a reset. The others run a short explicit transaction.
 //!
 //! **Acquire under concurrency.** The pick is
-//! `… ORDER BY lastupdate, name LIMIT 1 OFFSET k FOR UPDATE SKIP LOCKED` where `k` is the
-//! number of live queue entries ahead of the caller (upstream's rank − 1). With
-//! `SKIP LOCKED`, rows that another transaction holds are neither counted by the offset
-//! nor returned, and the `k` rows walked past are locked by this statement until it ends.
-//! So concurrent acquirers take different resources without waiting on each other, and
-//! the offset is counted over the resources nobody else is moving right now. The effect
-//! is conservative: a request never takes a resource reserved for an older live request
-//! in the queue snapshot it read, but under contention it may see "no resource" where a
-//! one-at-a-time execution would have served it (it polls again, as every Boskos client
-//! does). The row is locked by the pick, so the `UPDATE … WHERE owner = '' AND state = $`
-//! that follows cannot lose; should it ever affect zero rows, the pick runs again — a
+//! `… ORDER BY lastupdate, name LIMIT 1 [OFFSET k] FOR UPDATE SKIP LOCKED`, where `k` is
+//! the number of live queue entries ahead of the caller (upstream's rank − 1; when it is
+//! 0, the usual case, the statement has no offset at all and one round trip does the
+//! whole acquire). With `SKIP LOCKED`, rows that another transaction holds are neither
+//! counted by the offset nor returned, and the `k` rows walked past are locked by this
+//! statement until it ends. So concurrent acquirers take different resources without
+//! waiting on each other, and the offset is counted over the resources nobody else is
+//! moving right now. The effect is conservative: a request never takes a resource
+//! reserved for an older live request in the queue snapshot it read, but under
+//! contention it may see "no resource" where a one-at-a-time execution would have served
+//! it (it polls again, as every Boskos client does). The row is locked by the pick, so the
+//! `UPDATE … WHERE owner = '' AND state = $` that follows in the same statement cannot
+//! lose; should it ever match nothing the caller just gets a 404 and polls again — a
 //! resource is never given to two owners.
 
 use std::collections::{BTreeMap, HashSet};
@@ -115,24 +117,87 @@ pub(crate) fn parse_drlc(spec: &str) -> PgResult<DynamicResourceLifeCycle> {
         .map_err(|e| PgError::Store(Error::Backend(format!("bad DRLC row: {e}"))))
 }
 
-/// Pick the (`ahead`+1)-th unlocked free resource and lease it, in one statement.
-/// `$6` bounds the queue entries counted as ahead: the caller's own `seq`, or
-/// `i64::MAX` without a request id (then every live entry is ahead).
-const ACQUIRE: &str = "WITH picked AS ( \
+/// The common case in one statement: nobody is queued ahead (`$6` bounds the queue
+/// entries that count as ahead: the caller's own `seq`, or `i64::MAX` without a request
+/// id), so lease the least recently updated unlocked free resource. The queue check is an
+/// uncorrelated `NOT EXISTS`, evaluated once; with a constant `LIMIT 1` and no `OFFSET`
+/// the planner walks the `resources_pick` index whatever the pool size.
+const ACQUIRE_FIRST: &str = "WITH picked AS ( \
         SELECT name FROM resources \
         WHERE type = $1 AND state = $2 AND owner = '' \
-        ORDER BY lastupdate, name \
-        LIMIT 1 OFFSET (SELECT count(*) FROM requests \
-                        WHERE type = $1 AND state = $2 AND seq < $6 AND expires_at >= $5) \
+          AND NOT EXISTS (SELECT 1 FROM requests \
+                          WHERE type = $1 AND state = $2 AND seq < $6 AND expires_at >= $5) \
+        ORDER BY lastupdate, name LIMIT 1 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources r SET owner = $3, state = $4, lastupdate = $5 \
     FROM picked WHERE r.name = picked.name AND r.owner = '' AND r.state = $2 \
     RETURNING r.name, r.type, r.state, r.owner, r.lastupdate, r.userdata, r.expiration";
 
-/// SPEC §4.1. Without a request id this is a single statement; with one, a transaction
-/// that also records the queue entry and may grow a dynamic pool. The outer result is
-/// the database's; the inner one is the caller's (a failed acquire still commits its
-/// queue entry and any resource it created).
+/// With `$6` live requests ahead: skip that many unlocked free resources (they are
+/// reserved for the older requests) and lease the next. The offset is a bind parameter
+/// rather than a subquery so the planner sees its value and keeps the index walk.
+const ACQUIRE_RANKED: &str = "WITH picked AS ( \
+        SELECT name FROM resources \
+        WHERE type = $1 AND state = $2 AND owner = '' \
+        ORDER BY lastupdate, name LIMIT 1 OFFSET $6 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE resources r SET owner = $3, state = $4, lastupdate = $5 \
+    FROM picked WHERE r.name = picked.name AND r.owner = '' AND r.state = $2 \
+    RETURNING r.name, r.type, r.state, r.owner, r.lastupdate, r.userdata, r.expiration";
+
+/// How many live requests are ahead of `$3` (a `seq` bound), and whether the type has
+/// any resource at all (which 404 a miss answers).
+const AHEAD_AND_TYPE: &str = "SELECT \
+        (SELECT count(*) FROM requests \
+         WHERE type = $1 AND state = $2 AND seq < $3 AND expires_at >= $4), \
+        EXISTS (SELECT 1 FROM resources WHERE type = $1)";
+
+/// What a pick came back with.
+enum Pick {
+    /// Leased.
+    Got(Resource),
+    /// Nothing for this caller; `type_exists` decides between the two 404s.
+    Miss { type_exists: bool },
+}
+
+/// Lease the resource due to a caller with every live request older than `before_seq`
+/// ahead of it: one statement when nobody is ahead (the common case), otherwise a count
+/// and a ranked pick.
+async fn pick<C: GenericClient>(
+    c: &C,
+    req: &AcquireRequest,
+    now: i64,
+    before_seq: i64,
+) -> PgResult<Pick> {
+    let (t, s, o, d) = (&req.rtype, &req.state, &req.owner, &req.dest);
+    if let Some(row) = query_opt(c, ACQUIRE_FIRST, &[t, s, o, d, &now, &before_seq]).await? {
+        return Ok(Pick::Got(row_to_resource(&row)?));
+    }
+    let Some(row) = query_opt(c, AHEAD_AND_TYPE, &[t, s, &before_seq, &now]).await? else {
+        return Ok(Pick::Miss { type_exists: false });
+    };
+    let (ahead, type_exists): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
+    if ahead > 0 {
+        if let Some(row) = query_opt(c, ACQUIRE_RANKED, &[t, s, o, d, &now, &ahead]).await? {
+            return Ok(Pick::Got(row_to_resource(&row)?));
+        }
+    }
+    Ok(Pick::Miss { type_exists })
+}
+
+/// The 404 of a miss.
+fn miss(rtype: &str, type_exists: bool) -> Error {
+    if type_exists {
+        Error::ResourceNotFound(rtype.to_string())
+    } else {
+        Error::ResourceTypeNotFound(rtype.to_string())
+    }
+}
+
+/// SPEC §4.1. Without a request id and with nobody queued this is a single statement;
+/// with a request id, a transaction that also records the queue entry and may grow a
+/// dynamic pool. The outer result is the database's; the inner one is the caller's (a
+/// failed acquire still commits its queue entry and any resource it created).
 pub(super) async fn acquire(
     client: &mut Object,
     ctx: &Ctx,
@@ -141,25 +206,12 @@ pub(super) async fn acquire(
     let now = to_micros(&ctx.now);
     let request_id = req.request_id.as_deref().filter(|id| !id.is_empty());
     let Some(id) = request_id else {
-        let row = query_opt(
-            &*client,
-            ACQUIRE,
-            &[
-                &req.rtype,
-                &req.state,
-                &req.owner,
-                &req.dest,
-                &now,
-                &i64::MAX,
-            ],
-        )
-        .await?;
-        return Ok(match row {
-            Some(row) => Ok(Acquired {
-                resource: row_to_resource(&row)?,
+        return Ok(match pick(&*client, req, now, i64::MAX).await? {
+            Pick::Got(resource) => Ok(Acquired {
+                resource,
                 requested_at: ctx.now,
             }),
-            None => Err(not_found(&*client, &req.rtype).await?),
+            Pick::Miss { type_exists } => Err(miss(&req.rtype, type_exists)),
         });
     };
 
@@ -199,31 +251,26 @@ pub(super) async fn acquire(
     };
 
     // 2. The pick, counting only live entries older than ours.
-    if let Some(row) = query_opt(
-        &tx,
-        ACQUIRE,
-        &[&req.rtype, &req.state, &req.owner, &req.dest, &now, &seq],
-    )
-    .await?
-    {
-        let resource = row_to_resource(&row)?;
-        execute(&tx, "DELETE FROM requests WHERE seq = $1", &[&seq]).await?;
-        tx.commit().await?;
-        return Ok(Ok(Acquired {
-            resource,
-            requested_at: from_micros(created_at),
-        }));
-    }
+    let type_exists = match pick(&tx, req, now, seq).await? {
+        Pick::Got(resource) => {
+            execute(&tx, "DELETE FROM requests WHERE seq = $1", &[&seq]).await?;
+            tx.commit().await?;
+            return Ok(Ok(Acquired {
+                resource,
+                requested_at: from_micros(created_at),
+            }));
+        }
+        Pick::Miss { type_exists } => type_exists,
+    };
 
     // 3. Nothing acquirable: a new request id may grow the dynamic pool by one. The 404
-    //    kind is decided before that (upstream reports "type does not exist" on the
+    //    kind was decided before that (upstream reports "type does not exist" on the
     //    first acquire of an empty pool even though it just created a resource).
-    let err = not_found(&tx, &req.rtype).await?;
     if is_new {
         grow_dynamic_pool(&tx, ctx, &req.rtype).await?;
     }
     tx.commit().await?;
-    Ok(Err(err))
+    Ok(Err(miss(&req.rtype, type_exists)))
 }
 
 /// Create one resource of `rtype` when it has a dynamic pool below max-count. The pool's
@@ -259,22 +306,6 @@ async fn grow_dynamic_pool<C: GenericClient>(c: &C, ctx: &Ctx, rtype: &str) -> P
         tracing::info!(%rtype, %name, "created dynamic resource for a new request");
     }
     Ok(())
-}
-
-/// Which 404 an unsuccessful acquire answers: the type has resources, or none at all.
-async fn not_found<C: GenericClient>(c: &C, rtype: &str) -> PgResult<Error> {
-    let exists = query_opt(
-        c,
-        "SELECT 1 FROM resources WHERE type = $1 LIMIT 1",
-        &[&rtype],
-    )
-    .await?
-    .is_some();
-    Ok(if exists {
-        Error::ResourceNotFound(rtype.to_string())
-    } else {
-        Error::ResourceTypeNotFound(rtype.to_string())
-    })
 }
 
 /// Insert a new resource row.
