@@ -10,6 +10,9 @@
 //!   and every lease acknowledged with a 200 and not released since is still owned by its
 //!   client in the database afterwards.
 //!
+//! - `replica_answers_503_while_the_database_is_down`: a replica whose database stops
+//!   answers 503 with a clear message, and serves again by itself once it is back.
+//!
 //! PostgreSQL comes from `mason_testkit::postgres` (a throwaway server, or
 //! `MASON_TEST_POSTGRES_URL`); without one the tests skip loudly, except under `CI=true`
 //! where they fail.
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use mason_store::open::StoreOptions;
 use mason_store::StoreUrl;
-use mason_testkit::postgres::fresh_database_or_skip;
+use mason_testkit::postgres::{fresh_database_or_skip, PgServer};
 
 const POOL: usize = 8;
 const CLIENTS: usize = 16;
@@ -383,4 +386,59 @@ async fn kill_one_replica_under_load() {
         }
     }
     assert!(checked > 0, "clients ended holding leases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_answers_503_while_the_database_is_down() {
+    // A private server with durable settings, since this test stops it.
+    let server = match PgServer::start_with(&[]) {
+        Ok(server) => server,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("PostgreSQL is required under CI=true: {e}")
+        }
+        Err(e) => {
+            eprintln!("\n!!! SKIPPING replica_answers_503_while_the_database_is_down: {e}\n");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "resources:\n- type: rep\n  names: [r0]\n").expect("config");
+    let log = dir.path().join("replica.log");
+    let http = reqwest::Client::new();
+    let mut replica = Replica::start(&config, &server.url("postgres"), &log);
+    replica.wait_ready(&http, &log).await;
+    let acquire = format!(
+        "{}/acquire?type=rep&state=free&dest=busy&owner=me",
+        replica.url
+    );
+    let release = format!("{}/release?name=r0&dest=free&owner=me", replica.url);
+    assert_eq!(http.post(&acquire).send().await.unwrap().status(), 200);
+    assert_eq!(http.post(&release).send().await.unwrap().status(), 200);
+
+    server.stop().expect("stop PostgreSQL");
+    let resp = http
+        .post(&acquire)
+        .send()
+        .await
+        .expect("the replica still answers");
+    assert_eq!(resp.status(), 503);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("temporarily unavailable"), "{body}");
+
+    server.start_again().expect("restart PostgreSQL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = http.post(&acquire).send().await.expect("answer").status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while reconnecting");
+        assert!(Instant::now() < deadline, "the replica never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        replica.child.try_wait().expect("try_wait").is_none(),
+        "the replica kept running"
+    );
 }
