@@ -37,6 +37,7 @@ enum Source {
 
 static SOURCE: OnceLock<Result<Source, String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A private PostgreSQL server (stopped and removed on drop).
 pub struct PgServer {
@@ -342,6 +343,35 @@ async fn admin(admin_url: &str, sql: &str) -> Result<(), String> {
     outcome
 }
 
+/// Drop the `mason_test_<pid>_<n>` databases that earlier runs left on a shared server,
+/// when their process is gone (best effort: a database still in use refuses to go, and
+/// the sweep simply stops if the test process exits first).
+async fn sweep_stale_databases(admin_url: &str) {
+    let Ok((client, conn)) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    let task = tokio::spawn(conn);
+    let names: Vec<String> = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'mason\\_test\\_%'",
+            &[],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+        if !alive {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await;
+        }
+    }
+    drop(client);
+    let _ = task.await;
+}
+
 /// The URL of a new, empty database for one test.
 pub async fn fresh_database() -> Result<String, String> {
     let source = source()?;
@@ -353,6 +383,20 @@ pub async fn fresh_database() -> Result<String, String> {
         Source::External(url) => url.clone(),
         Source::Local(_) => url_of("postgres"),
     };
+    if let Source::External(_) = source {
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            // In the background: each DROP DATABASE waits for a checkpoint.
+            let url = admin_url.clone();
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(sweep_stale_databases(&url));
+                }
+            });
+        }
+    }
     let name = format!(
         "mason_test_{}_{}",
         std::process::id(),
