@@ -7,16 +7,17 @@
 //! without ever double-leasing:
 //!
 //! - acquire locks its pick with `FOR UPDATE SKIP LOCKED`, so concurrent acquirers take
-//!   different resources instead of queueing behind one row (see [`leases`] for what that
+//!   different resources instead of queueing behind one row (see the `leases` module for what that
 //!   means for `request_id` ranks);
 //! - the `request_id` queue is a table shared by every replica (first poll inserts with
 //!   `ON CONFLICT DO NOTHING`, later polls extend the TTL);
 //! - config sync and dynamic upkeep take `pg_advisory_xact_lock`, so only one replica runs
 //!   them at a time, and apply their plan with compare-and-set conditions.
 //!
-//! Failures: a lost connection or an unreachable database is [`Error::Unavailable`] (the
-//! server answers 503); the broken connection is dropped from the pool and a later call
-//! reconnects by itself. Serialization failures and deadlocks are retried a few times.
+//! Failures: a lost connection, an unreachable database, or one that has not answered a
+//! call within 30 s is [`Error::Unavailable`] (the server answers 503); the broken
+//! connection is dropped from the pool and a later call reconnects by itself.
+//! Serialization failures and deadlocks are retried a few times.
 //!
 //! Timestamps come from the injected [`Clock`] (not the database's `now()`), exactly as on
 //! SQLite, so tests can move time; replicas are expected to have synchronised clocks.
@@ -49,6 +50,12 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// How many times a transaction is run again after a serialization failure or deadlock.
 const MAX_RETRIES: u32 = 5;
+
+/// How long one attempt of a call may take before it is abandoned as
+/// [`Error::Unavailable`] (a database that stopped answering without closing the
+/// connection, say during a failover). Generous, because a config sync of a very large
+/// pool is one transaction.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a call waits for a connection (from the pool or a new one) before answering
 /// [`Error::Unavailable`].
@@ -100,12 +107,20 @@ macro_rules! run {
                 loop {
                     let $ctx = &store.ctx();
                     let $client = &mut conn;
-                    match $body.await {
-                        Ok(v) => break Ok(v),
-                        Err(e) => {
+                    let outcome = tokio::time::timeout(CALL_TIMEOUT, $body).await;
+                    match outcome {
+                        Ok(Ok(v)) => break Ok(v),
+                        Ok(Err(e)) => {
                             if let Some(e) = store.retry_or(e, &mut attempt).await {
                                 break Err(PostgresStore::fail(conn, e));
                             }
+                        }
+                        Err(_) => {
+                            // The connection's state is unknown: never reuse it.
+                            drop(Object::take(conn));
+                            break Err(Error::Unavailable(format!(
+                                "PostgreSQL did not answer within {CALL_TIMEOUT:?}"
+                            )));
                         }
                     }
                 }
