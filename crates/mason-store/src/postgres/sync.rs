@@ -34,6 +34,7 @@ pub(super) async fn sync_config(
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
+    refresh_statistics(client, &report).await;
     log_report("config sync", &plan, &report);
     Ok(report)
 }
@@ -45,8 +46,24 @@ pub(super) async fn sync_dynamic(client: &mut Object, ctx: &Ctx) -> PgResult<Syn
     let plan = rules::plan_dynamic_upkeep(&snapshot, ctx.now, rules::uuid_name);
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
+    refresh_statistics(client, &report).await;
     log_report("dynamic upkeep", &plan, &report);
     Ok(report)
+}
+
+/// Rows created or deleted by one sync beyond which the planner statistics are refreshed
+/// at once rather than whenever autovacuum gets to it (a freshly loaded pool of 100k
+/// resources must be served at full speed from the first acquire).
+const ANALYZE_AFTER: usize = 1000;
+
+/// `ANALYZE resources` after a large sync. Best effort: the sync has committed already.
+async fn refresh_statistics(client: &Object, report: &SyncReport) {
+    if report.created.len() + report.deleted.len() < ANALYZE_AFTER {
+        return;
+    }
+    if let Err(e) = client.batch_execute("ANALYZE resources").await {
+        tracing::warn!(error = %e, "could not refresh PostgreSQL statistics after a large sync");
+    }
 }
 
 /// Which resources a snapshot needs.

@@ -14,9 +14,10 @@ CREATE TABLE resources (
     is_static   BOOLEAN NOT NULL DEFAULT false
 );
 -- Acquire walks this index: (type, state, unowned) in least-recently-updated order.
+-- It also serves every other lookup by type (reset, metrics, "does the type exist"), so
+-- there is deliberately no second index on type: with fresh, unanalysed statistics the
+-- planner could otherwise pick that one for acquire and sort the whole pool.
 CREATE INDEX resources_pick ON resources (type, state, owner, lastupdate, name);
--- Reset and metrics by type.
-CREATE INDEX resources_type ON resources (type, owner, state);
 
 CREATE TABLE drlcs (
     type         TEXT PRIMARY KEY,
