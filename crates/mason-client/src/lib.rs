@@ -10,6 +10,8 @@
 //! - `wait`: [`HttpClient::acquire_wait`] and [`HttpClient::acquire_by_state_wait`], polling
 //!   with one request ID and a progress hook.
 //! - [`queue`]: [`HttpClient::queue`], the waiting requests (a `mason serve` extension).
+//! - [`inventory`]: [`HttpClient::resources`], resources listed by type, state or owner (a
+//!   `mason serve` extension).
 //! - [`lease`]: [`LeaseGuard`], a lease kept alive by a background heartbeat.
 //! - [`virtual_client`]: [`VirtualClient`], the Mason client (a virtual resource leased
 //!   together with its physical ones).
@@ -19,6 +21,7 @@ pub mod api;
 mod auth;
 mod builder;
 mod http;
+pub mod inventory;
 pub mod lease;
 mod ops;
 pub mod queue;
@@ -34,6 +37,7 @@ pub use builder::{
     HttpClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use http::HttpClient;
+pub use inventory::ResourceQuery;
 pub use lease::{HeartbeatStatus, LeaseGuard};
 pub use queue::QueueEntry;
 pub use reqwest::Url;

@@ -41,6 +41,11 @@ impl VirtualLease {
     pub fn all(&self) -> impl Iterator<Item = &Resource> {
         std::iter::once(&self.resource).chain(self.leased.iter())
     }
+
+    /// The names of the physical resources.
+    pub fn leased_names(&self) -> Vec<String> {
+        self.leased.iter().map(|r| r.name.clone()).collect()
+    }
 }
 
 /// Why a virtual lease could not be taken or given back.
@@ -191,18 +196,37 @@ impl VirtualClient {
     /// Release a virtual resource and the physical resources listed in its user data
     /// to `dest`. Every release is attempted; failures are reported together.
     pub async fn release(&self, resource: &Resource, dest: &str) -> Result<(), VirtualError> {
-        let mut names = vec![resource.name.clone()];
-        let mut errors = Vec::new();
         match resource.userdata.leased_resources() {
-            Ok(leased) => names.extend(leased),
-            Err(e) => errors.push((
-                resource.name.clone(),
-                Error::Local(format!("unreadable {LEASED_RESOURCES}: {e}")),
-            )),
+            Ok(leased) => self.release_names(&resource.name, &leased, dest).await,
+            Err(e) => {
+                let mut errors = vec![(
+                    resource.name.clone(),
+                    Error::Local(format!("unreadable {LEASED_RESOURCES}: {e}")),
+                )];
+                if let Err(VirtualError::Release(more)) =
+                    self.release_names(&resource.name, &[], dest).await
+                {
+                    errors.extend(more);
+                }
+                Err(VirtualError::Release(errors))
+            }
         }
-        for name in names {
-            if let Err(e) = self.api.release(&name, dest).await {
-                errors.push((name, e));
+    }
+
+    /// Release the virtual resource `name`, then each of its physical resources
+    /// `leased`, to `dest`: for callers that know the names but hold no resource value
+    /// (`mason release --leased`). Every release is attempted; failures are reported
+    /// together, in that order.
+    pub async fn release_names(
+        &self,
+        name: &str,
+        leased: &[String],
+        dest: &str,
+    ) -> Result<(), VirtualError> {
+        let mut errors = Vec::new();
+        for name in std::iter::once(name).chain(leased.iter().map(String::as_str)) {
+            if let Err(e) = self.api.release(name, dest).await {
+                errors.push((name.to_string(), e));
             }
         }
         if errors.is_empty() {

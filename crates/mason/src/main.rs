@@ -38,9 +38,9 @@ enum Command {
     Cleaner(cmd::cleaner::Opts),
     /// Clean dirty resources with a program, fairly across types (upstream's janitor).
     Janitor(cmd::janitor::Opts),
-    /// Acquire one resource and print it as JSON (boskosctl acquire).
+    /// Acquire a resource (with a virtual one's physical ones); print its JSON (boskosctl acquire).
     Acquire(cmd::acquire::Opts),
-    /// Release a resource by name (boskosctl release).
+    /// Release a resource (with a virtual one's physical ones) by name (boskosctl release).
     Release(cmd::release::Opts),
     /// Keep a lease alive by sending heartbeats (boskosctl heartbeat).
     Heartbeat(cmd::heartbeat::Opts),

@@ -4,6 +4,7 @@
 
 mod common;
 mod errors;
+mod inventory;
 mod lease;
 mod ops;
 mod retry;

@@ -3,14 +3,32 @@
 //! With `--timeout 0` (the default) it makes one attempt, like boskosctl. With a timeout it
 //! polls with one request ID (keeping its place in the server's queue) until a resource is
 //! free, the timeout passes (exit 3) or SIGINT/SIGTERM arrives (exit 130).
+//!
+//! A *virtual* resource (one the Mason builder made; see `leased`) comes with its physical
+//! resources: they are taken too, into the same `--target-state` for the same owner. If
+//! that fails, the virtual resource goes back to `dirty` and the command fails (exit 1, or
+//! 4 when the server is unreachable). stdout still shows only the resource asked for,
+//! unless `--output full` is given.
 
 use std::time::Duration;
 
-use clap::Args;
-use mason_client::{BoskosApi, Wait};
+use clap::{Args, ValueEnum};
+use mason_client::{BoskosApi, VirtualLease, Wait};
 
 use super::client_opts::{cancel_on_signal, fail, go_duration, ClientOpts};
+use super::leased;
 use crate::exit::{self, Exit};
+
+/// What `acquire` prints on stdout (one line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// The acquired resource's JSON, as boskosctl prints it.
+    #[default]
+    Resource,
+    /// `{"resource": <resource>, "leased": [<physical resource>, ...]}`; `leased` is
+    /// empty for a plain resource.
+    Full,
+}
 
 /// Options of `acquire`.
 #[derive(Debug, Args)]
@@ -23,7 +41,7 @@ pub(crate) struct Opts {
     /// State the resource must be in (e.g. free).
     #[arg(long, value_name = "STATE")]
     state: String,
-    /// State to move it to (e.g. busy).
+    /// State to move it to (e.g. busy); a virtual resource's physical resources go there too.
     #[arg(long, value_name = "STATE")]
     target_state: String,
     /// How long to wait for a free resource, Go duration; 0 = a single attempt.
@@ -32,9 +50,14 @@ pub(crate) struct Opts {
     /// Pause between attempts while waiting, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = go_duration)]
     poll_interval: Duration,
+    /// What to print: the resource, or the resource with the physical resources taken
+    /// along with a virtual one.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Output::Resource)]
+    output: Output,
 }
 
-/// Acquire and print the resource JSON followed by a newline.
+/// Acquire (with the physical resources of a virtual resource) and print the JSON
+/// followed by a newline.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let client = opts
         .client
@@ -54,11 +77,53 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             .acquire_wait(&opts.rtype, &opts.state, &opts.target_state, &wait)
             .await
     };
-    match outcome {
-        Ok(resource) => {
-            println!("{}", resource.to_wire_json());
-            Ok(exit::OK)
-        }
-        Err(e) => Err(fail("failed to acquire a resource", &e, true).into()),
+    let resource = outcome.map_err(|e| fail("failed to acquire a resource", &e, true))?;
+    let lease = leased::take_leased(&client, resource, &opts.target_state)
+        .await
+        .map_err(|e| {
+            Exit::new(
+                leased::exit_code(&e),
+                format!("failed to acquire a resource: {e}"),
+            )
+        })?;
+    println!("{}", render(&lease, opts.output));
+    Ok(exit::OK)
+}
+
+/// The stdout line for `lease`.
+fn render(lease: &VirtualLease, output: Output) -> String {
+    match output {
+        Output::Resource => lease.resource.to_wire_json(),
+        Output::Full => format!(
+            "{{\"resource\":{},\"leased\":{}}}",
+            lease.resource.to_wire_json(),
+            leased::json_array(&lease.leased)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mason_types::resource::parse_wire_time;
+    use mason_types::Resource;
+
+    use super::*;
+
+    #[test]
+    fn full_output_nests_the_wire_json() {
+        let at = parse_wire_time("2024-03-01T10:20:30Z").unwrap();
+        let lease = VirtualLease {
+            resource: Resource::new("v", "v-1", "busy", at),
+            leased: vec![Resource::new("p", "p-1", "busy", at)],
+        };
+        assert_eq!(
+            render(&lease, Output::Resource),
+            lease.resource.to_wire_json()
+        );
+        let full: serde_json::Value = serde_json::from_str(&render(&lease, Output::Full)).unwrap();
+        let back: Resource = serde_json::from_value(full["resource"].clone()).unwrap();
+        assert_eq!(back, lease.resource);
+        let leased: Vec<Resource> = serde_json::from_value(full["leased"].clone()).unwrap();
+        assert_eq!(leased, lease.leased);
     }
 }

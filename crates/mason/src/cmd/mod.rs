@@ -9,6 +9,7 @@ pub(crate) mod client_opts;
 pub(crate) mod controller_opts;
 pub(crate) mod heartbeat;
 pub(crate) mod janitor;
+pub(crate) mod leased;
 pub(crate) mod metrics;
 pub(crate) mod reaper;
 pub(crate) mod release;

@@ -3,21 +3,27 @@
 //! 1. Wait for a `--type` resource in `--state`, moving it to `--target-state` (one request
 //!    ID, so the place in the server's queue is kept; progress on stderr, see `progress`).
 //!    No resource within `--timeout` → exit 3 without running the command.
-//! 2. Run the command with the resource in its environment (see `env`), heartbeating the
-//!    lease every `--heartbeat-period` so no reaper takes it.
+//!    A *virtual* resource (one the Mason builder made, see `leased`) comes with its
+//!    physical resources, taken into the same state; if that fails, the virtual resource
+//!    goes back to `dirty` and `mason run` exits 1 (4 when the server is unreachable)
+//!    without running the command.
+//! 2. Run the command with the resource (and any physical resources) in its environment
+//!    (see `env`), heartbeating every lease held every `--heartbeat-period` so no reaper
+//!    takes it (see `hold`).
 //! 3. SIGINT/SIGTERM received meanwhile are forwarded to the command (see `child`).
 //! 4. However the command ends — success, failure, killed by a forwarded signal — stop the
-//!    heartbeat and release the resource to `--release-to`.
+//!    heartbeats and release every resource held to `--release-to`.
 //! 5. Exit with the command's exit code (128 + signal number when a signal killed it). If
-//!    the command succeeded but the release failed, exit 1 so the leak is not silent.
+//!    the command succeeded but a release failed, exit 1 so the leak is not silent.
 //!
 //! A signal while waiting (step 1) stops the wait: exit 130 (SIGINT) or 143 (SIGTERM).
-//! If the lease is lost while the command runs (someone reset or released it), the
-//! heartbeat stops and `mason run` says so when the command ends; the command itself is
-//! not interrupted.
+//! If a lease is lost while the command runs (someone reset or released the resource),
+//! its heartbeat stops and `mason run` says so when the command ends; the command itself
+//! is not interrupted.
 
 mod child;
 mod env;
+mod hold;
 mod progress;
 
 use std::io::IsTerminal;
@@ -25,10 +31,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use mason_client::{BoskosApi, Error, LeaseGuard, Wait};
+use mason_client::{BoskosApi, Error, Wait};
 use mason_types::format_go_duration;
 
 use super::client_opts::{fail, go_duration, ClientOpts};
+use super::leased;
 use crate::exit::{self, Exit};
 
 /// Options of `run`.
@@ -42,10 +49,10 @@ pub(crate) struct Opts {
     /// State the resource must be in.
     #[arg(long, value_name = "STATE", default_value = "free")]
     state: String,
-    /// State it is in while the command runs.
+    /// State it is in while the command runs (a virtual resource's physical resources too).
     #[arg(long, value_name = "STATE", default_value = "busy")]
     target_state: String,
-    /// State to release it to when the command ends.
+    /// State to release it (and any physical resources) to when the command ends.
     #[arg(long, value_name = "STATE", default_value = "dirty")]
     release_to: String,
     /// How long to wait for a free resource, Go duration (0 = one attempt).
@@ -99,26 +106,34 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(fail("mason run: failed to acquire a resource", &e, true).into()),
     };
-    let name = resource.name.clone();
+    let lease = match leased::take_leased(&client, resource, &opts.target_state).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            let msg = format!("mason run: failed to acquire a resource: {e}");
+            return Err(Exit::new(leased::exit_code(&e), msg).into());
+        }
+    };
+    let name = lease.resource.name.clone();
+    let with = if lease.leased.is_empty() {
+        String::new()
+    } else {
+        format!(" with {:?}", lease.leased_names())
+    };
     eprintln!(
-        "mason run: acquired {name:?} ({}), running {:?}",
-        resource.rtype, opts.command
+        "mason run: acquired {name:?} ({}){with}, running {:?}",
+        lease.resource.rtype, opts.command
     );
 
-    let env = env::resource_env(&resource, &opts.client.server_url, client.owner());
+    let env = env::resource_env(&lease, &opts.client.server_url, client.owner());
     let api: Arc<dyn BoskosApi> = Arc::new(client);
-    let guard = LeaseGuard::start(api, resource, opts.heartbeat_period)
+    let held = hold::Held::start(&api, lease, opts.heartbeat_period)
         .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))?;
     let ran = child::run_command(&opts.command, env, &mut signals).await;
 
-    let status = guard.status();
-    if status.lost {
-        eprintln!(
-            "mason run: the lease on {name:?} was lost while the command ran: {}",
-            status.last_error.unwrap_or_default()
-        );
+    for (lost, why) in held.lost() {
+        eprintln!("mason run: the lease on {lost:?} was lost while the command ran: {why}");
     }
-    let released = guard.release(&opts.release_to).await;
+    let released = held.release(&opts.release_to).await;
     let code = match ran {
         Ok(code) => code,
         Err(e) => {
@@ -126,18 +141,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             e.code
         }
     };
-    match released {
-        Ok(()) => {
-            eprintln!("mason run: released {name:?} to {:?}", opts.release_to);
-            Ok(code)
-        }
-        Err(e) => {
-            eprintln!("mason run: failed to release resource {name:?}: {e}");
-            Ok(if code == exit::OK {
-                exit::FAILURE
-            } else {
-                code
-            })
-        }
+    for done in &released.done {
+        eprintln!("mason run: released {done:?} to {:?}", opts.release_to);
     }
+    for (failed, e) in &released.failed {
+        eprintln!("mason run: failed to release resource {failed:?}: {e}");
+    }
+    Ok(if code == exit::OK && !released.failed.is_empty() {
+        exit::FAILURE
+    } else {
+        code
+    })
 }

@@ -5,3 +5,4 @@ mod common;
 mod heartbeat;
 mod ops;
 mod run;
+mod virtual_resources;

@@ -1,8 +1,12 @@
-//! The environment `mason run` gives the command: the resource, and each user-data key.
+//! The environment `mason run` gives the command: the resource, each user-data key, and
+//! the physical resources taken along with a virtual resource.
 //!
 //! - `MASON_RESOURCE_NAME`, `MASON_RESOURCE_TYPE`, `MASON_RESOURCE_STATE` (the state it
 //!   was moved to), `MASON_RESOURCE_JSON` (the resource as acquired, as `mason acquire`
 //!   prints it);
+//! - `MASON_LEASED_NAMES` (comma-separated) and `MASON_LEASED_JSON` (a JSON array of the
+//!   resources as acquired): a virtual resource's physical resources, held by the same
+//!   owner in the same state; empty and `[]` for a plain resource;
 //! - `MASON_USERDATA_<KEY>` for each user-data key: the key upper-cased, every character
 //!   other than an ASCII letter or digit replaced by `_` (`access-key-id` →
 //!   `MASON_USERDATA_ACCESS_KEY_ID`). Two keys that map to the same name (`a-b`, `a.b`):
@@ -10,19 +14,27 @@
 //! - `MASON_SERVER_URL` and `MASON_OWNER`, so a `mason update` or `mason release` inside
 //!   the command talks to the same server as the same owner.
 
-use mason_types::Resource;
+use mason_client::VirtualLease;
+
+use crate::cmd::leased::json_array;
 
 /// The variables to add to the command's environment, in a stable order.
 pub(super) fn resource_env(
-    resource: &Resource,
+    lease: &VirtualLease,
     server_url: &str,
     owner: &str,
 ) -> Vec<(String, String)> {
+    let resource = &lease.resource;
     let mut vars = vec![
         ("MASON_RESOURCE_NAME".to_string(), resource.name.clone()),
         ("MASON_RESOURCE_TYPE".to_string(), resource.rtype.clone()),
         ("MASON_RESOURCE_STATE".to_string(), resource.state.clone()),
         ("MASON_RESOURCE_JSON".to_string(), resource.to_wire_json()),
+        (
+            "MASON_LEASED_NAMES".to_string(),
+            lease.leased_names().join(","),
+        ),
+        ("MASON_LEASED_JSON".to_string(), json_array(&lease.leased)),
         ("MASON_SERVER_URL".to_string(), server_url.to_string()),
         ("MASON_OWNER".to_string(), owner.to_string()),
     ];
@@ -50,6 +62,7 @@ pub(super) fn userdata_var(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use mason_types::resource::parse_wire_time;
+    use mason_types::Resource;
 
     use super::*;
 
@@ -76,7 +89,11 @@ mod tests {
         );
         r.owner = "me".into();
         r.userdata.insert("zone", "eu-1");
-        let vars = resource_env(&r, "http://s", "me");
+        let lease = VirtualLease {
+            resource: r.clone(),
+            leased: Vec::new(),
+        };
+        let vars = resource_env(&lease, "http://s", "me");
         let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("MASON_RESOURCE_NAME"), Some("p-1"));
         assert_eq!(get("MASON_RESOURCE_TYPE"), Some("gce"));
@@ -85,5 +102,28 @@ mod tests {
         assert_eq!(get("MASON_OWNER"), Some("me"));
         let json: Resource = serde_json::from_str(get("MASON_RESOURCE_JSON").unwrap()).unwrap();
         assert_eq!(json, r);
+        assert_eq!(get("MASON_LEASED_NAMES"), Some(""));
+        assert_eq!(get("MASON_LEASED_JSON"), Some("[]"));
+    }
+
+    #[test]
+    fn exports_the_physical_resources_of_a_virtual_one() {
+        let at = parse_wire_time("2024-03-01T10:20:30Z").unwrap();
+        let mut v = Resource::new("vm", "vm-1", "busy", at);
+        v.userdata
+            .set_leased_resources(&["p-1".to_string(), "p-2".to_string()]);
+        let leased = vec![
+            Resource::new("phys", "p-1", "busy", at),
+            Resource::new("phys", "p-2", "busy", at),
+        ];
+        let lease = VirtualLease {
+            resource: v,
+            leased: leased.clone(),
+        };
+        let vars = resource_env(&lease, "http://s", "me");
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("MASON_LEASED_NAMES"), Some("p-1,p-2"));
+        let json: Vec<Resource> = serde_json::from_str(get("MASON_LEASED_JSON").unwrap()).unwrap();
+        assert_eq!(json, leased);
     }
 }
