@@ -55,11 +55,19 @@ pub fn is_not_found(e: &Error) -> bool {
 }
 
 /// Expand to one test per conformance case. `$make` is an async expression that yields a
-/// fresh [`Harness`].
+/// fresh [`Harness`]; with `optional $make` it yields `Option<Harness>` and a `None` skips
+/// the case (for backends that need an external server; the harness decides when skipping
+/// is allowed and says so loudly).
 #[macro_export]
 macro_rules! store_conformance_suite {
+    (optional $make:expr) => {
+        $crate::store_conformance_suite!(@list optional $make);
+    };
     ($make:expr) => {
-        $crate::store_conformance_suite!(@cases $make;
+        $crate::store_conformance_suite!(@list required $make);
+    };
+    (@list $mode:ident $make:expr) => {
+        $crate::store_conformance_suite!(@cases $mode $make;
             leases::acquire_unknown_type,
             leases::acquire_no_free_resource,
             leases::acquire_moves_and_stamps,
@@ -86,11 +94,21 @@ macro_rules! store_conformance_suite {
             sync::sync_static_dynamic_adoption
         );
     };
-    (@cases $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {
+    (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let harness: $crate::conformance::Harness = $make.await;
+                $crate::conformance::$module::$case(harness).await;
+            }
+        )+
+    };
+    (@cases optional $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let harness: Option<$crate::conformance::Harness> = $make.await;
+                let Some(harness) = harness else { return };
                 $crate::conformance::$module::$case(harness).await;
             }
         )+
