@@ -2,7 +2,29 @@
 //! the URL (even for POST), the first value wins, a missing key reads as `""`, `+` is a
 //! space and malformed escapes are kept as text rather than failing the request.
 
+use axum::extract::Request;
 use axum::http::Uri;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::ApiError;
+
+/// Middleware: refuse a request whose decoded query holds a NUL character, with a 400.
+///
+/// No resource name, type, state or owner can contain NUL (PostgreSQL cannot even store
+/// one), so such a request can only be a mistake or a probe; answering 400 keeps both
+/// backends identical instead of letting PostgreSQL fail with a 500.
+pub(crate) async fn reject_nul(request: Request, next: Next) -> Result<Response, ApiError> {
+    let has_nul = request.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    });
+    if has_nul {
+        return Err(ApiError::bad_request(
+            "query parameters must not contain NUL characters",
+        ));
+    }
+    Ok(next.run(request).await)
+}
 
 /// The decoded query string of one request.
 #[derive(Debug, Default)]

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))
         .fallback(catch_all::handle)
+        .layer(axum::middleware::from_fn(crate::params::reject_nul))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             track::observe,

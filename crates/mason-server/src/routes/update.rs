@@ -74,6 +74,14 @@ async fn decode_body(body: Body) -> Result<Option<UserData>, ApiError> {
         Some(Ok(Some(map))) if map.is_empty() => Ok(None),
         Some(Ok(Some(map))) => {
             let mut userdata = UserData::new();
+            let has_nul = map
+                .iter()
+                .any(|(k, v)| k.contains('\0') || v.as_deref().is_some_and(|v| v.contains('\0')));
+            if has_nul {
+                return Err(ApiError::bad_request(
+                    "user data must not contain NUL characters",
+                ));
+            }
             for (k, v) in map {
                 userdata.insert(k, v.unwrap_or_default());
             }

@@ -316,3 +316,33 @@ impl crate::support::Reply {
         assert!(self.body.starts_with("{\"type\":"), "{}", self.body);
     }
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_and_change_nothing() {
+    let h = Harness::with_config(CONFIG).await;
+    h.lease("t1-a", "free", "busy", "o").await;
+    let before = h.store.list(&Default::default()).await.unwrap();
+    for uri in [
+        "/acquire?type=t1%00&state=free&dest=busy&owner=o",
+        "/release?name=t1-a&dest=free&owner=o%00",
+        "/update?name=t1-a&owner=o&state=busy&x%00=1",
+        "/metric?type=%00",
+    ] {
+        let method = if uri.starts_with("/metric") {
+            "GET"
+        } else {
+            "POST"
+        };
+        h.call(method, uri, "")
+            .await
+            .assert_error(400, "query parameters must not contain NUL characters");
+    }
+    h.call(
+        "POST",
+        "/update?name=t1-a&owner=o&state=busy",
+        "{\"k\":\"a\\u0000b\"}",
+    )
+    .await
+    .assert_error(400, "user data must not contain NUL characters");
+    assert_eq!(h.store.list(&Default::default()).await.unwrap(), before);
+}
