@@ -10,6 +10,7 @@
 //! returns, so it survives a crash of the process at any instant; `synchronous=full`
 //! also survives power loss.
 
+mod checkpoint;
 mod leases;
 mod sync;
 
@@ -75,6 +76,8 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// How long a queued request id lives between polls.
     request_ttl: Duration,
+    /// Background WAL checkpoints (file-backed stores only); stops on drop.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -100,10 +103,19 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", sync)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
+        let checkpointer = match &options.path {
+            Some(path) => {
+                // Commits no longer pay for checkpoints; a thread does them (see checkpoint.rs).
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Some(checkpoint::Checkpointer::start(path)?)
+            }
+            None => None,
+        };
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             clock: options.clock,
             request_ttl: options.request_ttl,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -117,8 +129,8 @@ impl SqliteStore {
         })
     }
 
-    /// Run `f` in one immediate transaction on the blocking pool. The transaction commits
-    /// when `f` returns `Ok`, and rolls back otherwise.
+    /// Run `f` in one immediate transaction. The transaction commits when `f` returns
+    /// `Ok`, and rolls back otherwise. For point operations (one or a few rows).
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -135,47 +147,112 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let ctx = Ctx {
-            now: self.clock.now(),
-            request_ttl: self.request_ttl,
-        };
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| Error::Backend("store lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, &ctx)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        self.run(
+            Cost::Point,
+            TransactionBehavior::Immediate,
+            move |tx, ctx| {
+                let out = f(tx, ctx)?;
+                Ok((out, true))
+            },
+        )
         .await
-        .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
     }
 
-    /// Run a read-only `f` (in a deferred transaction, for a consistent view).
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    /// [`Self::write`] or [`Self::write_scan`], chosen by the size of the work.
+    async fn write_sized<T, F>(&self, large: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        if large {
+            self.write_scan(f).await
+        } else {
+            self.write(f).await
+        }
+    }
+
+    /// A write that may touch the whole table (config sync): always on the blocking pool.
+    async fn write_scan<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
+    {
+        self.run(
+            Cost::Scan,
+            TransactionBehavior::Immediate,
+            move |tx, ctx| Ok((f(tx, ctx)?, true)),
+        )
+        .await
+    }
+
+    /// Run a read-only `f` (in a deferred transaction, for a consistent view).
+    async fn read<T, F>(&self, cost: Cost, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T> + Send + 'static,
+    {
+        self.run(cost, TransactionBehavior::Deferred, move |tx, ctx| {
+            Ok((f(tx, ctx)?, false))
+        })
+        .await
+    }
+
+    /// Run `f` in a transaction; `f` says whether to commit.
+    ///
+    /// Where it runs is the main cost of a call: a hop to Tokio's blocking pool costs more
+    /// than the SQL itself (measured: a bare commit takes ~10 µs, the same commit through
+    /// `spawn_blocking` ~45 µs on two cores). So a point operation runs right here on the
+    /// async worker when the connection is free — it holds the worker for tens of
+    /// microseconds, like any CPU work — and only waits on the blocking pool when another
+    /// call holds the connection (so no async worker ever blocks on the mutex). Table-wide
+    /// work (sync, listings) always goes to the blocking pool.
+    async fn run<T, F>(&self, cost: Cost, behavior: TransactionBehavior, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Ctx) -> Result<(T, bool)> + Send + 'static,
+    {
         let ctx = Ctx {
             now: self.clock.now(),
             request_ttl: self.request_ttl,
         };
+        if cost == Cost::Point {
+            if let Ok(mut conn) = self.conn.try_lock() {
+                return in_transaction(&mut conn, behavior, &ctx, f);
+            }
+        }
+        let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
             let mut conn = conn
                 .lock()
                 .map_err(|_| Error::Backend("store lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let out = f(&tx, &ctx);
-            drop(tx);
-            out
+            in_transaction(&mut conn, behavior, &ctx, f)
         })
         .await
         .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
     }
+}
+
+/// How much of the database a call may touch; decides where it runs (see `run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cost {
+    /// A few rows through an index.
+    Point,
+    /// Possibly every row.
+    Scan,
+}
+
+fn in_transaction<T>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    ctx: &Ctx,
+    f: impl FnOnce(&Transaction<'_>, &Ctx) -> Result<(T, bool)>,
+) -> Result<T> {
+    let tx = conn.transaction_with_behavior(behavior)?;
+    let (out, commit) = f(&tx, ctx)?;
+    if commit {
+        tx.commit()?;
+    }
+    Ok(out)
 }
 
 /// Per-call context handed to the SQL code.
@@ -278,8 +355,10 @@ impl Store for SqliteStore {
             owner.to_string(),
             names.to_vec(),
         );
-        self.write(move |tx, ctx| leases::acquire_by_state(tx, ctx, &state, &dest, &owner, &names))
-            .await
+        self.write_sized(names.len() > 64, move |tx, ctx| {
+            leases::acquire_by_state(tx, ctx, &state, &dest, &owner, &names)
+        })
+        .await
     }
 
     async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
@@ -309,13 +388,13 @@ impl Store for SqliteStore {
         dest: &str,
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let (rtype, state, dest) = (rtype.to_string(), state.to_string(), dest.to_string());
-        self.write(move |tx, ctx| leases::reset(tx, ctx, &rtype, &state, expire, &dest))
+        self.write_scan(move |tx, ctx| leases::reset(tx, ctx, &rtype, &state, expire, &dest))
             .await
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
         let rtype = rtype.to_string();
-        self.read(move |tx, _| {
+        self.read(Cost::Scan, move |tx, _| {
             leases::metrics(tx, Some(&rtype))?
                 .pop()
                 .ok_or(Error::ResourceNotFound(rtype))
@@ -324,22 +403,26 @@ impl Store for SqliteStore {
     }
 
     async fn all_metrics(&self) -> Result<Vec<Metric>> {
-        self.read(|tx, _| leases::metrics(tx, None)).await
+        self.read(Cost::Scan, |tx, _| leases::metrics(tx, None))
+            .await
     }
 
     async fn get(&self, name: &str) -> Result<Resource> {
         let name = name.to_string();
-        self.read(move |tx, _| get_resource(tx, &name)?.ok_or(Error::ResourceNotFound(name)))
-            .await
+        self.read(Cost::Point, move |tx, _| {
+            get_resource(tx, &name)?.ok_or(Error::ResourceNotFound(name))
+        })
+        .await
     }
 
     async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
         let filter = filter.clone();
-        self.read(move |tx, _| leases::list(tx, &filter)).await
+        self.read(Cost::Scan, move |tx, _| leases::list(tx, &filter))
+            .await
     }
 
     async fn drlcs(&self) -> Result<Vec<DynamicResourceLifeCycle>> {
-        self.read(|tx, _| {
+        self.read(Cost::Point, |tx, _| {
             let mut stmt = tx.prepare_cached("SELECT spec FROM drlcs ORDER BY type")?;
             let specs = stmt
                 .query_map([], |r| r.get::<_, String>(0))?
@@ -357,12 +440,12 @@ impl Store for SqliteStore {
 
     async fn sync_config(&self, config: &BoskosConfig) -> Result<SyncReport> {
         let config = config.clone();
-        self.write(move |tx, ctx| sync::sync_config(tx, ctx, &config))
+        self.write_scan(move |tx, ctx| sync::sync_config(tx, ctx, &config))
             .await
     }
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {
-        self.write(sync::sync_dynamic).await
+        self.write_scan(sync::sync_dynamic).await
     }
 
     async fn gc_requests(&self) -> Result<u64> {
@@ -376,11 +459,11 @@ impl Store for SqliteStore {
     }
 
     async fn queue(&self) -> Result<Vec<QueuedRequest>> {
-        self.read(leases::queue).await
+        self.read(Cost::Scan, leases::queue).await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|tx, _| {
+        self.read(Cost::Point, |tx, _| {
             tx.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
