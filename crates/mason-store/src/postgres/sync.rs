@@ -35,7 +35,7 @@ pub(super) async fn sync_config(
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
     refresh_statistics(client, &report).await;
-    log_report("config sync", &plan, &report);
+    rules::log_report("config sync", &plan, &report);
     Ok(report)
 }
 
@@ -47,7 +47,7 @@ pub(super) async fn sync_dynamic(client: &mut Object, ctx: &Ctx) -> PgResult<Syn
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
     refresh_statistics(client, &report).await;
-    log_report("dynamic upkeep", &plan, &report);
+    rules::log_report("dynamic upkeep", &plan, &report);
     Ok(report)
 }
 
@@ -243,41 +243,5 @@ async fn apply(
             report.drlcs_deleted.push(rtype.clone());
         }
     }
-    // A pool parked at 0/0 and deleted in the same sync was not really "upserted".
-    report
-        .drlcs_upserted
-        .retain(|t| !report.drlcs_deleted.contains(t));
-
-    for list in [
-        &mut report.created,
-        &mut report.deleted,
-        &mut report.marked_for_deletion,
-        &mut report.deferred,
-        &mut report.drlcs_upserted,
-        &mut report.drlcs_deleted,
-    ] {
-        list.sort();
-        list.dedup();
-    }
-    Ok(report)
-}
-
-fn log_report(what: &str, plan: &SyncPlan, report: &SyncReport) {
-    if !report.is_empty() {
-        tracing::info!(
-            created = report.created.len(),
-            deleted = report.deleted.len(),
-            marked_for_deletion = report.marked_for_deletion.len(),
-            deferred = report.deferred.len(),
-            drlcs_upserted = ?report.drlcs_upserted,
-            drlcs_deleted = ?report.drlcs_deleted,
-            "{what} changed the store"
-        );
-    } else if !plan.set_static.is_empty() || !report.deferred.is_empty() {
-        tracing::debug!(
-            static_flags_changed = plan.set_static.len(),
-            deferred = ?report.deferred,
-            "{what}: no resource changed"
-        );
-    }
+    Ok(rules::finish_report(report))
 }

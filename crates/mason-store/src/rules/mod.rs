@@ -39,3 +39,45 @@ pub(crate) fn initial_state(drlc: &mason_types::DynamicResourceLifeCycle) -> &st
         &drlc.initial_state
     }
 }
+
+/// Put an applied plan's report in its final form, the same on every backend: a pool
+/// parked at 0/0 and deleted in the same sync counts only as deleted, and every list is
+/// sorted and free of duplicates.
+pub fn finish_report(mut report: crate::SyncReport) -> crate::SyncReport {
+    report
+        .drlcs_upserted
+        .retain(|t| !report.drlcs_deleted.contains(t));
+    for list in [
+        &mut report.created,
+        &mut report.deleted,
+        &mut report.marked_for_deletion,
+        &mut report.deferred,
+        &mut report.drlcs_upserted,
+        &mut report.drlcs_deleted,
+    ] {
+        list.sort();
+        list.dedup();
+    }
+    report
+}
+
+/// Log what a sync did: one info line when resources changed, debug otherwise.
+pub fn log_report(what: &str, plan: &SyncPlan, report: &crate::SyncReport) {
+    if !report.is_empty() {
+        tracing::info!(
+            created = report.created.len(),
+            deleted = report.deleted.len(),
+            marked_for_deletion = report.marked_for_deletion.len(),
+            deferred = report.deferred.len(),
+            drlcs_upserted = ?report.drlcs_upserted,
+            drlcs_deleted = ?report.drlcs_deleted,
+            "{what} changed the store"
+        );
+    } else if !plan.set_static.is_empty() || !report.deferred.is_empty() {
+        tracing::debug!(
+            static_flags_changed = plan.set_static.len(),
+            deferred = ?report.deferred,
+            "{what}: no resource changed"
+        );
+    }
+}

@@ -25,7 +25,7 @@ pub(super) fn sync_config(
     let snapshot = load(tx, Scope::Everything)?;
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
-    log_report("config sync", &plan, &report);
+    rules::log_report("config sync", &plan, &report);
     Ok(report)
 }
 
@@ -34,7 +34,7 @@ pub(super) fn sync_dynamic(tx: &Transaction<'_>, ctx: &Ctx) -> Result<SyncReport
     let snapshot = load(tx, Scope::PoolMembers)?;
     let plan = rules::plan_dynamic_upkeep(&snapshot, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
-    log_report("dynamic upkeep", &plan, &report);
+    rules::log_report("dynamic upkeep", &plan, &report);
     Ok(report)
 }
 
@@ -153,41 +153,5 @@ fn apply(tx: &Transaction<'_>, ctx: &Ctx, plan: &SyncPlan) -> Result<SyncReport>
             report.drlcs_deleted.push(rtype.clone());
         }
     }
-    // A pool parked at 0/0 and deleted in the same sync was not really "upserted".
-    report
-        .drlcs_upserted
-        .retain(|t| !report.drlcs_deleted.contains(t));
-
-    for list in [
-        &mut report.created,
-        &mut report.deleted,
-        &mut report.marked_for_deletion,
-        &mut report.deferred,
-        &mut report.drlcs_upserted,
-        &mut report.drlcs_deleted,
-    ] {
-        list.sort();
-        list.dedup();
-    }
-    Ok(report)
-}
-
-fn log_report(what: &str, plan: &SyncPlan, report: &SyncReport) {
-    if !report.is_empty() {
-        tracing::info!(
-            created = report.created.len(),
-            deleted = report.deleted.len(),
-            marked_for_deletion = report.marked_for_deletion.len(),
-            deferred = report.deferred.len(),
-            drlcs_upserted = ?report.drlcs_upserted,
-            drlcs_deleted = ?report.drlcs_deleted,
-            "{what} changed the store"
-        );
-    } else if !plan.set_static.is_empty() || !report.deferred.is_empty() {
-        tracing::debug!(
-            static_flags_changed = plan.set_static.len(),
-            deferred = ?report.deferred,
-            "{what}: no resource changed"
-        );
-    }
+    Ok(rules::finish_report(report))
 }
