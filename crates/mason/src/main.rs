@@ -2,6 +2,10 @@
 //! [`cmd`] with an `Opts` (clap) and a `run`; `main` only parses, sets up logging, runs,
 //! and maps the outcome to a documented exit code (see [`exit`]).
 
+// Doc comments on the clap structs are the `--help` text users read, written for a
+// terminal (`--<suffix>=<name>`, `[default: …]`), not for rustdoc.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod cmd;
 mod exit;
 mod logging;
