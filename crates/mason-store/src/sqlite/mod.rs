@@ -29,7 +29,7 @@ use crate::{
 };
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// SQLite's `synchronous` setting for the WAL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

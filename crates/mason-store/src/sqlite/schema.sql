@@ -1,4 +1,4 @@
--- Mason's SQLite schema, version 1. Timestamps are microseconds since the Unix epoch.
+-- Mason's SQLite schema, version 2 (applied idempotently over version 1). Timestamps are microseconds since the Unix epoch.
 CREATE TABLE IF NOT EXISTS resources (
     name        TEXT PRIMARY KEY NOT NULL,
     type        TEXT NOT NULL,
@@ -12,8 +12,9 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 -- Acquire walks this index: (type, state, unowned) in least-recently-updated order.
 CREATE INDEX IF NOT EXISTS resources_pick ON resources (type, state, owner, lastupdate, name);
--- Reset and metrics by type.
-CREATE INDEX IF NOT EXISTS resources_type ON resources (type, owner, state);
+-- Version 2: reset and metrics use a prefix of resources_pick; a second index on type
+-- only cost one more WAL page per write (measured ~20% of a commit). Dropped.
+DROP INDEX IF EXISTS resources_type;
 
 CREATE TABLE IF NOT EXISTS drlcs (
     type  TEXT PRIMARY KEY NOT NULL,
