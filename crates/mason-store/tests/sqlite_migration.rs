@@ -35,7 +35,7 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let indexes: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resources' AND name NOT LIKE 'sqlite_%'")
         .unwrap()
@@ -43,5 +43,5 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes, ["resources_pick"]);
+    assert_eq!(indexes, ["resources_by_type"]);
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use mason_types::{state, Metric, Resource, UserData};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
+use super::free_index::IndexRow;
 use super::{
     from_micros, get_drlc, get_resource, row_to_resource, to_micros, Ctx, RESOURCE_COLUMNS,
 };
@@ -14,7 +15,7 @@ use crate::{AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Resu
 
 /// SPEC §4.1. The caller commits even when this returns an error: the queue entry and any
 /// dynamic resource created for a new request id must persist.
-pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> Result<Acquired> {
+pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> Result<Acquired> {
     let now = to_micros(&ctx.now);
     let expires = now + ctx.request_ttl.as_micros() as i64;
     let request_id = req.request_id.as_deref().filter(|id| !id.is_empty());
@@ -52,28 +53,22 @@ pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> 
         .query_row(params![req.rtype, req.state, ahead_limit, now], |r| r.get(0))?;
 
     // 2. The (ahead+1)-th free resource, least recently updated first; earlier ones are
-    //    reserved for older requests.
-    let picked: Option<String> = tx
-        .prepare_cached(
-            "SELECT name FROM resources WHERE type = ?1 AND state = ?2 AND owner = '' \
-             ORDER BY lastupdate, name LIMIT 1 OFFSET ?3",
-        )?
-        .query_row(params![req.rtype, req.state, ahead], |r| r.get(0))
-        .optional()?;
-
-    if let Some(name) = picked {
-        let sql = format!(
-            "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
-             WHERE name = ?4 AND owner = '' AND state = ?5 RETURNING {RESOURCE_COLUMNS}"
-        );
-        let resource = tx
-            .prepare_cached(&sql)?
-            .query_row(
-                params![req.owner, req.dest, now, name, req.state],
-                row_to_resource,
-            )
-            .optional()?
-            .ok_or_else(|| Error::Backend(format!("resource {name} changed under acquire")))?;
+    //    reserved for older requests. The in-memory index says which; the UPDATE's
+    //    compare-and-set makes sure.
+    let ahead = usize::try_from(ahead).unwrap_or(usize::MAX);
+    let mut taken = match ctx.free.nth(&req.rtype, &req.state, ahead) {
+        Some(name) => take(tx, ctx, req, name)?,
+        None => None,
+    };
+    if taken.is_none() && ctx.free.nth(&req.rtype, &req.state, ahead).is_some() {
+        tracing::error!(rtype = %req.rtype, state = %req.state,
+            "the acquire index disagrees with the table; picking by a scan and rebuilding it");
+        ctx.rebuild_index();
+        if let Some(name) = scan_pick(tx, req, ahead)? {
+            taken = take(tx, ctx, req, &name)?;
+        }
+    }
+    if let Some(resource) = taken {
         if let Some(id) = request_id {
             tx.prepare_cached(
                 "DELETE FROM requests WHERE type = ?1 AND state = ?2 AND request_id = ?3",
@@ -104,11 +99,9 @@ pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> 
                     drlc.initial_state.as_str()
                 };
                 let name = uuid::Uuid::new_v4().to_string();
-                insert_resource(
-                    tx,
-                    &Resource::new(&req.rtype, &name, initial, ctx.now),
-                    false,
-                )?;
+                let created = Resource::new(&req.rtype, &name, initial, ctx.now);
+                insert_resource(tx, &created, false)?;
+                ctx.wrote_resource(&created);
                 tracing::info!(rtype = %req.rtype, %name, "created dynamic resource for a new request");
             }
         }
@@ -120,8 +113,58 @@ pub(super) fn acquire(tx: &Transaction<'_>, ctx: &Ctx, req: &AcquireRequest) -> 
     })
 }
 
+/// Move `name` from the request's state to its destination for its owner, if it is
+/// still unowned and in that state (the compare-and-set); `None` if it is not.
+fn take(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    req: &AcquireRequest,
+    name: &str,
+) -> Result<Option<Resource>> {
+    let taken = tx
+        .prepare_cached(concat!(
+            "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
+             WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
+            resource_columns!()
+        ))?
+        .query_row(
+            params![
+                req.owner,
+                req.dest,
+                to_micros(&ctx.now),
+                name,
+                req.rtype,
+                req.state
+            ],
+            row_to_resource,
+        )
+        .optional()?;
+    if let Some(r) = &taken {
+        ctx.wrote_resource(r);
+    }
+    Ok(taken)
+}
+
+/// The acquire pick by SQL alone (the fallback when the index is found wrong).
+fn scan_pick(tx: &Connection, req: &AcquireRequest, ahead: usize) -> Result<Option<String>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT name FROM resources WHERE type = ?1 AND state = ?2 AND owner = '' \
+             ORDER BY lastupdate, name LIMIT 1 OFFSET ?3",
+        )?
+        .query_row(
+            params![
+                req.rtype,
+                req.state,
+                i64::try_from(ahead).unwrap_or(i64::MAX)
+            ],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Insert a new resource row.
-pub(crate) fn insert_resource(tx: &Transaction<'_>, r: &Resource, is_static: bool) -> Result<()> {
+pub(crate) fn insert_resource(tx: &Connection, r: &Resource, is_static: bool) -> Result<()> {
     let userdata = serde_json::to_string(&r.userdata).map_err(|e| Error::Backend(e.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
@@ -142,8 +185,8 @@ pub(crate) fn insert_resource(tx: &Transaction<'_>, r: &Resource, is_static: boo
 
 /// SPEC §4.3, made atomic: either every named resource moves or none does.
 pub(super) fn acquire_by_state(
-    tx: &Transaction<'_>,
-    ctx: &Ctx,
+    tx: &Connection,
+    ctx: &Ctx<'_>,
     state: &str,
     dest: &str,
     owner: &str,
@@ -171,17 +214,18 @@ pub(super) fn acquire_by_state(
             .cmp(&b.lastupdate)
             .then_with(|| a.name.cmp(&b.name))
     });
-    let sql = format!(
+    let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
-         WHERE name = ?4 AND owner = '' AND state = ?5 RETURNING {RESOURCE_COLUMNS}"
-    );
-    let mut stmt = tx.prepare_cached(&sql)?;
+         WHERE name = ?4 AND owner = '' AND state = ?5 RETURNING ",
+        resource_columns!()
+    ))?;
     let mut out = Vec::with_capacity(found.len());
     for r in found {
         let updated = stmt
             .query_row(params![owner, dest, now, r.name, state], row_to_resource)
             .optional()?
             .ok_or_else(|| Error::ResourceNotFound(state.to_string()))?;
+        ctx.wrote_resource(&updated);
         out.push(updated);
     }
     Ok(out)
@@ -189,8 +233,8 @@ pub(super) fn acquire_by_state(
 
 /// SPEC §4.4.
 pub(super) fn release(
-    tx: &Transaction<'_>,
-    ctx: &Ctx,
+    tx: &Connection,
+    ctx: &Ctx<'_>,
     name: &str,
     dest: &str,
     owner: &str,
@@ -212,11 +256,12 @@ pub(super) fn release(
         },
         None => None,
     };
-    let sql = format!(
-        "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, expiration = ?3 \
-         WHERE name = ?4 AND owner = ?5 RETURNING {RESOURCE_COLUMNS}"
-    );
-    tx.prepare_cached(&sql)?
+    let released = tx
+        .prepare_cached(concat!(
+            "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, expiration = ?3 \
+             WHERE name = ?4 AND owner = ?5 RETURNING ",
+            resource_columns!()
+        ))?
         .query_row(
             params![
                 dest,
@@ -228,13 +273,15 @@ pub(super) fn release(
             row_to_resource,
         )
         .optional()?
-        .ok_or_else(|| Error::ResourceNotFound(name.to_string()))
+        .ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
+    ctx.wrote_resource(&released);
+    Ok(released)
 }
 
 /// SPEC §4.5.
 pub(super) fn update(
-    tx: &Transaction<'_>,
-    ctx: &Ctx,
+    tx: &Connection,
+    ctx: &Ctx<'_>,
     name: &str,
     owner: &str,
     state: &str,
@@ -259,23 +306,26 @@ pub(super) fn update(
     }
     let encoded =
         serde_json::to_string(&current.userdata).map_err(|e| Error::Backend(e.to_string()))?;
-    let sql = format!(
-        "UPDATE resources SET userdata = ?1, lastupdate = ?2 \
-         WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING {RESOURCE_COLUMNS}"
-    );
-    tx.prepare_cached(&sql)?
+    let updated = tx
+        .prepare_cached(concat!(
+            "UPDATE resources SET userdata = ?1, lastupdate = ?2 \
+             WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING ",
+            resource_columns!()
+        ))?
         .query_row(
             params![encoded, to_micros(&ctx.now), name, owner, state],
             row_to_resource,
         )
         .optional()?
-        .ok_or_else(|| Error::ResourceNotFound(name.to_string()))
+        .ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
+    ctx.wrote_resource(&updated);
+    Ok(updated)
 }
 
 /// SPEC §4.6: owned resources of `rtype` in `state` idle for at least `expire`.
 pub(super) fn reset(
-    tx: &Transaction<'_>,
-    ctx: &Ctx,
+    tx: &Connection,
+    ctx: &Ctx<'_>,
     rtype: &str,
     state: &str,
     expire: Duration,
@@ -297,6 +347,13 @@ pub(super) fn reset(
     let mut out = BTreeMap::new();
     for (name, owner) in stale {
         if stmt.execute(params![dest, now, name, owner, state])? == 1 {
+            ctx.wrote(IndexRow {
+                name: name.clone(),
+                rtype: rtype.to_string(),
+                state: dest.to_string(),
+                unowned: true,
+                lastupdate: now,
+            });
             out.insert(name, owner);
         }
     }
@@ -304,7 +361,7 @@ pub(super) fn reset(
 }
 
 /// Counts by state and owner, for one type or all types (sorted by type).
-pub(super) fn metrics(tx: &Transaction<'_>, rtype: Option<&str>) -> Result<Vec<Metric>> {
+pub(super) fn metrics(tx: &Connection, rtype: Option<&str>) -> Result<Vec<Metric>> {
     let sql = match rtype {
         Some(_) => "SELECT type, state, owner, count(*) FROM resources WHERE type = ?1 GROUP BY type, state, owner",
         None => "SELECT type, state, owner, count(*) FROM resources GROUP BY type, state, owner",
@@ -330,7 +387,7 @@ pub(super) fn metrics(tx: &Transaction<'_>, rtype: Option<&str>) -> Result<Vec<M
 }
 
 /// Resources matching `filter`, least recently updated first.
-pub(super) fn list(tx: &Transaction<'_>, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+pub(super) fn list(tx: &Connection, filter: &ResourceFilter) -> Result<Vec<Resource>> {
     let mut sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE 1 = 1");
     let mut args: Vec<&str> = Vec::new();
     for (column, value) in [
@@ -352,7 +409,7 @@ pub(super) fn list(tx: &Transaction<'_>, filter: &ResourceFilter) -> Result<Vec<
 }
 
 /// The live queue with ranks.
-pub(super) fn queue(tx: &Transaction<'_>, ctx: &Ctx) -> Result<Vec<QueuedRequest>> {
+pub(super) fn queue(tx: &Connection, ctx: &Ctx<'_>) -> Result<Vec<QueuedRequest>> {
     let mut stmt = tx.prepare_cached(
         "SELECT type, state, request_id, created_at, expires_at FROM requests \
          WHERE expires_at >= ?1 ORDER BY type, state, seq",

@@ -1,4 +1,5 @@
--- Mason's SQLite schema, version 2 (applied idempotently over version 1). Timestamps are microseconds since the Unix epoch.
+-- Mason's SQLite schema, version 3 (applied idempotently over versions 1 and 2).
+-- Timestamps are microseconds since the Unix epoch.
 CREATE TABLE IF NOT EXISTS resources (
     name        TEXT PRIMARY KEY NOT NULL,
     type        TEXT NOT NULL,
@@ -10,11 +11,14 @@ CREATE TABLE IF NOT EXISTS resources (
     -- 1 when the resource comes from a config entry's `names` (a static resource).
     is_static   INTEGER NOT NULL DEFAULT 0
 );
--- Acquire walks this index: (type, state, unowned) in least-recently-updated order.
-CREATE INDEX IF NOT EXISTS resources_pick ON resources (type, state, owner, lastupdate, name);
--- Version 2: reset and metrics use a prefix of resources_pick; a second index on type
--- only cost one more WAL page per write (measured ~20% of a commit). Dropped.
+-- Version 3: no index on state, owner or lastupdate. Every acquire and release changes
+-- those columns, and each index holding them cost one more WAL page per commit (most of
+-- a commit's cost); the acquire order is kept in memory instead (free_index.rs). The
+-- index on type alone is never touched by a lease transition and serves the per-type
+-- queries (reset, metric, the acquire's "does this type exist").
+DROP INDEX IF EXISTS resources_pick;
 DROP INDEX IF EXISTS resources_type;
+CREATE INDEX IF NOT EXISTS resources_by_type ON resources (type);
 
 CREATE TABLE IF NOT EXISTS drlcs (
     type  TEXT PRIMARY KEY NOT NULL,

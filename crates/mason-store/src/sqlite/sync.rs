@@ -9,7 +9,7 @@
 //! guarantee (and match what the PostgreSQL backend must do).
 
 use mason_types::{state, BoskosConfig, DynamicResourceLifeCycle};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 
 use super::leases::insert_resource;
 use super::{row_to_resource, to_micros, Ctx, RESOURCE_COLUMNS};
@@ -18,8 +18,8 @@ use crate::{Error, Result, SyncReport};
 
 /// SPEC §2.3 phases A and B against `config`.
 pub(super) fn sync_config(
-    tx: &Transaction<'_>,
-    ctx: &Ctx,
+    tx: &Connection,
+    ctx: &Ctx<'_>,
     config: &BoskosConfig,
 ) -> Result<SyncReport> {
     let snapshot = load(tx, Scope::Everything)?;
@@ -30,7 +30,7 @@ pub(super) fn sync_config(
 }
 
 /// SPEC §2.3 phase B alone (§4.8 per pool).
-pub(super) fn sync_dynamic(tx: &Transaction<'_>, ctx: &Ctx) -> Result<SyncReport> {
+pub(super) fn sync_dynamic(tx: &Connection, ctx: &Ctx<'_>) -> Result<SyncReport> {
     let snapshot = load(tx, Scope::PoolMembers)?;
     let plan = rules::plan_dynamic_upkeep(&snapshot, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
@@ -47,7 +47,7 @@ enum Scope {
     PoolMembers,
 }
 
-fn load(tx: &Transaction<'_>, scope: Scope) -> Result<Snapshot> {
+fn load(tx: &Connection, scope: Scope) -> Result<Snapshot> {
     let filter = match scope {
         Scope::Everything => "",
         Scope::PoolMembers => "WHERE is_static = 0 AND type IN (SELECT type FROM drlcs)",
@@ -77,7 +77,11 @@ fn load(tx: &Transaction<'_>, scope: Scope) -> Result<Snapshot> {
 }
 
 /// Apply `plan` in the order [`SyncPlan`] prescribes and report what really happened.
-fn apply(tx: &Transaction<'_>, ctx: &Ctx, plan: &SyncPlan) -> Result<SyncReport> {
+fn apply(tx: &Connection, ctx: &Ctx<'_>, plan: &SyncPlan) -> Result<SyncReport> {
+    // Sync writes rows in many ways; the acquire index is rebuilt once it commits.
+    if !(plan.delete.is_empty() && plan.mark_to_be_deleted.is_empty() && plan.create.is_empty()) {
+        ctx.rebuild_index();
+    }
     let now = to_micros(&ctx.now);
     let mut report = SyncReport {
         deferred: plan.deferred.clone(),
