@@ -39,13 +39,16 @@ struct Slot {
     lastupdate: i64,
 }
 
+/// One (type, state) group: (`lastupdate`, name) in acquire order.
+type Queue = BTreeSet<(i64, Arc<str>)>;
+
 /// Unowned resources per (type, state), least recently updated first.
 #[derive(Debug, Default)]
 pub(crate) struct FreeIndex {
     /// Every indexed name and where it sits, so a change can remove the old entry.
     slots: HashMap<Arc<str>, Slot>,
     /// type → state → (lastupdate, name), in acquire order.
-    order: HashMap<String, HashMap<String, BTreeSet<(i64, Arc<str>)>>>,
+    order: HashMap<String, HashMap<String, Queue>>,
 }
 
 impl FreeIndex {
