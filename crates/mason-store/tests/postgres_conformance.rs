@@ -32,7 +32,11 @@ async fn harness() -> Option<Harness> {
     };
     let store = open(&url, options).await.expect("open postgres store");
     assert_eq!(store.backend(), "postgres");
-    Some(Harness { store, clock })
+    Some(Harness {
+        store,
+        clock,
+        guard: None,
+    })
 }
 
 mason_store::store_conformance_suite!(optional harness());

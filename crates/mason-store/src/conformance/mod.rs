@@ -23,6 +23,8 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     /// The clock the store reads; advance it to simulate time.
     pub clock: Arc<ManualClock>,
+    /// Whatever must live as long as the store (a temporary directory, say).
+    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Harness {

@@ -442,3 +442,50 @@ pub(super) fn queue(tx: &Connection, ctx: &Ctx<'_>) -> Result<Vec<QueuedRequest>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mason_types::BoskosConfig;
+
+    use super::IndexRow;
+    use crate::sqlite::SqliteStore;
+    use crate::{AcquireRequest, ManualClock, Store};
+
+    fn request() -> AcquireRequest {
+        AcquireRequest {
+            rtype: "t".into(),
+            state: "free".into(),
+            dest: "busy".into(),
+            owner: "me".into(),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_index_entry_falls_back_to_a_scan_and_rebuilds_the_index() {
+        let store = SqliteStore::in_memory(Arc::new(ManualClock::at_upstream_epoch())).unwrap();
+        let config =
+            BoskosConfig::parse_and_validate("resources:\n- type: t\n  names: [a, b]\n").unwrap();
+        store.sync_config(&config).await.unwrap();
+        // A name the table does not have, at the head of the acquire order.
+        store.inner.lock().unwrap().free.apply([IndexRow {
+            name: "ghost".into(),
+            rtype: "t".into(),
+            state: "free".into(),
+            unowned: true,
+            lastupdate: i64::MIN,
+        }]);
+
+        let got = store.acquire(&request()).await.unwrap().resource;
+        assert_eq!((got.name.as_str(), got.owner.as_str()), ("a", "me"));
+        let inner = store.inner.lock().unwrap();
+        assert_eq!(
+            inner.free.nth("t", "free", 0),
+            Some("b"),
+            "rebuilt from the table"
+        );
+        assert_eq!(inner.free.nth("t", "free", 1), None);
+    }
+}
