@@ -2,28 +2,21 @@
 //! the URL (even for POST), the first value wins, a missing key reads as `""`, `+` is a
 //! space and malformed escapes are kept as text rather than failing the request.
 
-use axum::extract::Request;
 use axum::http::Uri;
-use axum::middleware::Next;
-use axum::response::Response;
 
-use crate::error::ApiError;
-
-/// Middleware: refuse a request whose decoded query holds a NUL character, with a 400.
+/// Whether `uri`'s decoded query holds a NUL character (such a request is refused with a
+/// 400 by the request middleware, `routes::track`).
 ///
 /// No resource name, type, state or owner can contain NUL (PostgreSQL cannot even store
 /// one), so such a request can only be a mistake or a probe; answering 400 keeps both
 /// backends identical instead of letting PostgreSQL fail with a 500.
-pub(crate) async fn reject_nul(request: Request, next: Next) -> Result<Response, ApiError> {
-    let has_nul = request.uri().query().is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0'))
-    });
-    if has_nul {
-        return Err(ApiError::bad_request(
-            "query parameters must not contain NUL characters",
-        ));
-    }
-    Ok(next.run(request).await)
+pub(crate) fn query_has_nul(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        // Cheap test first: a NUL can only come from `%00` (a raw NUL is not a valid URI).
+        q.contains("%00")
+            && form_urlencoded::parse(q.as_bytes())
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    })
 }
 
 /// The decoded query string of one request.
@@ -76,5 +69,18 @@ mod tests {
         assert_eq!(p.opt("empty"), Some(""));
         assert_eq!(p.non_empty("empty"), None);
         assert_eq!(p.get("bad"), "%zz");
+    }
+
+    #[test]
+    fn finds_nul_only_when_decoded() {
+        let has = |s: &str| query_has_nul(&s.parse::<Uri>().unwrap());
+        assert!(has("/acquire?owner=a%00b"));
+        assert!(has("/acquire?x%00=1"));
+        assert!(
+            !has("/acquire?owner=a%2500b"),
+            "%25 is a literal percent sign"
+        );
+        assert!(!has("/acquire?owner=ab"));
+        assert!(!has("/acquire"));
     }
 }

@@ -19,11 +19,8 @@ mod update;
 
 use axum::routing::{any, get};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
-use crate::MAX_BODY_BYTES;
 
 /// The API router: upstream's routes, health, metrics and `/api/v2`.
 pub fn router(state: AppState) -> Router {
@@ -44,13 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))
         .fallback(catch_all::handle)
-        .layer(axum::middleware::from_fn(crate::params::reject_nul))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             track::observe,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
