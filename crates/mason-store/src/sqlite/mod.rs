@@ -47,6 +47,17 @@ use crate::{
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: i64 = 3;
 
+/// Page size of new files. A lease commit writes one page to the WAL (see
+/// [`free_index`]); with small pages that write, its checksum and the later checkpoint
+/// copy are a quarter of SQLite's 4 KiB default. Measured at 10,000 resources: store
+/// layer 36k → 46k cycles/s; at 100,000: 32k → 41k. Files created with another page
+/// size keep it (changing it needs a `VACUUM` outside WAL mode).
+const PAGE_SIZE: i64 = 1024;
+
+/// Page cache, as SQLite's negative `cache_size` (KiB): 64 MiB, so a pool of 100,000
+/// resources stays in memory instead of being re-read through the OS on every miss.
+const CACHE_KIB: i64 = -65_536;
+
 /// SQLite's `synchronous` setting for the WAL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Synchronous {
@@ -121,6 +132,8 @@ impl SqliteStore {
                     })?;
                 }
                 let conn = Connection::open(path)?;
+                // Only takes effect on a new file (before its first write).
+                conn.pragma_update(None, "page_size", PAGE_SIZE)?;
                 lock_exclusively(&conn, path)?;
                 conn
             }
@@ -132,6 +145,7 @@ impl SqliteStore {
             Synchronous::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
         let free = FreeIndex::load(&conn)?;
