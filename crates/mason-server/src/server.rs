@@ -3,6 +3,7 @@
 //! and health listeners) together with the background loops, and returns once all of them
 //! have stopped.
 
+use axum::serve::ListenerExt;
 use std::time::Duration;
 
 use axum::Router;
@@ -54,6 +55,13 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // Answers go out as soon as they are written (no Nagle delay behind an unacknowledged
+    // segment): every answer here is one small write.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
