@@ -8,6 +8,7 @@ use mason_types::{state, Metric, Resource, UserData};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::free_index::IndexRow;
+use super::lifespans::Expiration;
 use super::{
     from_micros, get_drlc, get_resource, row_to_resource, to_micros, Ctx, RESOURCE_COLUMNS,
 };
@@ -63,7 +64,7 @@ pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> R
     if taken.is_none() && ctx.free.nth(&req.rtype, &req.state, ahead).is_some() {
         tracing::error!(rtype = %req.rtype, state = %req.state,
             "the acquire index disagrees with the table; picking by a scan and rebuilding it");
-        ctx.rebuild_index();
+        ctx.reload_after_commit();
         if let Some(name) = scan_pick(tx, req, ahead)? {
             taken = take(tx, ctx, req, &name)?;
         }
@@ -239,33 +240,37 @@ pub(super) fn release(
     dest: &str,
     owner: &str,
 ) -> Result<Resource> {
-    let current =
-        get_resource(tx, name)?.ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
-    if current.owner != owner {
+    let (rtype, current_owner): (String, String) = tx
+        .prepare_cached("SELECT type, owner FROM resources WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::ResourceNotFound(name.to_string()))?;
+    if current_owner != owner {
         return Err(Error::OwnerNotMatch {
             request: owner.to_string(),
-            owner: current.owner,
+            owner: current_owner,
         });
     }
-    let expiration = match get_drlc(tx, &current.rtype)? {
-        Some(drlc) => match drlc.lifespan {
-            Some(lifespan) => Some(
-                ctx.now + chrono::Duration::from_std(lifespan).unwrap_or(chrono::Duration::MAX),
-            ),
-            None => current.expiration_date,
-        },
-        None => None,
+    let (keep, expiration) = match ctx.lifespans.on_release(&rtype) {
+        Expiration::Clear => (false, None),
+        Expiration::Keep => (true, None),
+        Expiration::After(lifespan) => (
+            false,
+            Some(ctx.now + chrono::Duration::from_std(lifespan).unwrap_or(chrono::Duration::MAX)),
+        ),
     };
     let released = tx
         .prepare_cached(concat!(
-            "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, expiration = ?3 \
-             WHERE name = ?4 AND owner = ?5 RETURNING ",
+            "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
+             expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END \
+             WHERE name = ?5 AND owner = ?6 RETURNING ",
             resource_columns!()
         ))?
         .query_row(
             params![
                 dest,
                 to_micros(&ctx.now),
+                keep,
                 expiration.as_ref().map(to_micros),
                 name,
                 owner

@@ -25,6 +25,7 @@ macro_rules! resource_columns {
 mod checkpoint;
 mod free_index;
 mod leases;
+mod lifespans;
 mod sync;
 
 use std::cell::{Cell, RefCell};
@@ -38,6 +39,7 @@ use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Time
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use self::free_index::{FreeIndex, IndexRow};
+use self::lifespans::Lifespans;
 
 use crate::clock::Clock;
 use crate::{
@@ -113,8 +115,21 @@ pub(crate) struct Inner {
     pub(crate) conn: Connection,
     /// Unowned resources in acquire order (see [`free_index`]).
     free: FreeIndex,
-    /// Set when the index could not be rebuilt after a commit; the next call rebuilds.
-    free_stale: bool,
+    /// The dynamic pools' lifespans (see [`lifespans`]).
+    lifespans: Lifespans,
+    /// Set when the derived state could not be reloaded after a commit; the next call
+    /// reloads it.
+    stale: bool,
+}
+
+impl Inner {
+    /// Rebuild everything kept in memory from the tables.
+    fn reload(&mut self) -> Result<()> {
+        self.free = FreeIndex::load(&self.conn)?;
+        self.lifespans = Lifespans::load(&self.conn)?;
+        self.stale = false;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -148,17 +163,19 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
-        let free = FreeIndex::load(&conn)?;
         let file_backed = options.path.is_some();
         if file_backed {
             // Commits no longer pay for checkpoints; a thread does them (see checkpoint.rs).
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         }
-        let inner = Arc::new(Mutex::new(Inner {
+        let mut inner = Inner {
             conn,
-            free,
-            free_stale: false,
-        }));
+            free: FreeIndex::default(),
+            lifespans: Lifespans::default(),
+            stale: true,
+        };
+        inner.reload()?;
+        let inner = Arc::new(Mutex::new(inner));
         let checkpointer = if file_backed {
             Some(checkpoint::Checkpointer::start(Arc::clone(&inner))?)
         } else {
@@ -332,29 +349,25 @@ fn in_transaction<T>(
     request_ttl: Duration,
     f: impl FnOnce(&Connection, &Ctx<'_>) -> Result<(T, bool)>,
 ) -> Result<T> {
-    let Inner {
-        conn,
-        free,
-        free_stale,
-    } = inner;
-    if *free_stale {
-        *free = FreeIndex::load(conn)?;
-        *free_stale = false;
+    if inner.stale {
+        inner.reload()?;
     }
     let begin_sql = match begin {
         Begin::Immediate => "BEGIN IMMEDIATE",
         Begin::Deferred => "BEGIN DEFERRED",
     };
+    let conn = &inner.conn;
     conn.prepare_cached(begin_sql)?.execute([])?;
     let ctx = Ctx {
         now,
         request_ttl,
-        free,
+        free: &inner.free,
+        lifespans: &inner.lifespans,
         changes: RefCell::new(Vec::new()),
-        rebuild: Cell::new(false),
+        reload: Cell::new(false),
     };
     let outcome = f(conn, &ctx);
-    let (changes, rebuild) = (ctx.changes.into_inner(), ctx.rebuild.get());
+    let (changes, reload) = (ctx.changes.into_inner(), ctx.reload.get());
     let (out, commit) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -373,16 +386,13 @@ fn in_transaction<T>(
         roll_back(conn);
         return Err(e.into());
     }
-    if rebuild {
-        match FreeIndex::load(conn) {
-            Ok(index) => *free = index,
-            Err(e) => {
-                tracing::warn!(error = %e, "rebuilding the acquire index failed; will retry");
-                *free_stale = true;
-            }
+    if reload {
+        if let Err(e) = inner.reload() {
+            tracing::warn!(error = %e, "reloading the acquire index failed; will retry");
+            inner.stale = true;
         }
     } else {
-        free.apply(changes);
+        inner.free.apply(changes);
     }
     Ok(out)
 }
@@ -407,10 +417,12 @@ pub(crate) struct Ctx<'a> {
     pub(crate) request_ttl: Duration,
     /// The acquire order as of the start of this transaction.
     pub(crate) free: &'a FreeIndex,
+    /// The dynamic pools' lifespans.
+    pub(crate) lifespans: &'a Lifespans,
     /// Rows this transaction wrote, applied to the index once it commits.
     changes: RefCell<Vec<IndexRow>>,
-    /// Set when the transaction changed more than it reports: rebuild after commit.
-    rebuild: Cell<bool>,
+    /// Set when the transaction changed more than it reports: reload after commit.
+    reload: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -430,9 +442,10 @@ impl Ctx<'_> {
         });
     }
 
-    /// Record that the transaction changed rows in ways it does not report one by one.
-    pub(crate) fn rebuild_index(&self) {
-        self.rebuild.set(true);
+    /// Record that the transaction changed resources or pools in ways it does not report
+    /// one by one: everything kept in memory is reloaded once it commits.
+    pub(crate) fn reload_after_commit(&self) {
+        self.reload.set(true);
     }
 }
 

@@ -78,9 +78,15 @@ fn load(tx: &Connection, scope: Scope) -> Result<Snapshot> {
 
 /// Apply `plan` in the order [`SyncPlan`] prescribes and report what really happened.
 fn apply(tx: &Connection, ctx: &Ctx<'_>, plan: &SyncPlan) -> Result<SyncReport> {
-    // Sync writes rows in many ways; the acquire index is rebuilt once it commits.
-    if !(plan.delete.is_empty() && plan.mark_to_be_deleted.is_empty() && plan.create.is_empty()) {
-        ctx.rebuild_index();
+    // Sync writes rows and pools in many ways; what the store keeps in memory is
+    // reloaded once it commits.
+    if !(plan.delete.is_empty()
+        && plan.mark_to_be_deleted.is_empty()
+        && plan.create.is_empty()
+        && plan.upsert_drlcs.is_empty()
+        && plan.delete_drlcs.is_empty())
+    {
+        ctx.reload_after_commit();
     }
     let now = to_micros(&ctx.now);
     let mut report = SyncReport {
