@@ -6,6 +6,12 @@
 // terminal (`--<suffix>=<name>`, `[default: …]`), not for rustdoc.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
+/// mimalloc instead of glibc's malloc: a lease request allocates a few dozen small
+/// buffers across hyper, axum and SQLite, and glibc's allocator was ~8 % of the CPU of a
+/// one-client benchmark (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 mod exit;
 mod logging;

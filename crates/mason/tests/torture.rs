@@ -15,6 +15,9 @@
 //! - no 5xx answer ever.
 //!
 //! Bounded: ten rounds of 0.4–1.6 s of load each (about 15 s in all).
+//!
+//! Also here, since it needs the same real-binary harness: one server per database file —
+//! a second `mason serve` on a file in use exits with a clear error and disturbs nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -455,4 +458,48 @@ async fn kill_9_and_restart_under_load_loses_no_lease() {
         c.await.expect("client task");
     }
     server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_file_exits_and_disturbs_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let db = dir.path().join("mason.db");
+    let http = reqwest::Client::new();
+    let mut first = Server::start(&config, &db, &dir.path().join("first.log"));
+    first.wait_ready(&http, &dir.path().join("first.log")).await;
+    let acquire = format!(
+        "{}/acquire?type={RTYPE}&state=free&dest=busy&owner=first",
+        first.url
+    );
+    let held: Resource = http
+        .post(&acquire)
+        .send()
+        .await
+        .expect("acquire")
+        .json()
+        .await
+        .expect("resource");
+
+    let second_log = dir.path().join("second.log");
+    let mut second = Server::start(&config, &db, &second_log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the second server kept running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(&second_log).unwrap_or_default();
+    assert!(!status.success(), "second server exited {status}: {log}");
+    assert!(log.contains("is in use by another process"), "{log}");
+
+    // The first server still serves, and still knows its lease.
+    let release = format!(
+        "{}/release?name={}&dest=free&owner=first",
+        first.url, held.name
+    );
+    let answer = http.post(&release).send().await.expect("release");
+    assert_eq!(answer.status(), 200);
 }
