@@ -8,7 +8,7 @@
 //!
 //! One process per file: the store locks its file exclusively while it is open (a
 //! second `mason serve` on the same file fails at start), which keeps the WAL index in
-//! process memory and lets the acquire order live in memory too (see [`free_index`]).
+//! process memory and lets the acquire order live in memory too (see `free_index.rs`).
 //!
 //! Durability: with `synchronous=normal` (default) a commit is in the WAL before the call
 //! returns, so it survives a crash of the process at any instant; `synchronous=full`
