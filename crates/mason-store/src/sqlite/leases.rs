@@ -57,18 +57,21 @@ pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> R
     //    reserved for older requests. The in-memory index says which; the UPDATE's
     //    compare-and-set makes sure.
     let ahead = usize::try_from(ahead).unwrap_or(usize::MAX);
-    let mut taken = match ctx.free.nth(&req.rtype, &req.state, ahead) {
-        Some(name) => take(tx, ctx, req, name)?,
+    let taken = match ctx.free.nth(&req.rtype, &req.state, ahead) {
         None => None,
+        Some(name) => match take(tx, ctx, req, name)? {
+            Some(resource) => Some(resource),
+            None => {
+                tracing::error!(rtype = %req.rtype, state = %req.state, %name,
+                    "the acquire index disagrees with the table; picking by a scan and rebuilding it");
+                ctx.reload_after_commit();
+                match scan_pick(tx, req, ahead)? {
+                    Some(name) => take(tx, ctx, req, &name)?,
+                    None => None,
+                }
+            }
+        },
     };
-    if taken.is_none() && ctx.free.nth(&req.rtype, &req.state, ahead).is_some() {
-        tracing::error!(rtype = %req.rtype, state = %req.state,
-            "the acquire index disagrees with the table; picking by a scan and rebuilding it");
-        ctx.reload_after_commit();
-        if let Some(name) = scan_pick(tx, req, ahead)? {
-            taken = take(tx, ctx, req, &name)?;
-        }
-    }
     if let Some(resource) = taken {
         if let Some(id) = request_id {
             tx.prepare_cached(
