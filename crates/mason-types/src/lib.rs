@@ -12,11 +12,14 @@
 //! - [`duration`]: Go duration syntax (`1h30m`, `300ms`), parsed and printed exactly.
 //! - [`json`]: JSON text with Go's escaping, for byte-identical bodies.
 //! - [`config`]: the Boskos resource config YAML, dynamic pools (DRLC) and validation.
+//! - [`k8s`]: upstream's Kubernetes objects (`ResourceObject`, `DRLCObject`), read and
+//!   written for migrations.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod duration;
 pub mod json;
+pub mod k8s;
 pub mod metric;
 pub mod resource;
 pub mod state;

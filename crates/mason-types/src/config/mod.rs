@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::duration::{format_go_duration, parse_go_duration};
 use crate::state;
 
+pub(crate) use validate::dns1123_subdomain_problems;
 pub use validate::{is_dns1123_subdomain, validate, ConfigError};
 
 /// The whole config file.

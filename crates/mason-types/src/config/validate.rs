@@ -113,7 +113,7 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 }
 
 /// Kubernetes' wording for why a name is not a DNS-1123 subdomain.
-fn dns1123_subdomain_problems(name: &str) -> Vec<String> {
+pub(crate) fn dns1123_subdomain_problems(name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if name.len() > 253 {
         problems.push("must be no more than 253 characters".to_string());
