@@ -13,6 +13,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cmd;
+#[cfg(test)]
+mod deploy_args;
 mod exit;
 mod logging;
 
@@ -40,6 +42,10 @@ enum Command {
     Builder(cmd::builder::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
     Serve(cmd::serve::Opts),
+    /// Print a store as upstream Boskos' Kubernetes objects, for kubectl apply or mason import.
+    Export(cmd::export::Opts),
+    /// GET a URL once and exit 0 on a 2xx answer (the container's health check).
+    Probe(cmd::probe::Opts),
     /// Run everything in one process: server, builder, reaper, cleaner (+ janitor).
     Up(cmd::up::Opts),
     /// Reset leases that stopped heartbeating back to dirty (upstream's reaper).
@@ -83,6 +89,8 @@ fn main() -> ExitCode {
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
+            Command::Export(opts) => cmd::export::run(opts).await,
+            Command::Probe(opts) => cmd::probe::run(opts).await,
             Command::Up(opts) => cmd::up::run(opts).await,
             Command::Reaper(opts) => cmd::reaper::run(opts).await,
             Command::Cleaner(opts) => cmd::cleaner::run(opts).await,

@@ -4,8 +4,6 @@
 //! takes the result as it is (the custom resources have no status subresource, so
 //! `status` is written too), and [`super::Reader`] reads it back to the same state.
 
-use std::str::FromStr;
-
 use super::objects::{DrlcObject, Object, ObjectList, ResourceObject, LIST_KIND};
 use crate::config::DynamicResourceLifeCycle;
 use crate::resource::Resource;
@@ -18,18 +16,6 @@ pub enum Format {
     Yaml,
     /// JSON, indented.
     Json,
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "yaml" => Ok(Format::Yaml),
-            "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other:?} (yaml or json)")),
-        }
-    }
 }
 
 /// The list of objects for `resources` and `drlcs`; `namespace` goes into every object's
