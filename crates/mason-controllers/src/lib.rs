@@ -11,6 +11,7 @@
 //!   `tombstone` (SPEC §7.2).
 //! - [`janitor`]: `dirty` resources cleaned by an external program, fairly across types
 //!   (SPEC §7.3).
+//! - [`spawn`]: starting a program whose file may be busy for a moment (`ETXTBSY`).
 //! - [`types_source`]: the resource types a controller works on (flags and/or a watched
 //!   config file).
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod cleaner;
 pub mod janitor;
 pub mod reaper;
 pub mod runner;
+pub mod spawn;
 pub mod types_source;
 
 pub use runner::{Driver, ErrorPolicy, Loop, LoopError, LoopStatus, Next, StatusHandle, Waker};

@@ -12,7 +12,9 @@
 //! Contract:
 //! - PROGRAM with a `/` in it is resolved against the config file's directory when
 //!   relative; a bare name is looked up in `PATH`, as a shell would. The program runs in
-//!   the config file's directory, in a process group of its own.
+//!   the config file's directory, in a process group of its own. A program file that is
+//!   busy for a moment (`ETXTBSY`, e.g. just replaced) is retried briefly
+//!   ([`crate::spawn`]).
 //! - stdin receives one JSON object `{"resource": <Resource>, "leased": {"<type>":
 //!   [<Resource>, ...]}}` and is then closed. The environment also carries
 //!   `MASON_RESOURCE_NAME` and `MASON_RESOURCE_TYPE`.
@@ -165,7 +167,8 @@ impl Masonable for ExecMasonable {
         let input = serde_json::to_vec(&ConstructInput { resource, leased })
             .map_err(|e| ConstructError::failed(format!("cannot encode construct input: {e}")))?;
         let shown = self.program.display().to_string();
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .envs(&self.env)
             .env("MASON_RESOURCE_NAME", &resource.name)
@@ -175,8 +178,9 @@ impl Masonable for ExecMasonable {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .process_group(0)
-            .spawn()
+            .process_group(0);
+        let mut child = crate::spawn::spawn(&mut command)
+            .await
             .map_err(|e| ConstructError::failed(format!("cannot start {shown}: {e}")))?;
         let pid = child.id();
         let stdin = child.stdin.take();

@@ -106,7 +106,7 @@ async fn clean(shared: &Shared, res: &Resource) -> Outcome {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    let mut child = match command.spawn() {
+    let mut child = match crate::spawn::spawn(&mut command).await {
         Ok(child) => child,
         Err(e) => return Outcome::Failed(format!("cannot run {}: {e}", options.command.display())),
     };

@@ -120,6 +120,26 @@ async fn bad_output_fails() {
 }
 
 #[tokio::test]
+async fn a_script_held_open_for_writing_for_a_moment_still_runs() {
+    // While any process holds the script open for writing, exec fails with ETXTBSY
+    // (this is what a concurrent fork does to a script just written). The converter
+    // retries the spawn, so the construct succeeds once the writer closes.
+    let dir = tempfile::tempdir().unwrap();
+    script(dir.path(), "busy.sh", r#"echo '{"built":"yes"}'"#);
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("busy.sh"))
+        .unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(writer);
+    });
+    let out = run("command: [./busy.sh]", dir.path()).await.unwrap();
+    assert_eq!(out.get("built"), Some("yes"));
+    closer.join().unwrap();
+}
+
+#[tokio::test]
 async fn missing_program_fails_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let err = run("command: [./nowhere.sh]", dir.path())

@@ -53,10 +53,8 @@ pub(super) async fn run_command(
         code: crate::exit::USAGE,
         message: "no command given".to_string(),
     })?;
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(env)
-        .spawn()
+    let mut child = mason_controllers::spawn::spawn(Command::new(program).args(args).envs(env))
+        .await
         .map_err(|e| SpawnError {
             // The shell's codes: 127 = not found, 126 = found but not runnable.
             code: if e.kind() == std::io::ErrorKind::NotFound {
