@@ -13,8 +13,12 @@
 //! The HTTP cases run on SQLite and on PostgreSQL (a throwaway server from
 //! `mason_testkit::postgres`; skipped loudly when there is none, failed under `CI=true`).
 
+use std::sync::Arc;
+
 use mason_server::config::Reload;
-use mason_store::{ResourceFilter, Store};
+use mason_server::{AppState, ConfigSource};
+use mason_store::open::StoreOptions;
+use mason_store::{ResourceFilter, Store, StoreUrl, SystemClock};
 use mason_testkit::{TempConfig, TestServer, TestServerOptions};
 use mason_types::BoskosConfig;
 use proptest::prelude::*;
@@ -627,13 +631,24 @@ fn bad_configs_are_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_rejects_bad_config_files_and_keeps_the_old_one() {
     let file = TempConfig::new(CONFIG);
-    let server =
-        TestServer::start_with(TestServerOptions::empty().with_config_file(&file.path)).await;
-    let in_force = server.state.config().current().expect("config loaded");
-    let before = snapshot(&*server.store).await;
+    // The server state without its background loops: the config watcher would otherwise
+    // race this test's own reloads (it may see a change first, so the test's reload finds
+    // the file unchanged).
+    let memory: StoreUrl = "sqlite::memory:".parse().expect("store URL");
+    let store = mason_store::open(&memory, StoreOptions::default())
+        .await
+        .expect("in-memory store");
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        ConfigSource::File(file.path.clone()),
+    );
+    state.initial_sync().await.expect("initial sync");
+    let in_force = state.config().current().expect("config loaded");
+    let before = snapshot(&*store).await;
     for (what, text) in bad_configs() {
         file.write(&text);
-        match server.state.reconcile(false).await {
+        match state.reconcile(false).await {
             Ok(r) => assert!(
                 matches!(r.reload, Reload::Rejected(_)),
                 "{what}: {:?}",
@@ -642,21 +657,20 @@ async fn a_running_server_rejects_bad_config_files_and_keeps_the_old_one() {
             Err(e) => panic!("{what}: reconcile failed: {e}"),
         }
         assert_eq!(
-            server.state.config().current().as_deref(),
+            state.config().current().as_deref(),
             Some(&*in_force),
             "{what}"
         );
         assert!(
-            before == snapshot(&*server.store).await,
+            before == snapshot(&*store).await,
             "{what} changed the store"
         );
     }
     // The reload path still works: a valid change is applied.
     file.write("resources:\n- type: t\n  names: [r1, r2, r3, r4]\n");
-    let r = server.state.reconcile(false).await.expect("reconcile");
+    let r = state.reconcile(false).await.expect("reconcile");
     assert!(matches!(r.reload, Reload::Changed(_)), "{:?}", r.reload);
-    assert!(server.store.get("r4").await.is_ok());
-    server.stop().await;
+    assert!(store.get("r4").await.is_ok());
 }
 
 /// Config texts: mutations of a valid file (characters and YAML tokens inserted, ranges

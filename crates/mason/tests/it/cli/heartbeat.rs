@@ -6,7 +6,7 @@ use std::time::Duration;
 use mason_client::BoskosApi;
 use mason_testkit::{eventually, TestServer, TestServerOptions};
 
-use crate::common::{client, command, mason, parts, Running, SOLO};
+use super::common::{client, command, mason, parts, Running, SOLO};
 
 async fn leased_json(url: &str, owner: &str) -> String {
     client(url, owner)

@@ -6,7 +6,7 @@ use mason_client::BoskosApi;
 use mason_testkit::TestServer;
 use mason_types::Resource;
 
-use crate::common::{client, command, mason, parts, Running, POOL, SOLO};
+use super::common::{client, command, mason, parts, Running, POOL, SOLO};
 
 #[tokio::test]
 async fn acquire_prints_the_resource_and_release_confirms() {

@@ -9,7 +9,7 @@ use mason_testkit::{eventually, TestServer, TestServerOptions};
 use mason_types::UserData;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{client, command, mason, parts, Running, SOLO};
+use super::common::{client, command, mason, parts, Running, SOLO};
 
 const LIMIT: Duration = Duration::from_secs(20);
 

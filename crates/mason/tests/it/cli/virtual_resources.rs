@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{client, command, mason, parts, Running};
+use super::common::{client, command, mason, parts, Running};
 
 const LIMIT: Duration = Duration::from_secs(20);
 

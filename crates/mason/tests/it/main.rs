@@ -1,0 +1,18 @@
+//! The `mason` crate's integration tests, in one binary (one link instead of seven):
+//!
+//! - [`cli`]: the client subcommands (`acquire`, `release`, `run`, …) as the built binary
+//!   against a server started in the test process.
+//! - [`controllers_cli`]: `mason reaper`, `cleaner` and `janitor` as real processes.
+//! - [`builder_cli`]: `mason builder` as a real process, including `kill -9` mid-construct.
+//! - [`up_e2e`]: `mason up` through the whole lifecycle, and the shipped quick start.
+//! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
+//! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
+//! - [`bad_input`]: bad input on every surface of a running server.
+
+mod bad_input;
+mod builder_cli;
+mod cli;
+mod controllers_cli;
+mod replicas;
+mod torture;
+mod up_e2e;
