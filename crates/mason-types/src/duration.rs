@@ -155,6 +155,35 @@ pub fn format_go_duration(d: Duration) -> String {
     out
 }
 
+/// Serde for `Option<Duration>` written as Go duration text (`"30m"`, `"1h30m0s"`); a
+/// missing or `null` value is `None`. Used by Mason's extension keys (`lease-ttl` in the
+/// config file, `lease_ttl` and `wait` in `/api/v2` bodies).
+pub mod go_text_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{format_go_duration, parse_go_duration};
+
+    /// Write `Some(d)` as Go text, `None` as `null` (pair it with `skip_serializing_if`).
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_go_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Read Go text (an empty or malformed string is an error naming the text).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => parse_go_duration(&text)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// `value / scale` printed with the fraction's trailing zeros removed.
 fn fixed(value: u64, scale: u64) -> String {
     let whole = value / scale;

@@ -5,6 +5,7 @@
 //! `max-count` resources with generated UUID names. Parsing is lenient like upstream
 //! (unknown keys are ignored); [`validate`] applies upstream's rules and messages.
 
+mod lease;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::duration::{format_go_duration, parse_go_duration};
 use crate::state;
 
+pub use lease::LeasePolicy;
 pub(crate) use validate::dns1123_subdomain_problems;
 pub use validate::{is_dns1123_subdomain, validate, ConfigError};
 
@@ -83,6 +85,23 @@ pub struct ResourceEntry {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub needs: BTreeMap<String, u32>,
+    /// Mason extension (`lease-ttl`): the server itself ends a lease of this type that its
+    /// owner has not renewed for this long (see [`LeasePolicy`]).
+    #[serde(
+        rename = "lease-ttl",
+        default,
+        with = "crate::duration::go_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lease_ttl: Option<Duration>,
+    /// Mason extension (`lease-expired-state`): the state a resource goes to when the
+    /// server ends its lease at the deadline; empty means `dirty`.
+    #[serde(
+        rename = "lease-expired-state",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub lease_expired_state: String,
 }
 
 impl ResourceEntry {

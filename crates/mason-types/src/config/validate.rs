@@ -91,6 +91,7 @@ pub fn validate(config: &BoskosConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    errors.extend(super::lease::problems(config));
     for (t, need) in &required {
         match available.get(t) {
             None => errors.push(format!("need for resource {t} that does not exist")),
