@@ -14,6 +14,10 @@
 //! - [`config`]: the Boskos resource config YAML, dynamic pools (DRLC) and validation.
 //! - [`k8s`]: upstream's Kubernetes objects (`ResourceObject`, `DRLCObject`), read and
 //!   written for migrations.
+//! - [`resource_v2`]: the `/api/v2` resource object (the Boskos one plus the fencing
+//!   generation and lease deadline) and the `Mason-Lease-Generation` header.
+//! - [`multi_acquire`]: the JSON of `POST /api/v2/acquire` (all-or-nothing acquire of
+//!   several resources) and its validation.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -21,7 +25,9 @@ pub mod duration;
 pub mod json;
 pub mod k8s;
 pub mod metric;
+pub mod multi_acquire;
 pub mod resource;
+pub mod resource_v2;
 pub mod state;
 pub mod userdata;
 
@@ -29,4 +35,5 @@ pub use config::{BoskosConfig, ConfigType, DynamicResourceLifeCycle, ResourceEnt
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use metric::Metric;
 pub use resource::{Resource, Timestamp};
+pub use resource_v2::{LeaseFacts, ResourceV2, GENERATION_HEADER};
 pub use userdata::{UserData, LEASED_RESOURCES};
