@@ -29,6 +29,7 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     retry: RetryPolicy,
     poll_interval: Duration,
+    lease_ttl: Option<Duration>,
 }
 
 impl HttpClientBuilder {
@@ -42,6 +43,7 @@ impl HttpClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             poll_interval: DEFAULT_POLL_INTERVAL,
+            lease_ttl: None,
         }
     }
 
@@ -88,6 +90,15 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Ask for this lease TTL on every acquire (`lease_ttl=` on `/acquire` and
+    /// `/acquirebystate`, `lease_ttl` in `/api/v2/acquire`): a `mason serve` ends a lease
+    /// that is not renewed for this long (at most its `--max-lease-ttl`). An upstream
+    /// Boskos ignores it.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = Some(ttl);
+        self
+    }
+
     /// Check everything and build the client.
     pub fn build(self) -> Result<HttpClient> {
         let base = parse_base(&self.url)?;
@@ -96,6 +107,9 @@ impl HttpClientBuilder {
         }
         if self.poll_interval.is_zero() {
             return Err(Error::Local("poll interval must be positive".to_string()));
+        }
+        if self.lease_ttl.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Local("lease TTL must be positive".to_string()));
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Local("timeouts must be positive".to_string()));
@@ -121,6 +135,8 @@ impl HttpClientBuilder {
                 auth,
                 retry: self.retry,
                 poll_interval: self.poll_interval,
+                lease_ttl: self.lease_ttl,
+                fences: Default::default(),
             }),
         })
     }
@@ -146,6 +162,10 @@ mod tests {
         assert_eq!(
             err(ok().poll_interval(Duration::ZERO)),
             "poll interval must be positive"
+        );
+        assert_eq!(
+            err(ok().lease_ttl(Duration::ZERO)),
+            "lease TTL must be positive"
         );
         assert_eq!(
             err(ok().request_timeout(Duration::ZERO)),

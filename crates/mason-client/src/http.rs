@@ -10,11 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
 use reqwest::{header, Method, Url};
 
 use crate::api::{Error, Result};
 use crate::auth::BasicAuth;
 use crate::builder::HttpClientBuilder;
+use crate::fencing::Fences;
 use crate::retry::{is_retryable_status, RetryPolicy};
 use crate::status::error_for;
 use crate::url::endpoint;
@@ -49,6 +51,10 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     /// Pause between polls of the waiting acquires.
     pub(crate) poll_interval: Duration,
+    /// Lease TTL asked for on every acquire (`lease_ttl=`), if any.
+    pub(crate) lease_ttl: Option<Duration>,
+    /// The generations granted to this client, sent back on update and release.
+    pub(crate) fences: Fences,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -71,6 +77,8 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<Vec<u8>>,
     /// Whether to send `Content-Type: application/json` (only `/update` does).
     pub(crate) json: bool,
+    /// A limit for this exchange instead of the client's request timeout (long polls).
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
@@ -81,6 +89,7 @@ impl<'a> Call<'a> {
             params,
             body: None,
             json: false,
+            timeout: None,
         }
     }
 
@@ -91,13 +100,20 @@ impl<'a> Call<'a> {
             params,
             body: None,
             json: false,
+            timeout: None,
         }
     }
 }
 
+/// A 200 answer: its body and headers.
+pub(crate) struct Reply {
+    pub(crate) body: String,
+    pub(crate) headers: HeaderMap,
+}
+
 /// The outcome of one attempt.
 enum Attempt {
-    Done(Result<String>),
+    Done(Result<Reply>),
     Retry(Error),
 }
 
@@ -117,9 +133,19 @@ impl HttpClient {
         self.inner.poll_interval
     }
 
+    /// The lease TTL this client asks for on every acquire, if any.
+    pub fn lease_ttl(&self) -> Option<Duration> {
+        self.inner.lease_ttl
+    }
+
     /// Run `call`: the body of a 200 answer, or the typed error. Transport errors and 5xx
     /// are retried per the [`RetryPolicy`]; other statuses are returned at once.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<String> {
+        self.send_reply(call).await.map(|reply| reply.body)
+    }
+
+    /// Like [`HttpClient::send`], keeping the answer's headers.
+    pub(crate) async fn send_reply(&self, call: Call<'_>) -> Result<Reply> {
         let url = endpoint(&self.inner.base, call.action, &call.params);
         let mut attempt = 1;
         loop {
@@ -154,6 +180,9 @@ impl HttpClient {
         if call.json {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
+        if let Some(timeout) = call.timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(auth) = &self.inner.auth {
             request = request.basic_auth(auth.username(), Some(auth.password()?));
         }
@@ -162,12 +191,13 @@ impl HttpClient {
             Err(e) => return Ok(transport(call, url, &e)),
         };
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = match response.text().await {
             Ok(b) => b,
             Err(e) => return Ok(transport(call, url, &e)),
         };
         Ok(match status {
-            200 => Attempt::Done(Ok(body)),
+            200 => Attempt::Done(Ok(Reply { body, headers })),
             s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body)),
             s => Attempt::Done(Err(error_for(s, &body))),
         })

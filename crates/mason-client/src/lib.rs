@@ -12,7 +12,12 @@
 //! - [`queue`]: [`HttpClient::queue`], the waiting requests (a `mason serve` extension).
 //! - [`inventory`]: [`HttpClient::resources`], resources listed by type, state or owner (a
 //!   `mason serve` extension).
-//! - [`lease`]: [`LeaseGuard`], a lease kept alive by a background heartbeat.
+//! - `fencing`: the generation granted for each acquired resource, sent back as
+//!   `generation=` on update and release (a `mason serve` extension).
+//! - [`multi`]: [`HttpClient::acquire_many`] and [`HttpClient::acquire_many_wait`], the
+//!   all-or-nothing acquire of several resources (a `mason serve` extension).
+//! - [`lease`]: [`LeaseGuard`], a lease kept alive by a background heartbeat, which tells
+//!   a lost lease apart from a failing heartbeat.
 //! - [`virtual_client`]: [`VirtualClient`], the Mason client (a virtual resource leased
 //!   together with its physical ones).
 #![deny(missing_docs)]
@@ -20,9 +25,11 @@
 pub mod api;
 mod auth;
 mod builder;
+mod fencing;
 mod http;
 pub mod inventory;
 pub mod lease;
+pub mod multi;
 mod ops;
 pub mod queue;
 mod retry;
@@ -38,7 +45,8 @@ pub use builder::{
 };
 pub use http::HttpClient;
 pub use inventory::ResourceQuery;
-pub use lease::{HeartbeatStatus, LeaseGuard};
+pub use lease::{HeartbeatStatus, LeaseGuard, LostLease, LostReason};
+pub use multi::SetRequest;
 pub use queue::QueueEntry;
 pub use reqwest::Url;
 pub use retry::RetryPolicy;

@@ -1,9 +1,13 @@
 //! The six Boskos operations over HTTP ([`BoskosApi`] for [`HttpClient`]), SPEC §5.4.
 //!
-//! None of them keeps local bookkeeping: release and update work by name from any process,
-//! also after a restart (upstream boskos#16). A 200 answer whose body is not a resource
-//! (an upstream server answers 200 with an empty body on unknown paths, e.g. when the base
-//! URL is wrong) is a [`Error::Protocol`] error, never retried.
+//! None of them needs local bookkeeping: release and update work by name from any process,
+//! also after a restart (upstream boskos#16). The one thing remembered is the fencing
+//! generation of what this client acquired (see `fencing`), sent back as `generation=`
+//! on update and release; the lease TTL set on the client goes out as `lease_ttl=`.
+//!
+//! A 200 answer whose body is not a resource (an upstream server answers 200 with an
+//! empty body on unknown paths, e.g. when the base URL is wrong) is a [`Error::Protocol`]
+//! error, never retried.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +32,7 @@ impl BoskosApi for HttpClient {
         dest: &str,
         request_id: Option<&str>,
     ) -> Result<Resource> {
+        let lease_ttl = self.lease_ttl().map(format_go_duration);
         let mut params = vec![
             ("type", rtype),
             ("state", state),
@@ -37,13 +42,18 @@ impl BoskosApi for HttpClient {
         if let Some(id) = request_id.filter(|id| !id.is_empty()) {
             params.push(("request_id", id));
         }
-        let body = self.send(Call::post("acquire", params)).await?;
-        let resource: Resource = decode("acquire", &body)?;
+        if let Some(ttl) = &lease_ttl {
+            params.push(("lease_ttl", ttl));
+        }
+        let reply = self.send_reply(Call::post("acquire", params)).await?;
+        let resource: Resource = decode("acquire", &reply.body)?;
         if resource.name.is_empty() {
             return Err(Error::Protocol(format!(
-                "unable to parse resource from {body:?}"
+                "unable to parse resource from {:?}",
+                reply.body
             )));
         }
+        self.remember_granted([resource.name.as_str()], &reply.headers);
         Ok(resource)
     }
 
@@ -54,23 +64,41 @@ impl BoskosApi for HttpClient {
         names: &[String],
     ) -> Result<Vec<Resource>> {
         let joined = names.join(",");
-        let params = vec![
+        let lease_ttl = self.lease_ttl().map(format_go_duration);
+        let mut params = vec![
             ("state", state),
             ("dest", dest),
             ("owner", self.owner()),
             ("names", joined.as_str()),
         ];
-        let body = self.send(Call::post("acquirebystate", params)).await?;
-        decode("acquirebystate", &body)
+        if let Some(ttl) = &lease_ttl {
+            params.push(("lease_ttl", ttl));
+        }
+        let reply = self
+            .send_reply(Call::post("acquirebystate", params))
+            .await?;
+        let resources: Vec<Resource> = decode("acquirebystate", &reply.body)?;
+        self.remember_granted(resources.iter().map(|r| r.name.as_str()), &reply.headers);
+        Ok(resources)
     }
 
     async fn release(&self, name: &str, dest: &str) -> Result<()> {
-        let params = vec![("name", name), ("dest", dest), ("owner", self.owner())];
-        self.send(Call::post("release", params)).await.map(drop)
+        let generation = self.generation(name).map(|g| g.to_string());
+        let mut params = vec![("name", name), ("dest", dest), ("owner", self.owner())];
+        if let Some(generation) = &generation {
+            params.push(("generation", generation));
+        }
+        let outcome = self.send(Call::post("release", params)).await.map(drop);
+        self.settle_fence(name, true, &outcome);
+        outcome
     }
 
     async fn update(&self, name: &str, state: &str, userdata: Option<&UserData>) -> Result<()> {
-        let params = vec![("name", name), ("owner", self.owner()), ("state", state)];
+        let generation = self.generation(name).map(|g| g.to_string());
+        let mut params = vec![("name", name), ("owner", self.owner()), ("state", state)];
+        if let Some(generation) = &generation {
+            params.push(("generation", generation));
+        }
         let mut call = Call::post("update", params);
         call.json = true;
         if let Some(userdata) = userdata {
@@ -80,7 +108,9 @@ impl BoskosApi for HttpClient {
             body.push(b'\n');
             call.body = Some(body);
         }
-        self.send(call).await.map(drop)
+        let outcome = self.send(call).await.map(drop);
+        self.settle_fence(name, false, &outcome);
+        outcome
     }
 
     async fn reset(

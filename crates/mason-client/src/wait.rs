@@ -47,10 +47,10 @@ pub type ProgressHook = Arc<dyn Fn(&WaitProgress) + Send + Sync>;
 #[derive(Clone, Default)]
 #[must_use]
 pub struct Wait {
-    timeout: Option<Duration>,
-    cancel: Option<CancellationToken>,
-    poll_interval: Option<Duration>,
-    progress: Option<ProgressHook>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) poll_interval: Option<Duration>,
+    pub(crate) progress: Option<ProgressHook>,
 }
 
 impl std::fmt::Debug for Wait {

@@ -4,8 +4,11 @@
 
 mod common;
 mod errors;
+mod fake_lease;
+mod fencing;
 mod inventory;
 mod lease;
+mod multi;
 mod ops;
 mod retry;
 mod wait;
