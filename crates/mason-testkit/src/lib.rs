@@ -1,7 +1,8 @@
 //! Test helpers (dev only). [`TestServer`] runs a real `mason serve` in-process on
 //! `127.0.0.1:0` — SQLite in memory by default, the real clock unless asked for a
 //! [`ManualClock`] — so client, controller and CLI tests talk HTTP to the genuine article
-//! and stop it when done.
+//! and stop it when done. [`PausableProxy`] sits between a client and a server and cuts
+//! them off (a paused network) when the test says so.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -12,6 +13,7 @@
 //! ```
 
 pub mod postgres;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use mason_server;
 pub use mason_store;
+pub use proxy::PausableProxy;
 
 /// How to start a [`TestServer`]. Build with [`TestServerOptions::new`] and the `with_*`
 /// methods.
