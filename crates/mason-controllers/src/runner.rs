@@ -9,7 +9,8 @@
 //!   never stops halfway through a lease transition (loops that start long-running work,
 //!   such as the janitor's child processes, hold their own child token for it);
 //! - errors go through one [`ErrorPolicy`] (exponential backoff, capped) and are counted
-//!   per loop in its [`LoopStatus`], readable at any time through a [`StatusHandle`].
+//!   per loop in its [`LoopStatus`] (last run, next run, last error), readable at any
+//!   time through a [`StatusHandle`] (what `GET /api/v2/status` shows).
 //!
 //! Tests drive a loop without timers: [`Driver::tick`] runs exactly one tick (recording
 //! status like the runner does) and [`Driver::run_until_idle`] ticks while the loop
@@ -19,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -109,22 +109,7 @@ impl ErrorPolicy {
     }
 }
 
-/// What a loop has done so far; shared between the runner and anyone watching.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct LoopStatus {
-    /// The loop's name.
-    pub name: &'static str,
-    /// Ticks completed (successful or not).
-    pub ticks: u64,
-    /// Ticks that failed.
-    pub errors: u64,
-    /// Failures since the last successful tick (drives the backoff).
-    pub consecutive_errors: u32,
-    /// The most recent failure, if any.
-    pub last_error: Option<String>,
-    /// Whether the runner is currently driving the loop.
-    pub running: bool,
-}
+pub use mason_types::status::LoopStatus;
 
 /// Read access to a loop's [`LoopStatus`].
 #[derive(Debug, Clone)]
@@ -175,10 +160,7 @@ pub struct Driver<L> {
 impl<L: Loop> Driver<L> {
     /// Wrap `inner` with the default [`ErrorPolicy`] and a fresh [`Waker`].
     pub fn new(inner: L) -> Self {
-        let status = LoopStatus {
-            name: inner.name(),
-            ..LoopStatus::default()
-        };
+        let status = LoopStatus::new(inner.name());
         Self {
             inner,
             policy: ErrorPolicy::default(),
@@ -223,17 +205,9 @@ impl<L: Loop> Driver<L> {
     /// (the runner would back off by [`ErrorPolicy::delay`]).
     pub async fn tick(&mut self) -> Result<Next, LoopError> {
         let outcome = self.inner.tick().await;
-        self.status.update(|s| {
-            s.ticks += 1;
-            match &outcome {
-                Ok(_) => s.consecutive_errors = 0,
-                Err(e) => {
-                    s.errors += 1;
-                    s.consecutive_errors = s.consecutive_errors.saturating_add(1);
-                    s.last_error = Some(e.to_string());
-                }
-            }
-        });
+        let recorded = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        self.status
+            .update(|s| s.record_run(chrono::Utc::now(), recorded));
         outcome
     }
 
@@ -274,6 +248,8 @@ impl<L: Loop> Driver<L> {
                     Some(delay)
                 }
             };
+            let next_run = wait.and_then(wall_clock_in);
+            self.status.update(|s| s.next_run = next_run);
             if wait == Some(Duration::ZERO) {
                 tokio::task::yield_now().await;
                 continue;
@@ -286,7 +262,10 @@ impl<L: Loop> Driver<L> {
                 _ = sleep_or_forever(wait) => {}
             }
         }
-        self.status.update(|s| s.running = false);
+        self.status.update(|s| {
+            s.running = false;
+            s.next_run = None;
+        });
         tracing::debug!(loop_name = name, "loop stopped");
         self.inner
     }
@@ -301,6 +280,12 @@ impl<L: Loop + 'static> Driver<L> {
         });
         handles
     }
+}
+
+/// The wall-clock time `d` from now, for status readers (`None` if out of range).
+pub(crate) fn wall_clock_in(d: Duration) -> Option<mason_types::Timestamp> {
+    let d = chrono::Duration::from_std(d).ok()?;
+    chrono::Utc::now().checked_add_signed(d)
 }
 
 async fn sleep_or_forever(wait: Option<Duration>) {
@@ -377,6 +362,7 @@ mod tests {
         assert_eq!((s.ticks, s.errors, s.consecutive_errors), (4, 2, 0));
         assert_eq!(s.last_error.as_deref(), Some("bad configuration: bad"));
         assert_eq!(s.name, "scripted");
+        assert!(s.last_run >= s.last_error_at && s.last_error_at.is_some());
     }
 
     /// Reports the (virtual) time of each tick; answers from a script, then `OnWake`.
@@ -428,6 +414,9 @@ mod tests {
         // The fourth tick answered OnWake: no tick without a wake, however long we wait.
         let idle = tokio::time::timeout(Duration::from_secs(3600), rx.recv()).await;
         assert!(idle.is_err(), "ticked without a wake");
+        let s = status.get();
+        assert!(s.last_run.is_some() && s.last_error_at.is_some(), "{s:?}");
+        assert_eq!(s.next_run, None, "waiting for a wake-up only");
         waker.wake();
         assert!(rx.recv().await.is_some());
         assert!(status.get().running);

@@ -16,6 +16,7 @@
 //! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
 //! - [`config`]: the config source, reload (parse, validate, keep the old one on error).
 //! - [`tasks`]: background loops: config watch + periodic sync, request-queue GC.
+//! - [`status`]: [`StatusBoard`], the loop status served at `GET /api/v2/status`.
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
 
@@ -28,14 +29,16 @@ mod respond;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod status;
 pub mod tasks;
 
 pub use config::ConfigSource;
 pub use error::{ApiError, Error, Result};
 pub use in_process::InProcessClient;
-pub use routes::{health_router, metrics_router, router};
+pub use routes::{health_router, metrics_router, router, status_router};
 pub use server::{run, serve, Listeners, ServerOptions};
 pub use state::AppState;
+pub use status::{LoopTracker, StatusBoard};
 
 /// Largest request body accepted (only `/update` reads one); bigger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -6,6 +6,7 @@ use mason_store::{Clock, Store, SyncReport};
 
 use crate::config::{ConfigHolder, ConfigSource, Reload};
 use crate::metrics::Metrics;
+use crate::status::StatusBoard;
 use crate::{Error, Result};
 
 /// Shared server state.
@@ -27,11 +28,18 @@ struct Inner {
     /// Serialises config reload + sync: the watcher, the timer and callers never sync at
     /// the same time (upstream runs its reconcile with one worker too).
     sync_lock: tokio::sync::Mutex<()>,
+    /// The loop status served at `GET /api/v2/status` (the server's loops, plus whatever
+    /// an embedder such as `mason up` registers).
+    status: StatusBoard,
 }
 
 impl AppState {
     /// State over `store`, stamping durations with `clock`, with config from `source`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, source: ConfigSource) -> Self {
+        let status = StatusBoard::new("serve");
+        // The server's own loops come first on the board, whatever order they start in.
+        status.track("config-sync");
+        status.track("request-gc");
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -39,6 +47,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 config: ConfigHolder::new(source),
                 sync_lock: tokio::sync::Mutex::new(()),
+                status,
             }),
         }
     }
@@ -56,6 +65,11 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The loop status board (`GET /api/v2/status`).
+    pub fn status(&self) -> &StatusBoard {
+        &self.inner.status
     }
 
     /// The config holder.

@@ -7,6 +7,8 @@
 //!   (1 s doubling, capped at the sync period).
 //! - [`request_gc_loop`]: drops expired `request_id` entries every
 //!   [`ServerOptions::request_gc_period`] (upstream: 1 minute).
+//!
+//! Both record their runs on the [`crate::StatusBoard`] (`config-sync`, `request-gc`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let period = options.sync_period.max(Duration::from_millis(10));
     let mut next_full_sync = Instant::now() + period;
     let mut backoff = Duration::from_secs(1);
+    let status = state.status().track("config-sync");
+    status.started(Some(period));
     loop {
         let next_poll = poll.map(|p| Instant::now() + p).unwrap_or(next_full_sync);
         let woken = tokio::select! {
@@ -59,15 +63,18 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
                 if force || done.report.is_some() {
                     next_full_sync = Instant::now() + period;
                     backoff = Duration::from_secs(1);
+                    status.ran(Ok(()), Some(period));
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, retry_in = ?backoff, "sync will be retried");
+                status.ran(Err(e.to_string()), Some(backoff));
                 next_full_sync = Instant::now() + backoff;
                 backoff = (backoff * 2).min(period);
             }
         }
     }
+    status.stopped();
     tracing::debug!("config loop stopped");
 }
 
@@ -99,15 +106,25 @@ fn watch(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
 /// Drop expired `request_id` queue entries every `period` until `shutdown`.
 pub async fn request_gc_loop(state: AppState, period: Duration, shutdown: CancellationToken) {
     let period = period.max(Duration::from_millis(10));
+    let status = state.status().track("request-gc");
+    status.started(Some(period));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(period) => {}
         }
         match state.store().gc_requests().await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(dropped = n, "expired request ids dropped"),
-            Err(e) => tracing::warn!(error = %e, "request queue GC failed; will retry"),
+            Ok(n) => {
+                if n > 0 {
+                    tracing::debug!(dropped = n, "expired request ids dropped");
+                }
+                status.ran(Ok(()), Some(period));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "request queue GC failed; will retry");
+                status.ran(Err(e.to_string()), Some(period));
+            }
         }
     }
+    status.stopped();
 }

@@ -18,6 +18,7 @@
 //!   generation and lease deadline) and the `Mason-Lease-Generation` header.
 //! - [`multi_acquire`]: the JSON of `POST /api/v2/acquire` (all-or-nothing acquire of
 //!   several resources) and its validation.
+//! - [`status`]: `GET /api/v2/status`, the loop status of a process (and its builder).
 #![deny(missing_docs)]
 
 pub mod config;
@@ -29,6 +30,7 @@ pub mod multi_acquire;
 pub mod resource;
 pub mod resource_v2;
 pub mod state;
+pub mod status;
 pub mod userdata;
 
 pub use config::{BoskosConfig, ConfigType, DynamicResourceLifeCycle, ResourceEntry};

@@ -6,7 +6,8 @@
 //!
 //! A converter that refuses a pool's content is logged and shown as the pool's
 //! `blocked` reason; a pool already running keeps its previous definition. A failed load
-//! keeps every pool as it was.
+//! keeps every pool as it was. Each load is one run of the builder's loop status (named
+//! `builder`): last run, next run, and a failed load as its last error.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -63,10 +64,13 @@ impl PoolManager {
     pub(crate) async fn run(mut self) {
         tracing::info!(source = %self.source.describe(), "builder reads pool definitions");
         let registry_changed = self.registry_changed.clone();
+        self.ctx.status.update_manager(|s| s.running = true);
         loop {
             let mut notified = std::pin::pin!(registry_changed.notified());
             notified.as_mut().enable();
             self.load_once().await;
+            let next = crate::runner::wall_clock_in(self.ctx.options.pool_reload);
+            self.ctx.status.update_manager(|s| s.next_run = next);
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 _ = tokio::time::sleep(self.ctx.options.pool_reload) => {}
@@ -78,11 +82,20 @@ impl PoolManager {
                 let _ = tx.send(None);
             }
         }
+        self.ctx.status.update_manager(|s| {
+            s.running = false;
+            s.next_run = None;
+        });
     }
 
     /// One load + reconcile.
     pub(crate) async fn load_once(&mut self) {
-        match self.source.load().await {
+        let loaded = self.source.load().await;
+        let outcome = loaded.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        self.ctx
+            .status
+            .update_manager(|s| s.record_run(chrono::Utc::now(), outcome));
+        match loaded {
             Ok(drlcs) => {
                 if self.last_error.take().is_some() {
                     tracing::info!(source = %self.source.describe(), "pool definitions load again");

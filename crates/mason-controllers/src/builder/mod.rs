@@ -70,6 +70,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::runner::LoopStatus;
 pub use exec::{exec_converter, ExecMasonable, EXEC_CONVERTER};
 pub use masonable::{
     ConfigConverter, ConstructError, ConvertError, ConverterRegistry, Masonable, RegistryError,
@@ -234,6 +235,12 @@ impl Builder {
         let mut status = self.shared.status.snapshot();
         status.held = self.shared.held.len() as u64;
         status
+    }
+
+    /// The status of the builder's own loop (each load of the pool definitions is one
+    /// run; a failed load is an error).
+    pub fn loop_status(&self) -> LoopStatus {
+        self.shared.status.manager()
     }
 
     /// Make every idle pool look for dirty virtual resources now instead of at its next

@@ -3,7 +3,7 @@
 //! path or method falls through to the catch-all, which answers 200 with an empty body
 //! like upstream's `/` handler. Extensions: `/healthz`, `/healthz/ready`, `/metrics`
 //! (GET only; other methods fall through to the catch-all too) and the read-only
-//! `/api/v2/…` routes.
+//! `/api/v2/…` routes (`status` serves the process's loop status).
 
 mod acquire;
 mod acquire_by_state;
@@ -14,6 +14,7 @@ mod metric;
 mod metrics;
 mod release;
 mod reset;
+mod status;
 mod track;
 mod update;
 
@@ -21,6 +22,7 @@ use axum::routing::{any, get};
 use axum::Router;
 
 use crate::state::AppState;
+use crate::status::StatusBoard;
 
 /// The API router: upstream's routes, health, metrics and `/api/v2`.
 pub fn router(state: AppState) -> Router {
@@ -40,12 +42,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/resources", get(api_v2::resources))
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))
+        .route("/api/v2/status", get(status::handle))
         .fallback(catch_all::handle)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             track::observe,
         ))
         .with_state(state)
+}
+
+/// The router of a standalone controller's `--status-port` listener: `GET /api/v2/status`
+/// only.
+pub fn status_router(board: StatusBoard) -> Router {
+    Router::new()
+        .route("/api/v2/status", get(status::handle))
+        .with_state(board)
 }
 
 /// The router of the optional `--metrics-port` listener: `GET /metrics` only.

@@ -4,6 +4,7 @@
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
 //! - `in_process`: the in-process Boskos client;
 //! - `reload`: config file reload (applied, rejected with the old config kept);
+//! - `status`: `/api/v2/status` with the server's own loops running;
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file.
 
 mod concurrency;
@@ -13,4 +14,5 @@ mod failing_store;
 mod golden;
 mod in_process;
 mod reload;
+mod status;
 mod support;

@@ -9,7 +9,8 @@
 //! to `dirty` whatever its owner name still holds from a previous run, when the server
 //! can list it (`mason serve`); against upstream Boskos the reaper recovers those.
 //! SIGINT/SIGTERM interrupts the builds under way, releases their resources to `dirty`
-//! and exits 0.
+//! and exits 0. With `--status-port`, the builder's loop and per-pool counters (builds
+//! under way, failed builds, unmet needs) are served at `GET /api/v2/status`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use mason_controllers::builder::{
 };
 use mason_types::{parse_go_duration, BoskosConfig, DurationError};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
 /// Flags of `mason builder`.
@@ -63,6 +66,8 @@ pub(crate) struct Opts {
     /// File holding the basic-auth password; whitespace trimmed.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    status: StatusOpts,
 }
 
 fn go_duration(text: &str) -> Result<Duration, DurationError> {
@@ -128,7 +133,16 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let builder = builder.with_inventory(routes);
 
     let cancel = cancel_on_signal().context("installing signal handlers")?;
-    builder.run(cancel).await.context("builder")?;
+    let tracker = TaskTracker::new();
+    let board = opts.status.serve("builder", &tracker, &cancel).await?;
+    let (reader, pools) = (builder.clone(), builder.clone());
+    board.add_loop("builder", move || reader.loop_status());
+    board.set_builder(move || pools.status());
+    let outcome = builder.run(cancel.clone()).await.context("builder");
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    outcome?;
     Ok(exit::OK)
 }
 

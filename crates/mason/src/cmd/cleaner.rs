@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cmd::client_opts::go_duration;
 use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts};
+use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
 /// Options of `cleaner`.
@@ -24,6 +25,8 @@ use crate::exit::{self, Exit};
 pub(crate) struct Opts {
     #[command(flatten)]
     connect: ConnectOpts,
+    #[command(flatten)]
+    status: StatusOpts,
     /// Read dynamic pools from this Boskos config file instead of the server.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -63,7 +66,13 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         cleaner_count = options.cleaner_count, period = ?options.period, "cleaner starting"
     );
     let cleaner = Cleaner::new(client, pools, options).map_err(|e| usage(e.to_string()))?;
-    run_loop(cleaner, TaskTracker::new(), shutdown_on_signals()?).await
+    run_loop(
+        cleaner,
+        TaskTracker::new(),
+        shutdown_on_signals()?,
+        &opts.status,
+    )
+    .await
 }
 
 #[cfg(test)]

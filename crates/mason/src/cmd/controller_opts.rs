@@ -1,6 +1,7 @@
 //! What the controller subcommands (`reaper`, `cleaner`, `janitor`) share: connection
 //! flags (with upstream's `--boskos-url` accepted as an alias), the resource-type flags,
-//! and running one loop until SIGINT/SIGTERM with a shutdown deadline.
+//! and running one loop until SIGINT/SIGTERM with a shutdown deadline (and its status
+//! listener, `--status-port`).
 //!
 //! Unlike the client subcommands, a controller's owner defaults to upstream's name for
 //! that controller (`Reaper`, `cleaner`, `Janitor`), so leases it takes look the same as
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cmd::client_opts::go_duration;
+use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
 /// How long a controller gets to finish its work after the first signal.
@@ -124,14 +126,18 @@ pub(crate) async fn wait_for_shutdown(tracker: &TaskTracker, token: &Cancellatio
     }
 }
 
-/// Run `lp` until a signal, on `tracker` (which may already carry the loop's workers).
+/// Run `lp` until a signal, on `tracker` (which may already carry the loop's workers),
+/// with its status served as `status` asks.
 pub(crate) async fn run_loop<L: Loop + 'static>(
     lp: L,
     tracker: TaskTracker,
     token: CancellationToken,
+    status: &StatusOpts,
 ) -> anyhow::Result<u8> {
     let name = lp.name();
-    Driver::new(lp).spawn(&tracker, token.child_token());
+    let board = status.serve(name, &tracker, &token).await?;
+    let (_, handle) = Driver::new(lp).spawn(&tracker, token.child_token());
+    board.add_loop(name, move || handle.get());
     tracing::info!(controller = name, "running");
     wait_for_shutdown(&tracker, &token).await;
     tracing::info!(controller = name, "stopped");

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cmd::client_opts::go_duration;
 use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts, TypeOpts};
+use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
 /// Options of `janitor`.
@@ -26,6 +27,8 @@ use crate::exit::{self, Exit};
 pub(crate) struct Opts {
     #[command(flatten)]
     connect: ConnectOpts,
+    #[command(flatten)]
+    status: StatusOpts,
     #[command(flatten)]
     types: TypeOpts,
     /// The cleanup program, run as `PROGRAM --<suffix>=<name> ARGS...`.
@@ -76,7 +79,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let tracker = TaskTracker::new();
     let janitor = Janitor::new(client, types, options, tracker.clone(), token.child_token())
         .map_err(|e| Exit::new(exit::USAGE, format!("mason janitor: {e}")))?;
-    run_loop(janitor, tracker, token).await
+    run_loop(janitor, tracker, token, &opts.status).await
 }
 
 #[cfg(test)]

@@ -19,5 +19,6 @@ pub(crate) mod reset;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod store_opts;
+pub(crate) mod status_opts;
 pub(crate) mod up;
 pub(crate) mod update;

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cmd::client_opts::go_duration;
 use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts, TypeOpts};
+use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
 /// Options of `reaper`.
@@ -18,6 +19,8 @@ use crate::exit::{self, Exit};
 pub(crate) struct Opts {
     #[command(flatten)]
     connect: ConnectOpts,
+    #[command(flatten)]
+    status: StatusOpts,
     #[command(flatten)]
     types: TypeOpts,
     /// Time between sweeps, Go duration.
@@ -57,7 +60,13 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     );
     let reaper = Reaper::new(client, types, options)
         .map_err(|e| Exit::new(exit::USAGE, format!("mason reaper: {e}")))?;
-    run_loop(reaper, TaskTracker::new(), shutdown_on_signals()?).await
+    run_loop(
+        reaper,
+        TaskTracker::new(),
+        shutdown_on_signals()?,
+        &opts.status,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //! (builds and cleanings in progress release their resources to `dirty`); a second
 //! signal exits at once.
 //!
+//! `GET /api/v2/status` on the API port shows every part's loop: the server's config
+//! sync and request GC, the builder (with its pools), the reaper, cleaner and janitor.
+//!
 //! Defaults differ from the standalone commands where a single process makes polling
 //! cheap: the full config sync runs every 10 s (lifespans expire promptly) and the
 //! cleaner and janitor look for work every 5 s. Heartbeats of the builder and the
@@ -136,10 +139,13 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
     let client = |owner: &str| Arc::new(InProcessClient::new(store.clone(), owner));
+    let board = state.status().clone();
+    board.set_process("up");
     let plan = parts::Plan {
         opts: &opts,
         store: store.clone(),
         client: &client,
+        status: &board,
     };
     let failed = parts::spawn_server(&tracker, &token, state, api, opts.sync_period);
     let summary = plan.spawn_controllers(&tracker, &token).map_err(usage)?;

@@ -115,6 +115,80 @@ async fn janitor_runs_the_program_with_suffix_flag_and_extra_args() {
     server.stop().await;
 }
 
+/// Start `mason ARGS --status-port=0`; return it and the status URL it prints.
+async fn with_status(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mason"))
+        .args(args)
+        .arg("--status-port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn mason");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(LIMIT, lines.next_line())
+        .await
+        .expect("the status URL is printed")
+        .unwrap()
+        .expect("a line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+async fn status_at(url: &str) -> Option<mason_types::status::ProcessStatus> {
+    reqwest::get(url).await.ok()?.json().await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_controllers_serve_their_status() {
+    let server = TestServer::start("resources:\n- type: t\n  names: [a]\n").await;
+    let (reaper, url) = with_status(&[
+        "reaper",
+        "--server-url",
+        &server.url,
+        "--resource-type=t",
+        "--period=100ms",
+    ])
+    .await;
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let status = eventually("the reaper has swept twice", LIMIT, || async {
+        status_at(&url)
+            .await
+            .filter(|s| s.loops.first().is_some_and(|l| l.ticks >= 2))
+    })
+    .await;
+    assert_eq!(status.process, "reaper");
+    let l = &status.loops[0];
+    assert_eq!((l.name.as_str(), l.running, l.errors), ("reaper", true, 0));
+    assert!(l.next_run.unwrap() > l.last_run.unwrap(), "{l:?}");
+
+    let (builder, url) = with_status(&["builder", "--server-url", &server.url]).await;
+    let status = eventually("the builder loaded its pools", LIMIT, || async {
+        status_at(&url)
+            .await
+            .filter(|s| s.builder.as_ref().is_some_and(|b| b.pool_loads > 0))
+    })
+    .await;
+    assert_eq!(status.process, "builder");
+    assert_eq!(status.loops[0].name, "builder");
+    assert!(status.builder.unwrap().pools.is_empty());
+    for mut child in [reaper, builder] {
+        let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let exit = tokio::time::timeout(LIMIT, child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(exit.success(), "{exit}");
+    }
+    server.stop().await;
+}
+
 #[test]
 fn a_controller_without_types_is_a_usage_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_mason"))

@@ -259,7 +259,39 @@ async fn up_runs_the_whole_lifecycle() {
         "no reaping in the log:\n{text}"
     );
 
-    // 5. SIGTERM: a clean exit, nothing left owned by any part.
+    // 5. /api/v2/status shows every part's loop and the builder's pool.
+    let status: mason_types::status::ProcessStatus = up
+        .http
+        .get(format!("{}/api/v2/status", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.process, "up");
+    let names: Vec<&str> = status.loops.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "config-sync",
+            "request-gc",
+            "builder",
+            "reaper",
+            "cleaner",
+            "janitor"
+        ]
+    );
+    for l in &status.loops {
+        // The request GC sweeps once a minute: it has not run yet, but is scheduled.
+        let ran = l.ticks > 0 && l.last_run.is_some() || l.name == "request-gc";
+        assert!(l.running && ran, "{l:?}");
+    }
+    let sandbox = &status.builder.expect("builder status").pools["sandbox"];
+    assert!(sandbox.built >= 4, "{sandbox:?}");
+    assert_eq!(sandbox.failed, 0, "{sandbox:?}");
+
+    // 6. SIGTERM: a clean exit, nothing left owned by any part.
     up.stop().await;
     let url: mason_store::StoreUrl = format!("sqlite://{}", d.join("mason.db").display())
         .parse()

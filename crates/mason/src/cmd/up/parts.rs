@@ -20,7 +20,7 @@ use mason_controllers::janitor::{Janitor, JanitorOptions, JANITOR_OWNER};
 use mason_controllers::reaper::{Reaper, ReaperOptions, REAPER_OWNER};
 use mason_controllers::types_source::{parse_type_list, TypeSource};
 use mason_controllers::Driver;
-use mason_server::{AppState, InProcessClient, Listeners, ServerOptions};
+use mason_server::{AppState, InProcessClient, Listeners, ServerOptions, StatusBoard};
 use mason_store::{ResourceFilter, Store};
 use mason_types::{DynamicResourceLifeCycle, Resource};
 use tokio::net::TcpListener;
@@ -41,6 +41,8 @@ pub(super) struct Plan<'a> {
     pub(super) opts: &'a Opts,
     pub(super) store: Arc<dyn Store>,
     pub(super) client: &'a dyn Fn(&str) -> Arc<InProcessClient>,
+    /// Where every part's loop status is shown (`GET /api/v2/status`).
+    pub(super) status: &'a StatusBoard,
 }
 
 /// Serve the API; a server failure stops everything. Returns the "failed" flag.
@@ -109,6 +111,10 @@ impl Plan<'_> {
         let builder = builder
             .with_pool_source(StorePools(self.store.clone()))
             .with_inventory(StoreInventory(self.store.clone()));
+        let (reader, counters) = (builder.clone(), builder.clone());
+        self.status
+            .add_loop("builder", move || reader.loop_status());
+        self.status.set_builder(move || counters.status());
         let child = token.child_token();
         tracker.spawn(async move {
             if let Err(e) = builder.run(child).await {
@@ -134,7 +140,8 @@ impl Plan<'_> {
         ));
         let reaper =
             Reaper::new((self.client)(REAPER_OWNER), types, options).map_err(|e| e.to_string())?;
-        Driver::new(reaper).spawn(tracker, token.child_token());
+        let (_, status) = Driver::new(reaper).spawn(tracker, token.child_token());
+        self.status.add_loop("reaper", move || status.get());
 
         // Cleaner: toBeDeleted dynamic resources → tombstone.
         let options = CleanerOptions {
@@ -143,7 +150,8 @@ impl Plan<'_> {
         };
         let cleaner = Cleaner::new((self.client)(CLEANER_OWNER), pools, options)
             .map_err(|e| e.to_string())?;
-        Driver::new(cleaner).spawn(tracker, token.child_token());
+        let (_, status) = Driver::new(cleaner).spawn(tracker, token.child_token());
+        self.status.add_loop("cleaner", move || status.get());
         summary.push("cleaner: expired dynamic resources give their parts back, then go".into());
 
         // Janitor, when a command is given.
@@ -178,7 +186,8 @@ impl Plan<'_> {
                     command.display(),
                     types_of(&mut janitor)
                 ));
-                Driver::new(janitor).spawn(tracker, token.child_token());
+                let (_, status) = Driver::new(janitor).spawn(tracker, token.child_token());
+                self.status.add_loop("janitor", move || status.get());
             }
             None => summary.push(
                 "janitor: off (give --janitor-command PROGRAM to clean dirty resources)".into(),
