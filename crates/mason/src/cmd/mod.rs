@@ -18,7 +18,7 @@ pub(crate) mod release;
 pub(crate) mod reset;
 pub(crate) mod run;
 pub(crate) mod serve;
-pub(crate) mod store_opts;
 pub(crate) mod status_opts;
+pub(crate) mod store_opts;
 pub(crate) mod up;
 pub(crate) mod update;
