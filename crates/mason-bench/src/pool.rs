@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
 use mason_store::open::StoreOptions;
 use mason_store::{Store, StoreUrl, SystemClock};
 use mason_types::{BoskosConfig, ResourceEntry};
 use tokio_util::sync::CancellationToken;
+
+use crate::{Error, Result};
 
 /// A static pool of `size` resources of `rtype` named `<rtype>-<i>`, all in `state`.
 pub(crate) fn pool_config(rtype: &str, state: &str, size: usize) -> BoskosConfig {
@@ -42,11 +43,15 @@ pub(crate) struct BenchStore {
 }
 
 /// Open `url`, or a fresh SQLite file in a temp directory.
-pub(crate) async fn open_store(url: Option<&str>) -> anyhow::Result<BenchStore> {
+pub(crate) async fn open_store(url: Option<&str>) -> Result<BenchStore> {
     let (parsed, dir) = match url {
-        Some(u) => (u.parse::<StoreUrl>()?, None),
+        Some(u) => (
+            u.parse::<StoreUrl>()
+                .map_err(|e| Error::Usage(format!("--store {u}: {e}")))?,
+            None,
+        ),
         None => {
-            let dir = tempfile::tempdir().context("cannot create a temp directory")?;
+            let dir = tempfile::tempdir().map_err(Error::io("cannot create a temp directory"))?;
             let path: PathBuf = dir.path().join("bench.db");
             let parsed = StoreUrl::Sqlite {
                 path: Some(path),
@@ -57,7 +62,10 @@ pub(crate) async fn open_store(url: Option<&str>) -> anyhow::Result<BenchStore> 
     };
     let store = mason_store::open(&parsed, StoreOptions::default())
         .await
-        .with_context(|| format!("cannot open store {parsed}"))?;
+        .map_err(|source| Error::Store {
+            what: format!("cannot open store {parsed}"),
+            source,
+        })?;
     Ok(BenchStore {
         store,
         url: parsed.to_string(),
@@ -67,12 +75,15 @@ pub(crate) async fn open_store(url: Option<&str>) -> anyhow::Result<BenchStore> 
 
 impl BenchStore {
     /// Sync the store with `config` (the server does this itself at start-up).
-    pub(crate) async fn load(&self, config: &BoskosConfig) -> anyhow::Result<()> {
+    pub(crate) async fn load(&self, config: &BoskosConfig) -> Result<()> {
         let started = Instant::now();
         self.store
             .sync_config(config)
             .await
-            .context("cannot load the bench pool into the store")?;
+            .map_err(|source| Error::Store {
+                what: "cannot load the bench pool into the store".into(),
+                source,
+            })?;
         tracing::info!(
             resources = config
                 .resources
@@ -96,11 +107,19 @@ pub(crate) struct BenchServer {
 
 impl BenchServer {
     /// Serve `store` (already loaded) with `config` in force.
-    pub(crate) async fn start(store: Arc<dyn Store>, config: BoskosConfig) -> anyhow::Result<Self> {
+    pub(crate) async fn start(store: Arc<dyn Store>, config: BoskosConfig) -> Result<Self> {
         let state = AppState::new(store, Arc::new(SystemClock), ConfigSource::Fixed(config));
-        state.initial_sync().await.context("initial sync")?;
-        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", api.local_addr()?);
+        state.initial_sync().await.map_err(|source| Error::Server {
+            what: "initial sync".into(),
+            source,
+        })?;
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(Error::io("cannot listen on 127.0.0.1"))?;
+        let url = format!(
+            "http://{}",
+            api.local_addr().map_err(Error::io("listener address"))?
+        );
         let options = ServerOptions {
             sync_period: Duration::from_secs(3600),
             ..ServerOptions::default()
@@ -116,10 +135,15 @@ impl BenchServer {
     }
 
     /// Shut it down and wait.
-    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         self.stop.cancel();
-        self.task.await?.context("server")?;
-        Ok(())
+        self.task
+            .await
+            .map_err(Error::task)?
+            .map_err(|source| Error::Server {
+                what: "the in-process server failed".into(),
+                source,
+            })
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::future::Future;
 
-use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -14,7 +13,8 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::load::{Conn, Reply, Target};
+use crate::load::{Conn, Reply, Target};
+use crate::{Error, Result};
 
 /// A Boskos-compatible server at an `http://host:port[/prefix]` URL.
 #[derive(Debug)]
@@ -27,19 +27,20 @@ pub(crate) struct HttpTarget {
 
 impl HttpTarget {
     /// Parse the server URL (plain `http://` only: the bench is for loopback or a LAN).
-    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
-        let uri: Uri = url
-            .parse()
-            .with_context(|| format!("bad server URL {url:?}"))?;
+    pub(crate) fn new(url: &str) -> Result<Self> {
+        let bad = |why: String| Error::Usage(format!("bad server URL {url:?}: {why}"));
+        let uri: Uri = url.parse().map_err(|e| bad(format!("{e}")))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some(other) => {
-                bail!("bad server URL {url:?}: scheme {other:?} is not supported (use http://)")
+                return Err(bad(format!(
+                    "scheme {other:?} is not supported (use http://)"
+                )))
             }
-            None => bail!("bad server URL {url:?}: expected http://HOST:PORT"),
+            None => return Err(bad("expected http://HOST:PORT".into())),
         }
         let Some(authority) = uri.authority() else {
-            bail!("bad server URL {url:?}: no host");
+            return Err(bad("no host".into()));
         };
         let authority = match authority.port_u16() {
             Some(_) => authority.to_string(),
@@ -52,6 +53,10 @@ impl HttpTarget {
 
 impl Target for HttpTarget {
     type Conn = HttpConn;
+
+    fn name(&self) -> String {
+        format!("http://{}{}", self.authority, self.prefix)
+    }
 
     fn connect(&self) -> impl Future<Output = Result<HttpConn, String>> + Send {
         let authority = self.authority.clone();

@@ -13,12 +13,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::histogram::Histogram;
-use super::load::{Kind, Stats};
+use crate::histogram::Histogram;
+use crate::load::{Kind, Stats};
+use crate::{Error, Result};
 
 /// What the hello-world server answers to everything.
 const RAW_BODY: &str = r#"{"type":"raw","name":"raw-0","state":"busy","owner":"bench","lastupdate":"2006-01-02T15:04:05Z","userdata":{}}"#;
@@ -33,9 +33,16 @@ pub(crate) struct RawHttp {
 
 impl RawHttp {
     /// Start it on 127.0.0.1, a free port.
-    pub(crate) async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+    pub(crate) async fn start() -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(Error::io("cannot listen on 127.0.0.1"))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(Error::io("listener address"))?
+        );
         let router = axum::Router::new().fallback(|| async { RAW_BODY });
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
@@ -48,16 +55,25 @@ impl RawHttp {
     }
 
     /// Stop it and wait until it has.
-    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         self.stop.cancel();
-        self.task.await??;
-        Ok(())
+        self.task
+            .await
+            .map_err(Error::task)?
+            .map_err(Error::io("the hello-world server failed"))
     }
 }
 
 /// Open `path` as the store does and fill a table of `rows` rows.
-fn commit_db(path: &Path, rows: usize) -> anyhow::Result<Connection> {
-    let mut conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+fn commit_db(path: &Path, rows: usize) -> Result<Connection> {
+    fill_commit_db(path, rows).map_err(Error::sqlite(format!(
+        "cannot prepare the raw SQLite file {}",
+        path.display()
+    )))
+}
+
+fn fill_commit_db(path: &Path, rows: usize) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(
@@ -92,7 +108,7 @@ pub(crate) async fn sqlite_commits(
     rows: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<Stats> {
+) -> Result<Stats> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut conn = commit_db(&path, rows)?;
@@ -107,7 +123,7 @@ pub(crate) async fn sqlite_commits(
             if t >= deadline {
                 break;
             }
-            commit_one(&mut conn, i, rows)?;
+            commit_one(&mut conn, i, rows).map_err(Error::sqlite("raw SQLite commit"))?;
             i += 1;
             if t >= measure_from {
                 hist.record(t.elapsed());
@@ -118,7 +134,8 @@ pub(crate) async fn sqlite_commits(
         stats.elapsed = Instant::now().saturating_duration_since(measure_from);
         Ok(stats)
     })
-    .await?
+    .await
+    .map_err(Error::task)?
 }
 
 /// The same commits from `clients` tasks through `spawn_blocking` + a mutex.
@@ -128,10 +145,12 @@ pub(crate) async fn sqlite_commits_async(
     clients: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<Stats> {
+) -> Result<Stats> {
     let conn = {
         let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || commit_db(&path, rows)).await??
+        tokio::task::spawn_blocking(move || commit_db(&path, rows))
+            .await
+            .map_err(Error::task)??
     };
     let conn = Arc::new(Mutex::new(conn));
     let start = Instant::now();
@@ -151,23 +170,26 @@ pub(crate) async fn sqlite_commits_async(
                 }
                 let conn = Arc::clone(&conn);
                 tokio::task::spawn_blocking(move || {
-                    let mut conn = conn.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
-                    commit_one(&mut conn, i, rows).map_err(anyhow::Error::from)
+                    let mut conn = conn
+                        .lock()
+                        .map_err(|_| Error::Target("raw SQLite: lock poisoned".into()))?;
+                    commit_one(&mut conn, i, rows).map_err(Error::sqlite("raw SQLite commit"))
                 })
-                .await??;
+                .await
+                .map_err(Error::task)??;
                 i += 1;
                 if t >= measure_from {
                     hist.record(t.elapsed());
                     ops += 1;
                 }
             }
-            anyhow::Ok((hist, ops))
+            Ok::<_, Error>((hist, ops))
         }));
     }
     let mut stats = Stats::default();
     let mut hist = Histogram::default();
     for task in tasks {
-        let (h, ops) = task.await??;
+        let (h, ops) = task.await.map_err(Error::task)??;
         hist.merge(&h);
         stats.ops += ops;
     }
@@ -207,8 +229,8 @@ mod tests {
 
     #[tokio::test]
     async fn raw_http_answers_anything_with_a_resource() {
-        use super::super::http::HttpTarget;
-        use super::super::load::{Conn, Target};
+        use crate::http::HttpTarget;
+        use crate::load::{Conn, Target};
         let raw = RawHttp::start().await.unwrap();
         let target = HttpTarget::new(&raw.url).unwrap();
         let mut conn = target.connect().await.unwrap();

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use super::histogram::Histogram;
+use crate::histogram::Histogram;
+use crate::{Error, Result};
 
 /// What each client does in its loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -81,6 +82,8 @@ pub(crate) trait Target: Send + Sync + 'static {
     type Conn: Conn;
     /// Open a connection (a TCP connection for HTTP).
     fn connect(&self) -> impl Future<Output = Result<Self::Conn, String>> + Send;
+    /// What to call it in an error message.
+    fn name(&self) -> String;
 }
 
 /// One client's connection. A transport error (`Err`) makes the client reconnect.
@@ -164,14 +167,12 @@ impl Stats {
 }
 
 /// Run `load` against `target` and gather the figures.
-pub(crate) async fn run<T: Target>(target: Arc<T>, load: &Load) -> anyhow::Result<Stats> {
+pub(crate) async fn run<T: Target>(target: Arc<T>, load: &Load) -> Result<Stats> {
     // Fail fast on an unreachable target instead of spinning N clients on it.
-    drop(
-        target
-            .connect()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect: {e}"))?,
-    );
+    drop(target.connect().await.map_err(|reason| Error::Connect {
+        target: target.name(),
+        reason,
+    })?);
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let deadline = measure_from + load.duration;
@@ -192,7 +193,7 @@ pub(crate) async fn run<T: Target>(target: Arc<T>, load: &Load) -> anyhow::Resul
     }
     let mut total = Stats::default();
     for task in tasks {
-        total.merge(&task.await?);
+        total.merge(&task.await.map_err(Error::task)?);
     }
     total.elapsed = Instant::now().saturating_duration_since(measure_from);
     Ok(total)
@@ -392,6 +393,9 @@ mod tests {
         type Conn = FakeConn;
         async fn connect(&self) -> Result<FakeConn, String> {
             Ok(FakeConn(Arc::clone(self)))
+        }
+        fn name(&self) -> String {
+            "a fake pool".into()
         }
     }
 

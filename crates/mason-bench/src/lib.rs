@@ -1,5 +1,7 @@
-//! `mason bench`: a load generator for any Boskos-compatible server, and a self-hosted
-//! benchmark of Mason itself.
+//! The load generator behind `mason bench`: load for any Boskos-compatible server, and
+//! self-hosted benchmarks of Mason itself. The `mason` binary only parses [`Opts`], calls
+//! [`run`] and maps the [`Error`] to an exit code, so the product binary does not link the
+//! benchmark's own HTTP client, hello-world server or raw SQLite loops directly.
 //!
 //! - `--server-url URL`: N clients (one keep-alive connection each) loop acquire/release
 //!   (or acquire-only, or heartbeats) on `--type` for `--duration` against that server.
@@ -7,17 +9,24 @@
 //!   `--store` (a temp SQLite file by default), and served by an in-process `mason serve`
 //!   on 127.0.0.1; `--layer store` drives the store directly instead, without HTTP.
 //! - `--layer raw-http | raw-sqlite | raw-sqlite-async`: the machine's raw limits, through
-//!   the same measuring code (see [`raw`]).
+//!   the same measuring code (see `raw`).
+//! - `--layer cross-process`: `mason serve` started as another process (from
+//!   `--server-bin`, default this executable; several binaries are compared A/B in one
+//!   run) at each of `--pools`, measured with `--connections` clients: the no-op floor,
+//!   lease cycles and their ratio, latencies and the longest stall (see `cross`).
 //!
 //! Every run prints ops/s, requests/s, p50/p90/p99/max per request kind, non-200 answers
 //! by status, and the double-lease probe: how many releases (or heartbeats) the server
-//! refused on a resource it had just granted to that very client. Any such refusal makes
-//! the command exit 1.
+//! refused on a resource it had just granted to that very client. Any such refusal is an
+//! [`Error::DoubleLease`].
 //!
-//! Layout: [`load`] (client loop, modes, stats), [`histogram`] (latencies), [`http`] (the
-//! lean HTTP client), [`store`] (the store as a target), [`pool`] (self-hosted pool and
-//! server), [`raw`] (baselines), [`report`] (output).
+//! Layout: `load` (client loop, modes, stats), `histogram` (latencies), `http` (the lean
+//! HTTP client), `store` (the store as a target), `pool` (self-hosted pool and server),
+//! `raw` (baselines), `report` (output), `cross` (the cross-process mode: server
+//! process, blocking wire client, thread-per-connection load, its report), [`error`].
 
+mod cross;
+pub mod error;
 mod histogram;
 mod http;
 mod load;
@@ -29,18 +38,20 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::exit::{self, Exit};
+pub use error::{Error, Result};
 use load::{Load, Mode, Stats};
 use report::Setup;
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Layer {
+pub enum Layer {
     /// The full HTTP path (a `--server-url`, or an in-process `mason serve`).
     Http,
+    /// `mason serve` in another process: floor, cycles, ratio, stalls, per pool size and
+    /// connection count.
+    CrossProcess,
     /// The store alone (self-hosted only).
     Store,
     /// A hello-world axum server: the cost of HTTP alone.
@@ -55,6 +66,7 @@ impl Layer {
     fn name(self) -> &'static str {
         match self {
             Layer::Http => "http",
+            Layer::CrossProcess => "cross-process",
             Layer::Store => "store",
             Layer::RawHttp => "raw-http",
             Layer::RawSqlite => "raw-sqlite",
@@ -63,9 +75,20 @@ impl Layer {
     }
 }
 
+/// Whether the cross-process servers speak HTTPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// HTTPS with a generated CA (the server binary must know `--tls-cert`).
+    On,
+    /// Both, interleaved, to measure the cost of TLS.
+    Both,
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub enum Format {
     /// A short table.
     Text,
     /// One JSON object.
@@ -74,7 +97,7 @@ pub(crate) enum Format {
 
 /// Options of `bench`.
 #[derive(Debug, Args)]
-pub(crate) struct Opts {
+pub struct Opts {
     /// A Boskos-compatible server to load (`http://HOST:PORT`); without it, a pool of
     /// `--pool-size` resources is served in-process.
     #[arg(long, value_name = "URL")]
@@ -113,9 +136,33 @@ pub(crate) struct Opts {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Layer::Http)]
     layer: Layer,
-    /// Output format.
+    /// Output format (cross-process: JSON lines, one per run).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Cross-process: the mason binary to start as the server, `PATH` or `LABEL=PATH`;
+    /// repeat to compare binaries in one run [default: this executable].
+    #[arg(long = "server-bin", value_name = "[LABEL=]PATH")]
+    server_bins: Vec<String>,
+    /// Cross-process: pool sizes, comma-separated.
+    #[arg(long, value_name = "N,..", value_delimiter = ',', default_value = "100,10000,100000",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pools: Vec<u32>,
+    /// Cross-process: connection counts, comma-separated.
+    #[arg(long, value_name = "N,..", value_delimiter = ',', default_value = "1,8",
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    connections: Vec<u16>,
+    /// Cross-process: rounds of the whole matrix, interleaved.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    rounds: u16,
+    /// Cross-process: plain HTTP, HTTPS, or both interleaved.
+    #[arg(long, value_enum, default_value_t = TlsMode::Off)]
+    tls: TlsMode,
+    /// Cross-process: skip the `/metric` and `/metrics` measurements.
+    #[arg(long)]
+    no_reads: bool,
+    /// Cross-process: also append every run's JSON line to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -129,17 +176,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Default pool size of a self-hosted run.
 const DEFAULT_POOL: usize = 100;
 
-/// Run the benchmark and print the figures.
-pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
+/// Run the benchmark and print the figures on stdout.
+pub async fn run(opts: Opts) -> Result<()> {
     if opts.server_url.is_some() && opts.layer != Layer::Http {
-        return Err(Exit::new(
-            exit::USAGE,
-            format!(
-                "--layer {} measures a self-hosted setup; drop --server-url",
-                opts.layer.name()
-            ),
-        )
-        .into());
+        return Err(Error::Usage(format!(
+            "--layer {} measures a self-hosted setup; drop --server-url",
+            opts.layer.name()
+        )));
+    }
+    if opts.layer == Layer::CrossProcess {
+        return cross_process(&opts).await;
     }
     let pool_size = opts.pool_size.map_or(DEFAULT_POOL, |n| n as usize);
     let load = Load {
@@ -157,17 +203,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         target: String::new(),
         rtype: opts.rtype.clone(),
         pool_size: opts.server_url.is_none().then_some(pool_size),
+        in_process: opts.server_url.is_none() && opts.layer == Layer::Http,
         mode: opts.mode,
         clients: load.clients,
     };
     let stats = match (&opts.server_url, opts.layer) {
         (Some(url), _) => {
             setup.target = url.clone();
-            let target =
-                http::HttpTarget::new(url).map_err(|e| Exit::new(exit::USAGE, e.to_string()))?;
-            load::run(Arc::new(target), &load)
-                .await
-                .context("load against the server")?
+            let target = http::HttpTarget::new(url)?;
+            load::run(Arc::new(target), &load).await?
         }
         (None, Layer::Http) => {
             let config = pool::pool_config(&opts.rtype, &opts.state, pool_size);
@@ -197,8 +241,9 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             raw.stop().await?;
             outcome?
         }
+        (None, Layer::CrossProcess) => unreachable!("handled above"),
         (None, Layer::RawSqlite | Layer::RawSqliteAsync) => {
-            let dir = tempfile::tempdir()?;
+            let dir = tempfile::tempdir().map_err(Error::io("cannot create a temp directory"))?;
             let path = pool::raw_db_path(opts.store.as_deref(), dir.path());
             setup.target = format!("sqlite://{}", path.display());
             let _ = std::fs::remove_file(&path);
@@ -224,6 +269,89 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     verdict(&stats)
 }
 
+/// `--layer cross-process`: the matrix, printed as it goes, then the summary.
+async fn cross_process(opts: &Opts) -> Result<()> {
+    if opts.pool_size.is_some() || opts.store.is_some() {
+        return Err(Error::Usage(
+            "--layer cross-process starts its own servers on fresh SQLite files: use --pools, not --pool-size or --store".into(),
+        ));
+    }
+    if opts.mode != Mode::Cycle {
+        return Err(Error::Usage(
+            "--layer cross-process measures acquire+release cycles only (--mode cycle)".into(),
+        ));
+    }
+    let mut variants = Vec::new();
+    for (label, binary) in cross::binaries(&opts.server_bins)? {
+        let tls_choices: &[bool] = match opts.tls {
+            TlsMode::Off => &[false],
+            TlsMode::On => &[true],
+            TlsMode::Both => &[false, true],
+        };
+        for &tls in tls_choices {
+            variants.push(cross::Variant {
+                label: label.clone(),
+                binary: binary.clone(),
+                tls,
+            });
+        }
+    }
+    let plan = cross::Plan {
+        variants,
+        pools: opts.pools.iter().map(|&n| n as usize).collect(),
+        connections: opts.connections.iter().map(|&n| usize::from(n)).collect(),
+        rounds: usize::from(opts.rounds),
+        warmup: opts.warmup,
+        duration: opts.duration,
+        rtype: opts.rtype.clone(),
+        state: opts.state.clone(),
+        dest: opts.dest.clone(),
+        reads: !opts.no_reads,
+    };
+    let mut json_out = match &opts.json_out {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(Error::io(format!("cannot open {}", path.display())))?,
+        ),
+        None => None,
+    };
+    let format = opts.format;
+    let cells = tokio::task::spawn_blocking(move || {
+        cross::run(&plan, &mut |cell| {
+            use std::io::Write as _;
+            let line = cell.json().to_string();
+            match format {
+                Format::Text => println!("{}", cell.text()),
+                Format::Json => println!("{line}"),
+            }
+            if let Some(f) = json_out.as_mut() {
+                if let Err(e) = writeln!(f, "{line}") {
+                    tracing::warn!(error = %e, "cannot append to --json-out");
+                }
+            }
+        })
+    })
+    .await
+    .map_err(Error::task)??;
+    if format == Format::Text {
+        print!("{}", cross::Summary::table(&cross::Summary::of(&cells)));
+    }
+    let refused: u64 = cells.iter().map(|c| c.outcome.refused_own).sum();
+    if refused > 0 {
+        return Err(Error::DoubleLease(refused));
+    }
+    if cells
+        .iter()
+        .any(|c| c.work == "cycle" && c.outcome.ops == 0)
+    {
+        return Err(Error::NothingSucceeded);
+    }
+    Ok(())
+}
+
 fn print(setup: &Setup, stats: &Stats, format: Format) {
     match format {
         Format::Text => print!("{}", report::text(setup, stats)),
@@ -231,24 +359,13 @@ fn print(setup: &Setup, stats: &Stats, format: Format) {
     }
 }
 
-/// Exit 1 on a double-lease suspect, or when nothing at all succeeded.
-fn verdict(stats: &Stats) -> anyhow::Result<u8> {
+/// A double-lease suspect, or a run where nothing at all succeeded, is an error.
+fn verdict(stats: &Stats) -> Result<()> {
     if stats.refused_own > 0 {
-        return Err(Exit::new(
-            exit::FAILURE,
-            format!(
-                "mason bench: the server refused {} release(s)/heartbeat(s) of a lease it had just granted (double lease?)",
-                stats.refused_own
-            ),
-        )
-        .into());
+        return Err(Error::DoubleLease(stats.refused_own));
     }
     if stats.ops == 0 {
-        return Err(Exit::new(
-            exit::FAILURE,
-            "mason bench: no operation succeeded (see errors above)",
-        )
-        .into());
+        return Err(Error::NothingSucceeded);
     }
-    Ok(exit::OK)
+    Ok(())
 }

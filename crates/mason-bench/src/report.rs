@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::load::{Mode, Stats};
+use crate::load::{Mode, Stats};
 
 /// What was measured, for the heading.
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ pub(crate) struct Setup {
     pub(crate) rtype: String,
     /// Self-hosted pool size, when known.
     pub(crate) pool_size: Option<usize>,
+    /// The server runs inside the bench's own process (self-hosted `http` layer), so its
+    /// figures are not those a client in another process sees.
+    pub(crate) in_process: bool,
     /// Client loop.
     pub(crate) mode: Mode,
     /// Concurrent clients.
@@ -67,8 +70,13 @@ pub(crate) fn text(setup: &Setup, stats: &Stats) -> String {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "mason bench: layer={} target={} type={}{pool} mode={} clients={} measured={:.1}s",
+        "mason bench: layer={}{} target={} type={}{pool} mode={} clients={} measured={:.1}s",
         setup.layer,
+        if setup.in_process {
+            " (in-process server)"
+        } else {
+            ""
+        },
         setup.target,
         setup.rtype,
         setup.mode.name(),
@@ -158,6 +166,7 @@ pub(crate) fn json(setup: &Setup, stats: &Stats) -> serde_json::Value {
         .collect();
     json!({
         "layer": setup.layer,
+        "in_process": setup.in_process,
         "target": setup.target,
         "type": setup.rtype,
         "pool_size": setup.pool_size,
@@ -176,9 +185,9 @@ pub(crate) fn json(setup: &Setup, stats: &Stats) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::histogram::Histogram;
-    use super::super::load::Kind;
     use super::*;
+    use crate::histogram::Histogram;
+    use crate::load::Kind;
 
     fn sample() -> (Setup, Stats) {
         let setup = Setup {
@@ -186,6 +195,7 @@ mod tests {
             target: "http://127.0.0.1:1".into(),
             rtype: "bench".into(),
             pool_size: Some(100),
+            in_process: true,
             mode: Mode::Cycle,
             clients: 2,
         };
@@ -209,6 +219,7 @@ mod tests {
         let (setup, stats) = sample();
         let t = text(&setup, &stats);
         assert!(t.contains("cycles"), "{t}");
+        assert!(t.contains("layer=http (in-process server)"), "{t}");
         assert!(t.contains("25.0/s"), "{t}");
         assert!(t.contains("50.0/s"), "requests per second: {t}");
         assert!(t.contains("acquire 404: 3, release transport: 1"), "{t}");

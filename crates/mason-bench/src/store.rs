@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mason_store::{AcquireRequest, Error, Store};
 
-use super::load::{Conn, Reply, Target};
+use crate::load::{Conn, Reply, Target};
 
 /// A store shared by every client task.
 pub(crate) struct StoreTarget(pub(crate) Arc<dyn Store>);
@@ -17,18 +17,24 @@ impl Target for StoreTarget {
     async fn connect(&self) -> Result<StoreConn, String> {
         Ok(StoreConn(Arc::clone(&self.0)))
     }
+
+    fn name(&self) -> String {
+        format!("the {} store", self.0.backend())
+    }
 }
 
 /// A client's handle on the store.
 pub(crate) struct StoreConn(Arc<dyn Store>);
 
-/// The status `mason serve` answers for a store error.
+/// The status `mason serve` answers for a store error (as `mason_server::ApiError` maps
+/// it; `Unavailable` is 503 there, and here).
 fn status_of(e: &Error) -> u16 {
     match e {
         Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
         Error::OwnerNotMatch { .. } => 401,
         Error::StateNotMatch { .. } => 409,
         Error::InvalidArgument(_) => 400,
+        Error::Unavailable(_) => 503,
         _ => 500,
     }
 }

@@ -1,0 +1,244 @@
+//! `mason bench --layer cross-process`: the lease server in *another process*, as real
+//! clients see it.
+//!
+//! For every pool size, one `mason serve` per variant (a binary, over HTTP or HTTPS) is
+//! started on a fresh SQLite file ([`server`]); then, per round, per connection count and
+//! per variant, in that interleaved order, the same load generator ([`threads`], one OS
+//! thread and one blocking keep-alive connection per client, [`wire`]) measures:
+//! - the **floor**: `GET /`, the server's no-op catch-all route;
+//! - **cycles**: acquire (state → dest) plus release (dest → state).
+//!
+//! The ratio `2 × cycles/s ÷ floor requests/s` says how close a lease cycle comes to the
+//! cheapest request the same server answers with the same connections. With reads on, one
+//! connection also measures `GET /metric?type=T` and a `GET /metrics` scrape per pool.
+//!
+//! Giving two binaries (`--server-bin A=old --server-bin B=new`) compares them A/B in one
+//! run, interleaved, which is the only fair comparison on a shared machine.
+
+mod report;
+mod server;
+mod threads;
+mod tls;
+mod wire;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Error, Result};
+use server::{ServerProcess, ServerSpec};
+use threads::{Outcome, Run, Work};
+use wire::Endpoint;
+
+pub(crate) use report::{Cell, Summary};
+
+/// One server under test: a binary, over plain HTTP or TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    /// Short name in reports (`A`, `B`, or given as `LABEL=PATH`).
+    pub(crate) label: String,
+    /// The `mason` binary.
+    pub(crate) binary: PathBuf,
+    /// HTTPS with a generated certificate.
+    pub(crate) tls: bool,
+}
+
+impl Variant {
+    /// `A`, `A+tls`.
+    pub(crate) fn name(&self) -> String {
+        if self.tls {
+            format!("{}+tls", self.label)
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// The servers to compare.
+    pub(crate) variants: Vec<Variant>,
+    /// Pool sizes, one server per variant each.
+    pub(crate) pools: Vec<usize>,
+    /// Connection counts.
+    pub(crate) connections: Vec<usize>,
+    /// Rounds of the whole matrix (interleaved).
+    pub(crate) rounds: usize,
+    /// Unrecorded lead-in of every run.
+    pub(crate) warmup: Duration,
+    /// Measured time of every run.
+    pub(crate) duration: Duration,
+    /// Resource type, acquired-from state and held state.
+    pub(crate) rtype: String,
+    /// State acquired from.
+    pub(crate) state: String,
+    /// State held in.
+    pub(crate) dest: String,
+    /// Also measure `/metric` and a `/metrics` scrape.
+    pub(crate) reads: bool,
+}
+
+/// Parse `--server-bin` values (`PATH` or `LABEL=PATH`); none means this executable.
+pub(crate) fn binaries(specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    if specs.is_empty() {
+        let me =
+            std::env::current_exe().map_err(Error::io("cannot find the current executable"))?;
+        return Ok(vec![("A".into(), me)]);
+    }
+    let mut out = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let default_label = char::from(b'A' + (i % 26) as u8).to_string();
+        let (label, path) = match spec.split_once('=') {
+            Some((l, p)) if !l.is_empty() && !l.contains('/') => (l.to_string(), p),
+            _ => (default_label, spec.as_str()),
+        };
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(Error::Usage(format!(
+                "--server-bin {spec}: {} is not a file",
+                path.display()
+            )));
+        }
+        if out.iter().any(|(l, _)| *l == label) {
+            return Err(Error::Usage(format!(
+                "--server-bin: label {label} given twice"
+            )));
+        }
+        out.push((label, path));
+    }
+    Ok(out)
+}
+
+/// Run the plan; `emit` gets every run's cell as soon as it is measured (for progress
+/// and JSON lines). Returns every cell.
+pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>> {
+    let pki = if plan.variants.iter().any(|v| v.tls) {
+        Some(tls::TestPki::generate()?)
+    } else {
+        None
+    };
+    let mut cells = Vec::new();
+    for &pool in &plan.pools {
+        let mut servers = Vec::new();
+        for variant in &plan.variants {
+            let endpoint = endpoint_for(variant, pki.as_ref());
+            let spec = ServerSpec {
+                binary: variant.binary.clone(),
+                pool,
+                rtype: plan.rtype.clone(),
+                state: plan.state.clone(),
+                tls: match (&pki, variant.tls) {
+                    (Some(p), true) => Some(p.files()),
+                    _ => None,
+                },
+            };
+            let server = ServerProcess::start(&spec, endpoint.clone())?;
+            eprintln!(
+                "mason bench: {} serves pool {pool} as pid {} on {}",
+                variant.name(),
+                server.pid(),
+                server.addr
+            );
+            let endpoint = Endpoint {
+                addr: server.addr,
+                ..endpoint
+            };
+            servers.push((variant, server, endpoint));
+        }
+        for round in 1..=plan.rounds {
+            for &connections in &plan.connections {
+                for (variant, _, endpoint) in &servers {
+                    let floor = measure(plan, endpoint, Work::Floor, connections)?;
+                    let cycle_work = Work::Cycle {
+                        rtype: plan.rtype.clone(),
+                        state: plan.state.clone(),
+                        dest: plan.dest.clone(),
+                    };
+                    let cycles = measure(plan, endpoint, cycle_work, connections)?;
+                    let floor_rate = floor.requests_per_s();
+                    for (work, outcome) in [(Work::Floor.name(), floor), ("cycle", cycles)] {
+                        let cell = Cell {
+                            variant: (*variant).clone(),
+                            pool,
+                            connections,
+                            round,
+                            work,
+                            floor_requests_per_s: floor_rate,
+                            outcome,
+                        };
+                        emit(&cell);
+                        cells.push(cell);
+                    }
+                }
+            }
+        }
+        if plan.reads {
+            for (variant, _, endpoint) in &servers {
+                let reads = [
+                    Work::Metric {
+                        rtype: plan.rtype.clone(),
+                    },
+                    Work::Scrape,
+                ];
+                for what in reads {
+                    let work = what.name();
+                    let outcome = measure(plan, endpoint, what, 1)?;
+                    let cell = Cell {
+                        variant: (*variant).clone(),
+                        pool,
+                        connections: 1,
+                        round: 1,
+                        work,
+                        floor_requests_per_s: 0.0,
+                        outcome,
+                    };
+                    emit(&cell);
+                    cells.push(cell);
+                }
+            }
+        }
+        for (_, server, _) in servers {
+            server.stop()?;
+        }
+    }
+    Ok(cells)
+}
+
+fn endpoint_for(variant: &Variant, pki: Option<&tls::TestPki>) -> Endpoint {
+    Endpoint {
+        addr: ([127, 0, 0, 1], 0).into(),
+        tls: match (pki, variant.tls) {
+            (Some(p), true) => Some(p.client()),
+            _ => None,
+        },
+    }
+}
+
+fn measure(plan: &Plan, endpoint: &Endpoint, work: Work, connections: usize) -> Result<Outcome> {
+    threads::measure(&Run {
+        endpoint: endpoint.clone(),
+        work,
+        connections,
+        warmup: plan.warmup,
+        duration: plan.duration,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_bins_take_labels_and_must_exist() {
+        let me = std::env::current_exe().unwrap();
+        let me = me.display().to_string();
+        let got = binaries(&[me.clone(), format!("new={me}")]).unwrap();
+        assert_eq!(got[0].0, "A");
+        assert_eq!(got[1].0, "new");
+        assert_eq!(binaries(&[]).unwrap()[0].0, "A");
+        let err = binaries(&["/nonexistent/mason".into()]).unwrap_err();
+        assert!(err.to_string().contains("is not a file"), "{err}");
+        let err = binaries(&[format!("x={me}"), format!("x={me}")]).unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+    }
+}
