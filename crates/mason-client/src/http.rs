@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{header, Method, Url};
 
 use crate::api::{Error, Result};
-use crate::auth::BasicAuth;
+use crate::auth::Credentials;
 use crate::builder::HttpClientBuilder;
 use crate::fencing::Fences;
 use crate::retry::{is_retryable_status, RetryPolicy};
@@ -45,8 +45,8 @@ pub(crate) struct Inner {
     pub(crate) base: Url,
     /// Who the calls are made for.
     pub(crate) owner: String,
-    /// Basic-auth credentials for a fronting proxy, if any.
-    pub(crate) auth: Option<BasicAuth>,
+    /// Credentials sent with every request, if any.
+    pub(crate) auth: Option<Credentials>,
     /// Retries for transport errors and 5xx.
     pub(crate) retry: RetryPolicy,
     /// Pause between polls of the waiting acquires.
@@ -62,7 +62,7 @@ impl std::fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("base", &self.inner.base.as_str())
             .field("owner", &self.inner.owner)
-            .field("auth", &self.inner.auth.as_ref().map(BasicAuth::username))
+            .field("auth", &self.inner.auth.as_ref().map(Credentials::describe))
             .field("retry", &self.inner.retry)
             .finish()
     }
@@ -184,7 +184,7 @@ impl HttpClient {
             request = request.timeout(timeout);
         }
         if let Some(auth) = &self.inner.auth {
-            request = request.basic_auth(auth.username(), Some(auth.password()?));
+            request = auth.apply(request)?;
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -192,14 +192,15 @@ impl HttpClient {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        let challenged = headers.contains_key(header::WWW_AUTHENTICATE);
         let body = match response.text().await {
             Ok(b) => b,
             Err(e) => return Ok(transport(call, url, &e)),
         };
         Ok(match status {
             200 => Attempt::Done(Ok(Reply { body, headers })),
-            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body)),
-            s => Attempt::Done(Err(error_for(s, &body))),
+            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body, challenged)),
+            s => Attempt::Done(Err(error_for(s, &body, challenged))),
         })
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mason_store::{Clock, Store, SyncReport};
 
+use crate::auth::AuthGate;
 use crate::config::{ConfigHolder, ConfigSource, Reload};
 use crate::metrics::Metrics;
 use crate::status::StatusBoard;
@@ -31,6 +32,8 @@ struct Inner {
     /// The loop status served at `GET /api/v2/status` (the server's loops, plus whatever
     /// an embedder such as `mason up` registers).
     status: StatusBoard,
+    /// Credential checks (`--auth-file`); `None`: the server is open.
+    auth: Option<Arc<AuthGate>>,
 }
 
 impl AppState {
@@ -48,8 +51,26 @@ impl AppState {
                 config: ConfigHolder::new(source),
                 sync_lock: tokio::sync::Mutex::new(()),
                 status,
+                auth: None,
             }),
         }
+    }
+
+    /// Check credentials with `gate` on every route but health (see [`crate::auth`]).
+    ///
+    /// # Panics
+    /// When called after the state was cloned (call it right after [`AppState::new`]).
+    pub fn with_auth(mut self, gate: AuthGate) -> Self {
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("AppState::with_auth is called before the state is shared");
+        inner.metrics.register_auth(gate.metrics());
+        inner.auth = Some(Arc::new(gate));
+        self
+    }
+
+    /// The auth gate, when the server checks credentials.
+    pub fn auth(&self) -> Option<&Arc<AuthGate>> {
+        self.inner.auth.as_ref()
     }
 
     /// The store.

@@ -38,6 +38,10 @@ enum Command {
     Bench(cmd::bench::Opts),
     /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
     CheckConfig(cmd::check_config::Opts),
+    /// Validate an auth file (--auth-file): silent exit 0 when valid, every error listed otherwise.
+    CheckAuth(cmd::check_auth::Opts),
+    /// Make the secrets of an auth file: password hashes and bearer tokens.
+    Auth(cmd::auth::Opts),
     /// Build virtual resources out of leased physical ones (Mason), against any Boskos server.
     Builder(cmd::builder::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
+            Command::CheckAuth(opts) => cmd::check_auth::run(opts).await,
+            Command::Auth(opts) => cmd::auth::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
             Command::Export(opts) => cmd::export::run(opts).await,

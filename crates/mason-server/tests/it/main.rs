@@ -5,8 +5,10 @@
 //! - `in_process`: the in-process Boskos client;
 //! - `reload`: config file reload (applied, rejected with the old config kept);
 //! - `status`: `/api/v2/status` with the server's own loops running;
-//! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file.
+//! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
+//! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers).
 
+mod auth;
 mod concurrency;
 mod errors;
 mod extensions;

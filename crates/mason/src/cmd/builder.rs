@@ -26,6 +26,7 @@ use mason_types::{parse_go_duration, BoskosConfig, DurationError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cmd::credential_opts::CredentialOpts;
 use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -60,12 +61,8 @@ pub(crate) struct Opts {
     /// Heartbeat period of held resources (keep it well under the reaper's expiry).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
     sync_period: Duration,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    username: Option<String>,
-    /// File holding the basic-auth password; whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    credentials: CredentialOpts,
     #[command(flatten)]
     status: StatusOpts,
 }
@@ -91,16 +88,13 @@ impl Opts {
 /// Run the builder until SIGINT/SIGTERM.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
-    let client = HttpClient::builder(&opts.server_url, &opts.owner_name)
-        .credentials(opts.username.clone(), opts.password_file.clone())
+    let http = opts
+        .credentials
+        .apply(HttpClient::builder(&opts.server_url, &opts.owner_name))
         .build()
         .map_err(|e| usage(format!("mason builder: {e}")))?;
-    let client: Arc<dyn BoskosApi> = Arc::new(client);
-    let mut routes =
-        ServerRoutes::new(&opts.server_url).map_err(|e| usage(format!("mason builder: {e}")))?;
-    if let (Some(user), Some(file)) = (&opts.username, &opts.password_file) {
-        routes = routes.with_basic_auth(user.clone(), file.clone());
-    }
+    let routes = ServerRoutes::with_client(http.clone());
+    let client: Arc<dyn BoskosApi> = Arc::new(http);
 
     let builder = Builder::new(client, opts.options());
     let builder = match &opts.config {

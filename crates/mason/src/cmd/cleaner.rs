@@ -47,14 +47,9 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             pools.load().await.map_err(|e| usage(e.to_string()))?;
             Arc::new(pools)
         }
-        None => {
-            let mut routes = ServerRoutes::new(&opts.connect.server_url).map_err(usage)?;
-            if let (Some(user), Some(file)) = (&opts.connect.username, &opts.connect.password_file)
-            {
-                routes = routes.with_basic_auth(user.clone(), file.clone());
-            }
-            Arc::new(routes)
-        }
+        None => Arc::new(ServerRoutes::with_client(
+            opts.connect.http_client(CLEANER_OWNER)?,
+        )),
     };
     let client = opts.connect.client(CLEANER_OWNER)?;
     let options = CleanerOptions {

@@ -2,7 +2,6 @@
 //! the [`HttpClient`], turning a client error into a documented exit code, and a
 //! cancellation token fired by SIGINT/SIGTERM.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +9,7 @@ use mason_client::{Error, HttpClient, RetryPolicy};
 use mason_types::{parse_go_duration, DurationError};
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::credential_opts::CredentialOpts;
 use crate::exit::{self, Exit};
 
 /// Exit code when a wait is interrupted by SIGINT/SIGTERM (the shell's 128 + SIGINT).
@@ -24,12 +24,8 @@ pub(crate) struct ClientOpts {
     /// Who holds the leases [default: $USER@$HOSTNAME]; env MASON_OWNER.
     #[arg(long, env = "MASON_OWNER", value_name = "NAME", default_value_t = default_owner(), hide_default_value = true)]
     pub(crate) owner_name: String,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
-    /// File holding the basic-auth password; re-read when it changes, whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialOpts,
     /// Limit for one HTTP request, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     pub(crate) request_timeout: Duration,
@@ -49,8 +45,8 @@ impl ClientOpts {
 
     /// The builder, for commands that tune more (poll interval).
     pub(crate) fn builder(&self) -> mason_client::HttpClientBuilder {
-        HttpClient::builder(&self.server_url, &self.owner_name)
-            .credentials(self.username.clone(), self.password_file.clone())
+        self.credentials
+            .apply(HttpClient::builder(&self.server_url, &self.owner_name))
             .request_timeout(self.request_timeout)
             .retry(RetryPolicy {
                 attempts: self.request_attempts,

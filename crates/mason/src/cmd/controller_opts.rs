@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cmd::client_opts::go_duration;
+use crate::cmd::credential_opts::CredentialOpts;
 use crate::cmd::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -43,12 +44,8 @@ pub(crate) struct ConnectOpts {
     /// Who holds the leases [default: upstream's name for this controller].
     #[arg(long, value_name = "NAME")]
     pub(crate) owner_name: Option<String>,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
-    /// File holding the basic-auth password; re-read when it changes, whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialOpts,
     /// Limit for one HTTP request, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     pub(crate) request_timeout: Duration,
@@ -64,11 +61,16 @@ impl ConnectOpts {
                 "mason: --owner-name must not be empty",
             ));
         }
-        HttpClient::builder(&self.server_url, owner)
-            .credentials(self.username.clone(), self.password_file.clone())
+        self.http_client(owner)
+            .map(|c| Arc::new(c) as Arc<dyn BoskosApi>)
+    }
+
+    /// The HTTP client as `owner`.
+    pub(crate) fn http_client(&self, owner: &str) -> Result<HttpClient, Exit> {
+        self.credentials
+            .apply(HttpClient::builder(&self.server_url, owner))
             .request_timeout(self.request_timeout)
             .build()
-            .map(|c| Arc::new(c) as Arc<dyn BoskosApi>)
             .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))
     }
 }

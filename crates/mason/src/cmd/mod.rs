@@ -1,12 +1,15 @@
 //! One module per subcommand, each with `Opts` and `run`.
 
 pub(crate) mod acquire;
+pub(crate) mod auth;
 pub(crate) mod bench;
 pub(crate) mod builder;
+pub(crate) mod check_auth;
 pub(crate) mod check_config;
 pub(crate) mod cleaner;
 pub(crate) mod client_opts;
 pub(crate) mod controller_opts;
+pub(crate) mod credential_opts;
 pub(crate) mod export;
 pub(crate) mod heartbeat;
 pub(crate) mod janitor;

@@ -21,6 +21,7 @@ use mason_types::{parse_go_duration, DurationError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
 
 /// How long in-flight requests and loops get to finish after the first signal.
@@ -61,6 +62,10 @@ pub(crate) struct Opts {
     /// Also serve /healthz and /healthz/ready on this port (the API port always serves them).
     #[arg(long, value_name = "PORT")]
     health_port: Option<u16>,
+    /// Users, tokens and roles (YAML, see `mason check-auth`); re-read when it changes.
+    /// Without it the server is open to anyone who can reach it.
+    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
+    auth_file: Option<PathBuf>,
 }
 
 /// Run the server until a signal.
@@ -72,6 +77,11 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         )
         .into());
     }
+    let auth = opts
+        .auth_file
+        .as_deref()
+        .map(|path| check_auth::load(path, "mason serve"))
+        .transpose()?;
     let store = mason_store::open(
         &opts.store,
         StoreOptions {
@@ -83,11 +93,14 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     .with_context(|| format!("cannot open store {}", opts.store))?;
     tracing::info!(store = %opts.store, backend = store.backend(), "store opened");
 
-    let state = AppState::new(
+    let mut state = AppState::new(
         store,
         Arc::new(SystemClock),
         ConfigSource::File(opts.config.clone()),
     );
+    if let Some(gate) = auth {
+        state = state.with_auth(gate);
+    }
     match state.initial_sync().await {
         Ok(report) => tracing::info!(
             config = %opts.config.display(),

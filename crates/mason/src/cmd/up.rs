@@ -14,6 +14,11 @@
 //! `GET /api/v2/status` on the API port shows every part's loop: the server's config
 //! sync and request GC, the builder (with its pools), the reaper, cleaner and janitor.
 //!
+//! With `--auth-file` the HTTP API checks credentials exactly as `mason serve` does. The
+//! in-process parts are not HTTP clients and need no credentials: they act on the store
+//! directly and can only be reached from inside this process; what they do is recorded
+//! under their owner names.
+//!
 //! Defaults differ from the standalone commands where a single process makes polling
 //! cheap: the full config sync runs every 10 s (lifespans expire promptly) and the
 //! cleaner and janitor look for work every 5 s. Heartbeats of the builder and the
@@ -35,6 +40,7 @@ use mason_store::{StoreUrl, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use crate::cmd::check_auth;
 use crate::cmd::client_opts::go_duration;
 use crate::cmd::controller_opts::{shutdown_on_signals, wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::exit::{self, Exit};
@@ -90,6 +96,10 @@ pub(crate) struct Opts {
     /// Pause of the janitor when nothing is dirty, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = go_duration)]
     janitor_idle_wait: Duration,
+    /// Users, tokens and roles for the HTTP API (YAML, see `mason check-auth`); re-read
+    /// when it changes. The in-process parts do not use it (see the module docs).
+    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
+    auth_file: Option<PathBuf>,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
     janitor_args: Vec<String>,
@@ -101,6 +111,11 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     if opts.sync_period.is_zero() || opts.reaper_period.is_zero() || opts.reaper_expire.is_zero() {
         return Err(usage("periods and --reaper-expire must be more than 0".into()).into());
     }
+    let auth = opts
+        .auth_file
+        .as_deref()
+        .map(|path| check_auth::load(path, "mason up"))
+        .transpose()?;
     let store = mason_store::open(
         &opts.store,
         StoreOptions {
@@ -112,11 +127,14 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     .with_context(|| format!("cannot open store {}", opts.store))?;
     tracing::info!(store = %opts.store, backend = store.backend(), "store opened");
 
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         Arc::new(SystemClock),
         ConfigSource::File(opts.config.clone()),
     );
+    if let Some(gate) = auth {
+        state = state.with_auth(gate);
+    }
     match state.initial_sync().await {
         Ok(report) => tracing::info!(
             config = %opts.config.display(),
@@ -155,7 +173,12 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     for line in summary {
         println!("  {line}");
     }
-    println!("  try: mason acquire --server-url {url} --owner-name me --type TYPE --state free --target-state busy");
+    let credentials = if opts.auth_file.is_some() {
+        " --username USER --password-file FILE"
+    } else {
+        ""
+    };
+    println!("  try: mason acquire --server-url {url}{credentials} --owner-name me --type TYPE --state free --target-state busy");
     println!("  stop with Ctrl-C (resources in progress go back to dirty)");
 
     token.cancelled().await;
