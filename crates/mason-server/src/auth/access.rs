@@ -1,7 +1,7 @@
 //! Which role a request needs, from its method and path alone: [`classify`].
 //!
 //! The table is an allow-list. A route that is not named here (a route added later, a
-//! typo, an unknown method on a known path) needs [`Access::Admin`], so a new route is
+//! typo, an unknown method on a known path) needs the admin role, so a new route is
 //! closed until someone classifies it. Paths are compared exactly as the router matches
 //! them (raw, not percent-decoded), so a request cannot be classified as one route and
 //! served by another.

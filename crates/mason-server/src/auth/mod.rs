@@ -7,7 +7,7 @@
 //! need an owner the identity's patterns allow.
 //!
 //! Layout:
-//! - [`file`]: the auth file format and its strict validation ([`AuthFile`]);
+//! - [`mod@file`]: the auth file format and its strict validation ([`AuthFile`]);
 //! - [`secrets`]: argon2id password hashes and SHA-256 token hashes, made and checked;
 //! - [`identity`]: [`Identity`], [`Role`], and the [`Caller`] extractor handlers use to get
 //!   the actor and lease holder of a request;

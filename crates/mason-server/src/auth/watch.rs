@@ -1,7 +1,7 @@
 //! [`reload_loop`]: keeps the auth file in force. The file's directory is watched (so
 //! editors and Kubernetes secrets that replace the file by renaming are seen) and the file
 //! is re-read at least every [`POLL`] for filesystems without events; a burst of events is
-//! let settle for [`DEBOUNCE`] so a half-written file is not read. A change is in force
+//! let settle for 200 ms so a half-written file is not read. A change is in force
 //! well within two seconds.
 
 use std::sync::Arc;
