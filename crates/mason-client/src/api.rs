@@ -27,16 +27,6 @@ pub enum Error {
     /// 409: the resource is not in the stated state.
     #[error("state mismatch: {0}")]
     StateMismatch(String),
-    /// 401 with a `WWW-Authenticate` challenge: the server wants credentials, or refused
-    /// the ones sent (an upstream owner mismatch is a 401 without a challenge).
-    #[error("not authenticated: {0}")]
-    Unauthenticated(String),
-    /// 403: the credentials are valid but their role or owner patterns do not allow this.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// 429: over the caller's lease quota, or too many failed logins from this address.
-    #[error("too many requests: {0}")]
-    TooManyRequests(String),
     /// 400: the server refused the parameters.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -54,6 +44,15 @@ pub enum Error {
     /// The server answered something that is not the Boskos wire format.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// The server answered with its catch-all: the path does not exist there (a wrong
+    /// path in the server URL). `mason serve` says so with the
+    /// [`UNKNOWN_PATH`](mason_types::headers::UNKNOWN_PATH) response header; an upstream
+    /// server is caught when a route that must answer a body answers an empty one.
+    #[error("{url} is not a Boskos API route (the server answered with its catch-all: 200 and an empty body); check the path of the server URL")]
+    UnknownPath {
+        /// The URL asked, without its query.
+        url: String,
+    },
     /// A local problem (bad argument, unreadable password file).
     #[error("{0}")]
     Local(String),
@@ -80,6 +79,19 @@ impl Error {
     /// Whether the server is out of reach (transport failures after every retry).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Error::Unreachable(_))
+    }
+
+    /// For [`Error::Unreachable`]: why, without the request it happened to
+    /// (`Connection refused (os error 111) (after 4 attempts)`), so a front end that
+    /// names the server itself does not name it twice.
+    pub fn transport_cause(&self) -> Option<&str> {
+        match self {
+            // The text is `<METHOD> <URL>: <cause>` (see `http::transport`).
+            Error::Unreachable(text) => {
+                Some(text.split_once(": ").map_or(text.as_str(), |(_, c)| c))
+            }
+            _ => None,
+        }
     }
 
     /// Whether the server says the lease is not (or no longer) ours: the resource is gone,

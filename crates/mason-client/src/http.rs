@@ -14,10 +14,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{header, Method, Url};
 
 use crate::api::{Error, Result};
-use crate::auth::Credentials;
+use crate::auth::BasicAuth;
 use crate::builder::HttpClientBuilder;
 use crate::fencing::Fences;
-use crate::retry::{is_retryable_status, RetryPolicy};
+use crate::retry::{is_retryable_status, RetryNotice, RetryPolicy};
 use crate::status::error_for;
 use crate::url::endpoint;
 
@@ -45,8 +45,8 @@ pub(crate) struct Inner {
     pub(crate) base: Url,
     /// Who the calls are made for.
     pub(crate) owner: String,
-    /// Credentials sent with every request, if any.
-    pub(crate) auth: Option<Credentials>,
+    /// Basic-auth credentials for a fronting proxy, if any.
+    pub(crate) auth: Option<BasicAuth>,
     /// Retries for transport errors and 5xx.
     pub(crate) retry: RetryPolicy,
     /// Pause between polls of the waiting acquires.
@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) lease_ttl: Option<Duration>,
     /// The generations granted to this client, sent back on update and release.
     pub(crate) fences: Fences,
+    /// Told before each retry, so a front end can show progress.
+    pub(crate) on_retry: Option<crate::retry::RetryHook>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -62,7 +64,7 @@ impl std::fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("base", &self.inner.base.as_str())
             .field("owner", &self.inner.owner)
-            .field("auth", &self.inner.auth.as_ref().map(Credentials::describe))
+            .field("auth", &self.inner.auth.as_ref().map(BasicAuth::username))
             .field("retry", &self.inner.retry)
             .finish()
     }
@@ -154,6 +156,15 @@ impl HttpClient {
                 Attempt::Retry(err) if self.inner.retry.has_more(attempt) => {
                     let pause = self.inner.retry.delay_after(attempt);
                     tracing::debug!(%url, attempt, ?pause, error = %err, "retrying");
+                    if let Some(hook) = &self.inner.on_retry {
+                        (hook.0)(&RetryNotice {
+                            base: &self.inner.base,
+                            next_attempt: attempt + 1,
+                            attempts: self.inner.retry.attempts,
+                            pause,
+                            error: &err,
+                        });
+                    }
                     tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
@@ -184,7 +195,7 @@ impl HttpClient {
             request = request.timeout(timeout);
         }
         if let Some(auth) = &self.inner.auth {
-            request = auth.apply(request)?;
+            request = request.basic_auth(auth.username(), Some(auth.password()?));
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -192,22 +203,23 @@ impl HttpClient {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let challenged = headers.contains_key(header::WWW_AUTHENTICATE);
+        let unknown_path = headers.contains_key(mason_types::headers::UNKNOWN_PATH);
         let body = match response.text().await {
             Ok(b) => b,
             Err(e) => return Ok(transport(call, url, &e)),
         };
         Ok(match status {
+            200 if unknown_path => Attempt::Done(Err(Error::UnknownPath { url: redact(url) })),
             200 => Attempt::Done(Ok(Reply { body, headers })),
-            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body, challenged)),
-            s => Attempt::Done(Err(error_for(s, &body, challenged))),
+            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body)),
+            s => Attempt::Done(Err(error_for(s, &body))),
         })
     }
 }
 
 /// A transport failure: retried unless it is a local mistake (bad request building).
 fn transport(call: &Call<'_>, url: &Url, err: &reqwest::Error) -> Attempt {
-    let msg = format!("{} {}: {}", call.method, redact(url), chain(err));
+    let msg = format!("{} {}: {}", call.method, redact(url), cause(err));
     if err.is_builder() || err.is_redirect() {
         Attempt::Done(Err(Error::Local(msg)))
     } else {
@@ -216,23 +228,34 @@ fn transport(call: &Call<'_>, url: &Url, err: &reqwest::Error) -> Attempt {
 }
 
 /// The URL without its query (parameters can be long and are not secret, but noisy).
-fn redact(url: &Url) -> String {
+pub(crate) fn redact(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.to_string()
 }
 
-/// An error and all its sources, `a: b: c` (reqwest's own text hides the cause).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
+/// Why a transport failed, short: the innermost cause (`Connection refused (os error
+/// 111)`, `dns error: …`), or "timed out". reqwest's own text names the URL (with its
+/// query) and wraps the cause in several generic layers; the URL is said once by the
+/// caller.
+fn cause(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_string();
     }
-    text
+    let mut innermost: Option<&dyn std::error::Error> = None;
+    let mut source = std::error::Error::source(err);
+    while let Some(next) = source {
+        innermost = Some(next);
+        source = next.source();
+    }
+    match innermost {
+        Some(cause) => cause.to_string(),
+        None => {
+            let text = err.to_string();
+            match text.find(" for url (") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
 }

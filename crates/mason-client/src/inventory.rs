@@ -1,5 +1,4 @@
-//! Listing resources, read from `GET /api/v2/resources?type=&state=&owner=`, and the
-//! dynamic pools, from `GET /api/v2/drlcs`.
+//! Listing resources, read from `GET /api/v2/resources?type=&state=&owner=`.
 //!
 //! This route is an extension served by `mason serve` (least recently updated first; an
 //! unset filter matches everything, an empty `owner` means unowned). An upstream Boskos
@@ -8,16 +7,13 @@
 //! [`HttpClient::resources`] returns `Ok(None)` for them instead of an error; callers
 //! then fall back (ask the user, or leave it to the reaper).
 
-use mason_types::{DynamicResourceLifeCycle, Resource};
-use serde::de::DeserializeOwned;
+use mason_types::Resource;
 
 use crate::api::{Error, Result};
 use crate::http::{Call, HttpClient};
 
 /// The extension route listing resources.
 pub const RESOURCES_ROUTE: &str = "api/v2/resources";
-/// The extension route listing the dynamic pools.
-pub const DRLCS_ROUTE: &str = "api/v2/drlcs";
 
 /// Which resources [`HttpClient::resources`] lists; an unset field matches all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,23 +67,7 @@ impl HttpClient {
     /// The resources matching `query`; `Ok(None)` when the server does not list resources
     /// (upstream Boskos).
     pub async fn resources(&self, query: &ResourceQuery) -> Result<Option<Vec<Resource>>> {
-        self.get_extension(RESOURCES_ROUTE, query.params()).await
-    }
-
-    /// The dynamic pools (`GET /api/v2/drlcs`); `Ok(None)` when the server does not have
-    /// the route (upstream Boskos).
-    pub async fn dynamic_pools(&self) -> Result<Option<Vec<DynamicResourceLifeCycle>>> {
-        self.get_extension(DRLCS_ROUTE, vec![]).await
-    }
-
-    /// `GET route` of a `mason serve` extension, decoded; `Ok(None)` when the server does
-    /// not have the route (404, 405, or the empty 200 of upstream's catch-all).
-    async fn get_extension<T: DeserializeOwned>(
-        &self,
-        route: &str,
-        params: Vec<(&str, &str)>,
-    ) -> Result<Option<T>> {
-        let body = match self.send(Call::get(route, params)).await {
+        let body = match self.send(Call::get(RESOURCES_ROUTE, query.params())).await {
             Ok(body) => body,
             Err(
                 Error::NotFound(_)
@@ -100,9 +80,11 @@ impl HttpClient {
         if body.trim().is_empty() {
             return Ok(None);
         }
-        serde_json::from_str(&body)
-            .map(Some)
-            .map_err(|e| Error::Protocol(format!("/{route} answered an unexpected body: {e}")))
+        serde_json::from_str(&body).map(Some).map_err(|e| {
+            Error::Protocol(format!(
+                "/{RESOURCES_ROUTE} answered an unexpected body: {e}"
+            ))
+        })
     }
 }
 

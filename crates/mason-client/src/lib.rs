@@ -4,8 +4,7 @@
 //! - [`api`]: the [`BoskosApi`] trait every controller talks through, and its typed
 //!   [`Error`]. The HTTP client implements it; `mason up` uses an in-process one.
 //! - [`HttpClient`] (`http`, `builder`, `ops`): the HTTP implementation, in upstream's wire
-//!   shape, with Basic auth from a password file or a bearer token from a token file
-//!   (`auth`), a private CA for `https://` servers, timeouts and retries on
+//!   shape, with basic auth from a password file (`auth`), timeouts and retries on
 //!   transport errors and 5xx only (`retry`); status codes become typed errors (`status`);
 //!   URLs keep the base path (`url`).
 //! - `wait`: [`HttpClient::acquire_wait`] and [`HttpClient::acquire_by_state_wait`], polling
@@ -40,7 +39,7 @@ pub mod virtual_client;
 mod wait;
 
 pub use api::{BoskosApi, Error, Result};
-pub use auth::{CREDENTIALS_TOGETHER, ONE_KIND_OF_CREDENTIALS};
+pub use auth::CREDENTIALS_TOGETHER;
 pub use builder::{
     HttpClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT,
 };
@@ -50,6 +49,6 @@ pub use lease::{HeartbeatStatus, LeaseGuard, LostLease, LostReason};
 pub use multi::SetRequest;
 pub use queue::QueueEntry;
 pub use reqwest::Url;
-pub use retry::RetryPolicy;
+pub use retry::{RetryNotice, RetryPolicy};
 pub use virtual_client::{VirtualClient, VirtualError, VirtualLease};
 pub use wait::{ProgressHook, Wait, WaitProgress};

@@ -5,9 +5,9 @@
 //! generation of what this client acquired (see `fencing`), sent back as `generation=`
 //! on update and release; the lease TTL set on the client goes out as `lease_ttl=`.
 //!
-//! A 200 answer whose body is not a resource (an upstream server answers 200 with an
-//! empty body on unknown paths, e.g. when the base URL is wrong) is a [`Error::Protocol`]
-//! error, never retried.
+//! A 200 answer whose body is not a resource is an [`Error::Protocol`] error, never
+//! retried; an empty one where a body is due is [`Error::UnknownPath`]: a Boskos server
+//! answers 200 with an empty body on unknown paths, so the base URL has a wrong path.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,7 +46,7 @@ impl BoskosApi for HttpClient {
             params.push(("lease_ttl", ttl));
         }
         let reply = self.send_reply(Call::post("acquire", params)).await?;
-        let resource: Resource = decode("acquire", &reply.body)?;
+        let resource: Resource = self.decode("acquire", &reply.body)?;
         if resource.name.is_empty() {
             return Err(Error::Protocol(format!(
                 "unable to parse resource from {:?}",
@@ -77,7 +77,7 @@ impl BoskosApi for HttpClient {
         let reply = self
             .send_reply(Call::post("acquirebystate", params))
             .await?;
-        let resources: Vec<Resource> = decode("acquirebystate", &reply.body)?;
+        let resources: Vec<Resource> = self.decode("acquirebystate", &reply.body)?;
         self.remember_granted(resources.iter().map(|r| r.name.as_str()), &reply.headers);
         Ok(resources)
     }
@@ -128,23 +128,32 @@ impl BoskosApi for HttpClient {
             ("dest", dest),
         ];
         let body = self.send(Call::post("reset", params)).await?;
-        decode("reset", &body)
+        self.decode("reset", &body)
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
         let body = self
             .send(Call::get("metric", vec![("type", rtype)]))
             .await?;
-        decode("metric", &body)
+        self.decode("metric", &body)
     }
 }
 
-/// Parse a 200 body, naming the route in the error.
-fn decode<T: DeserializeOwned>(route: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| {
-        let shown: String = body.chars().take(200).collect();
-        Error::Protocol(format!(
-            "/{route} answered 200 with an unexpected body ({e}): {shown:?}"
-        ))
-    })
+impl HttpClient {
+    /// Parse a 200 body, naming the route in the error. An empty body where the route
+    /// always answers one is a Boskos server's catch-all: the path is wrong.
+    fn decode<T: DeserializeOwned>(&self, route: &str, body: &str) -> Result<T> {
+        if body.trim().is_empty() {
+            let url = crate::url::endpoint(&self.inner.base, route, &[]);
+            return Err(Error::UnknownPath {
+                url: crate::http::redact(&url),
+            });
+        }
+        serde_json::from_str(body).map_err(|e| {
+            let shown: String = body.chars().take(200).collect();
+            Error::Protocol(format!(
+                "/{route} answered 200 with an unexpected body ({e}): {shown:?}"
+            ))
+        })
+    }
 }

@@ -10,7 +10,12 @@
 //! upstream, leave a resource acquired twice by the same owner or released already; the
 //! second release then fails with an owner mismatch, and a lost acquire is reaped.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::api::Error;
 
 /// How many attempts a request gets and the back-off between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +54,32 @@ impl RetryPolicy {
     /// Whether another attempt follows failed attempt `attempt` (1-based).
     pub fn has_more(&self, attempt: u32) -> bool {
         attempt < self.attempts.max(1)
+    }
+}
+
+/// What a retry hook is told before the client sleeps and tries again.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RetryNotice<'a> {
+    /// The server's base URL.
+    pub base: &'a Url,
+    /// The attempt about to be made (2 for the first retry).
+    pub next_attempt: u32,
+    /// Attempts in all.
+    pub attempts: u32,
+    /// The pause before it.
+    pub pause: Duration,
+    /// Why the last attempt failed ([`Error::Unreachable`] or a 5xx [`Error::Status`]).
+    pub error: &'a Error,
+}
+
+/// A hook told about each retry (see `HttpClientBuilder::on_retry`).
+#[derive(Clone)]
+pub(crate) struct RetryHook(pub(crate) Arc<dyn Fn(&RetryNotice<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryHook")
     }
 }
 

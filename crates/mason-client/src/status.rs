@@ -3,27 +3,20 @@
 //! The mapping follows the server's status codes (SPEC §3.7): 404 → [`Error::NotFound`],
 //! or [`Error::TypeNotFound`] when the body carries upstream's
 //! `resource type "<type>" does not exist` (also on a 409, which is how `mason serve`'s
-//! multi-resource acquire answers unknown types); 401 → [`Error::OwnerMismatch`], or
-//! [`Error::Unauthenticated`] when the answer carries a `WWW-Authenticate` challenge (the
-//! auth gate's, or a proxy's); 403 → [`Error::Forbidden`]; 429 →
-//! [`Error::TooManyRequests`]; 409 → [`Error::StateMismatch`]; 400 →
-//! [`Error::BadRequest`]; anything else → [`Error::Status`]. The message kept is the
-//! server's body without its trailing newline.
+//! multi-resource acquire answers unknown types); 401 → [`Error::OwnerMismatch`]; 409 →
+//! [`Error::StateMismatch`]; 400 → [`Error::BadRequest`]; anything else →
+//! [`Error::Status`]. The message kept is the server's body without its trailing newline.
 //! Upstream's client only tells the two 404s apart when asked to; this one always does.
 
 use crate::api::Error;
 
-/// The typed error for `status` with response `body`; `challenged`: the answer carried a
-/// `WWW-Authenticate` header.
-pub(crate) fn error_for(status: u16, body: &str, challenged: bool) -> Error {
+/// The typed error for `status` with response `body`.
+pub(crate) fn error_for(status: u16, body: &str) -> Error {
     let message = body.trim_end().to_string();
     match status {
         404 | 409 if names_missing_type(&message) => Error::TypeNotFound(message),
         404 => Error::NotFound(message),
-        401 if challenged => Error::Unauthenticated(message),
         401 => Error::OwnerMismatch(message),
-        403 => Error::Forbidden(message),
-        429 => Error::TooManyRequests(message),
         409 => Error::StateMismatch(message),
         400 => Error::BadRequest(message),
         _ => Error::Status { status, message },
@@ -45,18 +38,6 @@ fn names_missing_type(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_challenge_tells_authentication_from_owner_mismatch() {
-        assert!(matches!(
-            error_for(401, "unauthorized: wrong user name or password\n", true),
-            Error::Unauthenticated(m) if m == "unauthorized: wrong user name or password"
-        ));
-        assert!(matches!(
-            error_for(401, "owner mismatch\n", false),
-            Error::OwnerMismatch(_)
-        ));
-    }
 
     #[test]
     fn maps_each_status_like_the_spec() {
@@ -98,16 +79,10 @@ mod tests {
             ),
             (400, "Type must be set in the request.\n", "BadRequest"),
             (405, "/metric only accepts GET\n", "Status"),
-            (403, "forbidden: user a may not POST /reset\n", "Forbidden"),
-            (
-                429,
-                "user prow holds 10 of 10 gce-project leases\n",
-                "TooMany",
-            ),
             (500, "boom", "Status"),
         ];
         for (status, body, kind) in cases {
-            let err = error_for(status, body, false);
+            let err = error_for(status, body);
             let got = match &err {
                 Error::NotFound(m) | Error::TypeNotFound(m) => {
                     assert_eq!(m, body.trim_end());
@@ -120,14 +95,6 @@ mod tests {
                 Error::OwnerMismatch(_) => "Owner",
                 Error::StateMismatch(_) => "State",
                 Error::BadRequest(_) => "BadRequest",
-                Error::Forbidden(m) | Error::TooManyRequests(m) => {
-                    assert_eq!(m, body.trim_end());
-                    if matches!(err, Error::Forbidden(_)) {
-                        "Forbidden"
-                    } else {
-                        "TooMany"
-                    }
-                }
                 Error::Status { status: s, message } => {
                     assert_eq!((*s, message.as_str()), (status, body.trim_end()));
                     "Status"

@@ -1,10 +1,16 @@
 //! The resource config: where it comes from ([`ConfigSource`]) and the one in force
 //! ([`ConfigHolder`]). Reloading reads the file, compares it with the text last seen, and
 //! parses + validates only when it changed; an invalid file never replaces a valid config.
+//!
+//! Like upstream, a file with keys the format does not know still loads (upstream's own
+//! configs may carry them); each such key, and each pool that can never be built, is
+//! logged as one warning with its YAML path and the fix (see
+//! [`mason_types::config::lint`]), whenever a new text is loaded.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use mason_types::config::lint::{self, Converters};
 use mason_types::BoskosConfig;
 
 use crate::{Error, Result};
@@ -100,6 +106,7 @@ impl ConfigHolder {
                         source,
                     }
                 })?;
+                warn_findings(&self.origin(), &text, &config);
                 *self.seen.lock().expect("config lock") = Some(Seen::Text(text));
                 Arc::new(config)
             }
@@ -127,6 +134,7 @@ impl ConfigHolder {
             Seen::Unreadable(problem) => Reload::Rejected(problem),
             Seen::Text(text) => match BoskosConfig::parse_and_validate(&text) {
                 Ok(config) => {
+                    warn_findings(&self.origin(), &text, &config);
                     let config = Arc::new(config);
                     let mut current = self.current.write().expect("config lock");
                     if current.as_deref() == Some(&*config) {
@@ -139,6 +147,19 @@ impl ConfigHolder {
                 Err(e) => Reload::Rejected(format!("invalid config {}: {e}", path.display())),
             },
         }
+    }
+}
+
+/// One warning per strict-reading finding of a config that loaded: keys the format does
+/// not know and pools that cannot work (converter names are not checked: the builders
+/// run elsewhere).
+fn warn_findings(origin: &str, text: &str, config: &BoskosConfig) {
+    let keys = lint::lint_keys(text).unwrap_or_default();
+    for finding in keys
+        .iter()
+        .chain(&lint::lint_pools(config, Converters::Unknown))
+    {
+        tracing::warn!(config = %origin, "{finding}");
     }
 }
 

@@ -11,8 +11,6 @@
 //!
 //! Layout:
 //! - [`state`]: [`AppState`], what every handler and background task shares.
-//! - [`auth`]: `--auth-file`: credentials, roles, owner patterns, the gate in front of the
-//!   routes, and the [`auth::Caller`] handlers read the request's identity from.
 //! - [`error`]: [`ApiError`] (store errors → upstream statuses and texts) and the crate [`Error`].
 //! - [`routes`]: the router, one file per route.
 //! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
@@ -22,7 +20,6 @@
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
 
-pub mod auth;
 pub mod config;
 pub mod error;
 pub mod in_process;

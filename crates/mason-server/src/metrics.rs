@@ -111,37 +111,37 @@ impl Metrics {
         let last_sync_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "boskos_acquire_duration_seconds",
-            "Time from a request's first acquire attempt to the successful acquire.",
+            "Time from a request's first acquire attempt to the successful acquire",
             acquire_duration.clone(),
         );
         registry.register(
             "boskos_http_request_duration_seconds",
-            "Time spent answering HTTP requests.",
+            "Time spent answering HTTP requests",
             http_duration.clone(),
         );
         registry.register(
             "boskos_http_response_size_bytes",
-            "Size of HTTP response bodies.",
+            "Size of HTTP response bodies",
             http_size.clone(),
         );
         registry.register(
             "mason_config_reload_errors",
-            "Config file changes that were rejected (unreadable or invalid); the previous config stayed in force.",
+            "Config file changes that were rejected (unreadable or invalid); the previous config stayed in force",
             reload_errors.clone(),
         );
         registry.register(
             "mason_config_last_reload_success_timestamp_seconds",
-            "Unix time at which a valid config was last loaded.",
+            "Unix time at which a valid config was last loaded",
             last_reload_success.clone(),
         );
         registry.register(
             "mason_config_sync_errors",
-            "Config syncs the store failed (retried).",
+            "Config syncs the store failed (retried)",
             sync_errors.clone(),
         );
         registry.register(
             "mason_config_last_sync_success_timestamp_seconds",
-            "Unix time of the last successful config sync.",
+            "Unix time of the last successful config sync",
             last_sync_success.clone(),
         );
         Self {
@@ -154,11 +154,6 @@ impl Metrics {
             sync_errors,
             last_sync_success,
         }
-    }
-
-    /// Add the auth gate's metrics to the exposition.
-    pub fn register_auth(&mut self, auth: &crate::auth::metrics::AuthMetrics) {
-        auth.register(&mut self.registry);
     }
 
     /// A successful acquire that waited `seconds` since its first attempt.
@@ -255,7 +250,7 @@ impl Metrics {
         }
         scrape.register(
             "boskos_resources",
-            "Number of resources by type and state.",
+            "Number of resources by type and state",
             resources,
         );
         let mut text = String::new();
@@ -336,6 +331,20 @@ mod tests {
         }
         assert!(text.ends_with("# EOF\n"));
         assert_eq!(text.matches("# EOF").count(), 1);
+    }
+
+    #[test]
+    fn help_texts_are_sentences_with_one_full_stop() {
+        // prometheus-client ends every HELP text with a full stop itself.
+        let text = Metrics::new().encode(&[Metric {
+            rtype: "t".into(),
+            ..Default::default()
+        }]);
+        let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
+        assert_eq!(helps.len(), 8, "{text}");
+        for help in helps {
+            assert!(help.ends_with('.') && !help.ends_with(".."), "{help}");
+        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! [`AppState`]: what every handler and background task shares. Cheap to clone (one `Arc`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mason_store::{Clock, Store, SyncReport};
 
-use crate::auth::AuthGate;
 use crate::config::{ConfigHolder, ConfigSource, Reload};
 use crate::metrics::Metrics;
 use crate::status::StatusBoard;
@@ -32,8 +32,13 @@ struct Inner {
     /// The loop status served at `GET /api/v2/status` (the server's loops, plus whatever
     /// an embedder such as `mason up` registers).
     status: StatusBoard,
-    /// Credential checks (`--auth-file`); `None`: the server is open.
-    auth: Option<Arc<AuthGate>>,
+    /// Wakes the config loop for a sync soon: a resource reached `tombstone`, so the pool
+    /// can delete and replace it (upstream reconciles on every such write).
+    sync_wanted: tokio::sync::Notify,
+    /// A sync marked resources `toBeDeleted`: their replacements follow only once the
+    /// cleaner tombstones them and a later sync runs, so the config loop syncs again
+    /// soon (see `tasks`).
+    deletions_pending: AtomicBool,
 }
 
 impl AppState {
@@ -51,26 +56,10 @@ impl AppState {
                 config: ConfigHolder::new(source),
                 sync_lock: tokio::sync::Mutex::new(()),
                 status,
-                auth: None,
+                sync_wanted: tokio::sync::Notify::new(),
+                deletions_pending: AtomicBool::new(false),
             }),
         }
-    }
-
-    /// Check credentials with `gate` on every route but health (see [`crate::auth`]).
-    ///
-    /// # Panics
-    /// When called after the state was cloned (call it right after [`AppState::new`]).
-    pub fn with_auth(mut self, gate: AuthGate) -> Self {
-        let inner = Arc::get_mut(&mut self.inner)
-            .expect("AppState::with_auth is called before the state is shared");
-        inner.metrics.register_auth(gate.metrics());
-        inner.auth = Some(Arc::new(gate));
-        self
-    }
-
-    /// The auth gate, when the server checks credentials.
-    pub fn auth(&self) -> Option<&Arc<AuthGate>> {
-        self.inner.auth.as_ref()
     }
 
     /// The store.
@@ -98,6 +87,27 @@ impl AppState {
         &self.inner.config
     }
 
+    /// Ask the config loop for a sync soon (a resource was tombstoned).
+    pub fn sync_soon(&self) {
+        self.inner.sync_wanted.notify_one();
+    }
+
+    /// Resolves when [`AppState::sync_soon`] was called (the config loop waits on it).
+    pub(crate) async fn sync_wanted(&self) {
+        self.inner.sync_wanted.notified().await;
+    }
+
+    /// Whether a sync marked resources for deletion since this was last asked.
+    pub(crate) fn take_deletions_pending(&self) -> bool {
+        self.inner.deletions_pending.swap(false, Ordering::SeqCst)
+    }
+
+    fn note_report(&self, report: &SyncReport) {
+        if !report.marked_for_deletion.is_empty() {
+            self.inner.deletions_pending.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Start-up: load the config (any problem is an error) and sync the store with it.
     /// Upstream treats a failure here as fatal, and so should the caller.
     pub async fn initial_sync(&self) -> Result<SyncReport> {
@@ -112,6 +122,7 @@ impl AppState {
             .map_err(Error::Sync)?;
         self.inner.metrics.config_synced();
         log_report("initial config sync", &report);
+        self.note_report(&report);
         Ok(report)
     }
 
@@ -155,6 +166,7 @@ impl AppState {
             Ok(report) => {
                 self.inner.metrics.config_synced();
                 log_report("config sync", &report);
+                self.note_report(&report);
                 Ok(Reconciled {
                     reload,
                     report: Some(report),

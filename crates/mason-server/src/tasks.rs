@@ -2,9 +2,18 @@
 //! - [`config_loop`]: one worker that re-reads the config file when the `notify` watcher
 //!   fires or every [`ServerOptions::config_poll_interval`] (a cheap read-and-compare
 //!   fallback for filesystems without events), applies a changed valid config (200 ms
-//!   after the last file event, so a file being written is not read half-way), and runs a full `sync_config` every [`ServerOptions::sync_period`] so expiry and
-//!   min-count top-up never wait for an event. A failed sync is retried with backoff
-//!   (1 s doubling, capped at the sync period).
+//!   after the last file event, so a file being written is not read half-way), and runs a
+//!   full `sync_config` every [`ServerOptions::sync_period`] so expiry and min-count
+//!   top-up never wait for an event. A failed sync is retried with backoff (1 s doubling,
+//!   capped at the sync period).
+//!
+//!   Replacing an expired dynamic resource takes three steps: a sync marks it
+//!   `toBeDeleted`, the cleaner tombstones it, and a later sync deletes and replaces it.
+//!   Upstream reconciles on every such write; here the loop syncs when a release to
+//!   `tombstone` arrives over HTTP ([`AppState::sync_soon`]), and after any sync that
+//!   marked resources it syncs again [`FOLLOW_UP_FIRST`] later, then at doubling gaps up
+//!   to the period, so a cleaner in the same process (`mason up`) is followed within a
+//!   fraction of a second and a restart on an old store is ready at once.
 //! - [`request_gc_loop`]: drops expired `request_id` entries every
 //!   [`ServerOptions::request_gc_period`] (upstream: 1 minute).
 //!
@@ -25,6 +34,9 @@ use crate::state::AppState;
 /// Quiet time after a file event before the file is read.
 const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// First follow-up sync after a sync that marked resources for deletion.
+pub const FOLLOW_UP_FIRST: Duration = Duration::from_millis(100);
+
 /// Keep the config in force and the store in sync with it until `shutdown`.
 pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: CancellationToken) {
     let wake = Arc::new(Notify::new());
@@ -32,7 +44,7 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let _watcher = state
         .config()
         .path()
-        .and_then(|path| watch_directory_of(path, wake.clone()));
+        .and_then(|path| watch(path, wake.clone()));
     let poll = state
         .config()
         .path()
@@ -42,12 +54,22 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let mut backoff = Duration::from_secs(1);
     let status = state.status().track("config-sync");
     status.started(Some(period));
+    // The gap to the next follow-up sync while deletions are under way.
+    let mut follow_up: Option<Duration> = None;
     loop {
+        if state.take_deletions_pending() {
+            follow_up = Some(FOLLOW_UP_FIRST);
+            next_full_sync = next_full_sync.min(Instant::now() + FOLLOW_UP_FIRST);
+        }
         let next_poll = poll.map(|p| Instant::now() + p).unwrap_or(next_full_sync);
         let woken = tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = sleep_until(next_full_sync.min(next_poll)) => false,
             _ = wake.notified() => true,
+            _ = state.sync_wanted() => {
+                next_full_sync = Instant::now();
+                false
+            }
         };
         if woken {
             // Writers often truncate then write: let the burst of events settle so a
@@ -61,9 +83,19 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
         match state.reconcile(force).await {
             Ok(done) => {
                 if force || done.report.is_some() {
-                    next_full_sync = Instant::now() + period;
                     backoff = Duration::from_secs(1);
-                    status.ran(Ok(()), Some(period));
+                    let gap = match follow_up {
+                        Some(gap) if gap < period => {
+                            follow_up = Some(gap * 2);
+                            gap
+                        }
+                        _ => {
+                            follow_up = None;
+                            period
+                        }
+                    };
+                    next_full_sync = Instant::now() + gap;
+                    status.ran(Ok(()), Some(gap));
                 }
             }
             Err(e) => {
@@ -78,11 +110,11 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     tracing::debug!("config loop stopped");
 }
 
-/// Watch a file's directory (editors and Kubernetes ConfigMaps replace files by renaming,
-/// which a watch on the file itself would miss). Any event wakes the loop, which then
-/// compares the file's content. `None` (logged) when the platform refuses a watch: the
-/// poll still notices changes. Used for the config file and the auth file.
-pub(crate) fn watch_directory_of(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
+/// Watch the config file's directory (editors and Kubernetes ConfigMaps replace files by
+/// renaming, which a watch on the file itself would miss). Any event wakes the loop, which
+/// then compares the file's content. `None` (logged) when the platform refuses a watch:
+/// the poll still notices changes.
+fn watch(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -97,7 +129,7 @@ pub(crate) fn watch_directory_of(path: &Path, wake: Arc<Notify>) -> Option<Recom
     match result {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the directory; polling only");
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; polling only");
             None
         }
     }

@@ -11,6 +11,7 @@
 //! - [`metric`]: the `/metric` JSON object.
 //! - [`duration`]: Go duration syntax (`1h30m`, `300ms`), parsed and printed exactly.
 //! - [`json`]: JSON text with Go's escaping, for byte-identical bodies.
+//! - [`headers`]: the response headers `mason serve` adds.
 //! - [`config`]: the Boskos resource config YAML, dynamic pools (DRLC) and validation.
 //! - [`k8s`]: upstream's Kubernetes objects (`ResourceObject`, `DRLCObject`), read and
 //!   written for migrations.
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod headers;
 pub mod json;
 pub mod k8s;
 pub mod metric;

@@ -1,6 +1,7 @@
 //! `mason`: one binary for every role. Each subcommand lives in its own file under
-//! [`cmd`] with an `Opts` (clap) and a `run`; `main` only parses, sets up logging, runs,
-//! and maps the outcome to a documented exit code (see [`exit`]).
+//! [`cmd`] with an `Opts` (clap), `EXAMPLES` and a `run`; what they share (connection
+//! flags, signals, messages, error translation) is in [`cli`]; `main` only parses, sets
+//! up logging, runs, and maps the outcome to a documented exit code (see [`exit`]).
 
 // Doc comments on the clap structs are the `--help` text users read, written for a
 // terminal (`--<suffix>=<name>`, `[default: …]`), not for rustdoc.
@@ -12,6 +13,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cli;
 mod cmd;
 #[cfg(test)]
 mod deploy_args;
@@ -21,10 +23,17 @@ mod logging;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use exit::Scope;
 
 /// Mason: Boskos-compatible leases for pooled test resources, and a builder of virtual ones.
 #[derive(Debug, Parser)]
-#[command(name = "mason", version, about, long_about = None, after_help = exit::HELP)]
+#[command(
+    name = "mason",
+    version,
+    about,
+    long_about = None,
+    after_help = exit::help(&[Scope::Client, Scope::Waiting, Scope::Run, Scope::Daemon, Scope::Config])
+)]
 struct Cli {
     #[command(flatten)]
     log: logging::LogOpts,
@@ -32,58 +41,107 @@ struct Cli {
     command: Command,
 }
 
+const CLIENT: &[Scope] = &[Scope::Client];
+const WAITING: &[Scope] = &[Scope::Client, Scope::Waiting];
+const DAEMON: &[Scope] = &[Scope::Daemon, Scope::Config];
+const CONTROLLER: &[Scope] = &[Scope::Daemon];
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load a Boskos-compatible server (or a self-hosted pool) and print throughput and latency.
+    #[command(after_help = cli::help::after(cli::help::BENCH_EXAMPLES, CLIENT))]
     Bench(cmd::bench::Opts),
-    /// Validate a resource config file: silent exit 0 when valid, every error listed otherwise.
+    /// Check a resource config file strictly: silent exit 0 when sound, every problem
+    /// with its path and fix otherwise.
+    #[command(after_help = cli::help::after(cmd::check_config::EXAMPLES, &[Scope::Config]))]
     CheckConfig(cmd::check_config::Opts),
-    /// Validate an auth file (--auth-file): silent exit 0 when valid, every error listed otherwise.
-    CheckAuth(cmd::check_auth::Opts),
-    /// Make the secrets of an auth file: password hashes and bearer tokens.
-    Auth(cmd::auth::Opts),
     /// Build virtual resources out of leased physical ones (Mason), against any Boskos server.
+    #[command(after_help = cli::help::after(cmd::builder::EXAMPLES, CONTROLLER))]
     Builder(cmd::builder::Opts),
     /// Run the Boskos-compatible lease server (upstream's boskos).
+    #[command(after_help = cli::help::after(cmd::serve::EXAMPLES, DAEMON))]
     Serve(cmd::serve::Opts),
     /// Print a store as upstream Boskos' Kubernetes objects, for kubectl apply or mason import.
+    #[command(after_help = cli::help::after(cmd::export::EXAMPLES, &[]))]
     Export(cmd::export::Opts),
     /// GET a URL once and exit 0 on a 2xx answer (the container's health check).
+    #[command(after_help = cli::help::after(cmd::probe::EXAMPLES, &[]))]
     Probe(cmd::probe::Opts),
     /// Run everything in one process: server, builder, reaper, cleaner (+ janitor).
+    #[command(after_help = cli::help::after(cmd::up::EXAMPLES, DAEMON))]
     Up(cmd::up::Opts),
     /// Reset leases that stopped heartbeating back to dirty (upstream's reaper).
+    #[command(after_help = cli::help::after(cmd::reaper::EXAMPLES, CONTROLLER))]
     Reaper(cmd::reaper::Opts),
     /// Tombstone toBeDeleted dynamic resources after freeing their parts (upstream's cleaner).
+    #[command(after_help = cli::help::after(cmd::cleaner::EXAMPLES, CONTROLLER))]
     Cleaner(cmd::cleaner::Opts),
     /// Clean dirty resources with a program, fairly across types (upstream's janitor).
+    #[command(after_help = cli::help::after(cmd::janitor::EXAMPLES, CONTROLLER))]
     Janitor(cmd::janitor::Opts),
     /// Acquire a resource (with a virtual one's physical ones); print its JSON (boskosctl acquire).
+    #[command(after_help = cli::help::after(cmd::acquire::EXAMPLES, WAITING))]
     Acquire(cmd::acquire::Opts),
     /// Release a resource (with a virtual one's physical ones) by name (boskosctl release).
+    #[command(after_help = cli::help::after(cmd::release::EXAMPLES, CLIENT))]
     Release(cmd::release::Opts),
     /// Keep a lease alive by sending heartbeats (boskosctl heartbeat).
+    #[command(after_help = cli::help::after(cmd::heartbeat::EXAMPLES, CLIENT))]
     Heartbeat(cmd::heartbeat::Opts),
     /// Print the metric JSON of a resource type (boskosctl metrics).
+    #[command(after_help = cli::help::after(cmd::metrics::EXAMPLES, CLIENT))]
     Metrics(cmd::metrics::Opts),
     /// Move stale owned resources of a type to another state and print them.
+    #[command(after_help = cli::help::after(cmd::reset::EXAMPLES, CLIENT))]
     Reset(cmd::reset::Opts),
     /// Heartbeat a leased resource and merge user data into it.
+    #[command(after_help = cli::help::after(cmd::update::EXAMPLES, CLIENT))]
     Update(cmd::update::Opts),
     /// Lease a resource while a command runs: wait, export it, heartbeat, release.
+    #[command(after_help = cli::help::after(
+        cmd::run::EXAMPLES,
+        &[Scope::Client, Scope::Waiting, Scope::Run]
+    ))]
     Run(cmd::run::Opts),
+}
+
+impl Command {
+    /// How text log lines look: timestamped for daemons, plain `mason run: …` lines for
+    /// client commands (the shape of their own messages).
+    fn log_style(&self) -> logging::Style {
+        use logging::Style::{Log, Plain};
+        match self {
+            Command::Bench(_) => Plain("mason bench"),
+            Command::CheckConfig(_) => Plain("mason check-config"),
+            Command::Acquire(_) => Plain("mason acquire"),
+            Command::Release(_) => Plain("mason release"),
+            Command::Heartbeat(_) => Plain("mason heartbeat"),
+            Command::Metrics(_) => Plain("mason metrics"),
+            Command::Reset(_) => Plain("mason reset"),
+            Command::Update(_) => Plain("mason update"),
+            Command::Run(_) => Plain("mason run"),
+            Command::Export(_) => Plain("mason export"),
+            Command::Probe(_) => Plain("mason probe"),
+            Command::Builder(_)
+            | Command::Serve(_)
+            | Command::Up(_)
+            | Command::Reaper(_)
+            | Command::Cleaner(_)
+            | Command::Janitor(_) => Log,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(&cli.log);
+    logging::init(&cli.log, cli.command.log_style());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mason: cannot start the async runtime: {e}");
+            cli::console::error(&format!("mason: cannot start the async runtime: {e}"));
             return ExitCode::from(exit::INTERNAL);
         }
     };
@@ -91,8 +149,6 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
-            Command::CheckAuth(opts) => cmd::check_auth::run(opts).await,
-            Command::Auth(opts) => cmd::auth::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
             Command::Export(opts) => cmd::export::run(opts).await,

@@ -77,6 +77,50 @@ async fn a_dead_port_is_unreachable_after_the_retries() {
 }
 
 #[tokio::test]
+async fn each_retry_is_announced_with_the_cause_and_no_url_twice() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let c = HttpClient::builder(&url, "alice")
+        .retry(RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(5),
+        })
+        .on_retry(move |n| {
+            let cause = n.error.transport_cause().unwrap_or_default().to_string();
+            record.lock().unwrap().push((
+                n.next_attempt,
+                n.attempts,
+                n.pause,
+                n.base.to_string(),
+                cause,
+            ));
+        })
+        .build()
+        .unwrap();
+    let err = c.metric("t1").await.unwrap_err();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].0, seen[0].1, seen[0].2),
+        (2, 3, Duration::from_millis(5))
+    );
+    assert_eq!((seen[1].0, seen[1].2), (3, Duration::from_millis(20)));
+    assert_eq!(seen[0].3, format!("{url}/"));
+    assert!(
+        !seen[0].4.contains("http://"),
+        "the cause alone: {}",
+        seen[0].4
+    );
+    assert!(
+        err.to_string().matches("http://").count() == 1,
+        "the URL is named once: {err}"
+    );
+}
+
+#[tokio::test]
 async fn a_200_that_is_not_a_resource_is_a_protocol_error() {
     // An upstream server answers 200 with an empty body on unknown paths (wrong base URL).
     let server = Scripted::start(vec![(200, ""), (200, "{}")]).await;
@@ -84,15 +128,40 @@ async fn a_200_that_is_not_a_resource_is_a_protocol_error() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
-    for _ in 0..2 {
-        let err = c.acquire("t1", "free", "busy", None).await.unwrap_err();
-        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
-    }
+    let err = c.acquire("t1", "free", "busy", None).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownPath { url } if url == &format!("{}/acquire", server.url)),
+        "{err:?}"
+    );
+    let err = c.acquire("t1", "free", "busy", None).await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     assert_eq!(
         server.requests().len(),
         2,
         "protocol errors are not retried"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mason_serves_catch_all_is_told_apart_from_an_empty_success() {
+    let server = mason_testkit::TestServer::start("resources:\n- type: t1\n  names: [a]\n").await;
+    let wrong = HttpClient::builder(format!("{}/typo", server.url), "alice")
+        .build()
+        .unwrap();
+    // /release answers an empty 200 on success; the catch-all's says it is not a route.
+    let err = wrong.release("a", "dirty").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownPath { url } if url.ends_with("/typo/release")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("check the path of the server URL"),
+        "{err}"
+    );
+    let right = HttpClient::builder(&server.url, "alice").build().unwrap();
+    right.acquire("t1", "free", "busy", None).await.unwrap();
+    right.release("a", "dirty").await.unwrap();
     server.stop().await;
 }
 

@@ -26,7 +26,7 @@ use crate::status::StatusBoard;
 
 /// The API router: upstream's routes, health, metrics and `/api/v2`.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    Router::new()
         .route("/acquire", any(acquire::handle))
         .route("/acquirebystate", any(acquire_by_state::handle))
         .route("/release", any(release::handle))
@@ -43,8 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))
         .route("/api/v2/status", get(status::handle))
-        .fallback(catch_all::handle);
-    with_auth(routes, &state)
+        .fallback(catch_all::handle)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             track::observe,
@@ -62,19 +61,9 @@ pub fn status_router(board: StatusBoard) -> Router {
 
 /// The router of the optional `--metrics-port` listener: `GET /metrics` only.
 pub fn metrics_router(state: AppState) -> Router {
-    let routes = Router::new().route("/metrics", get(metrics::handle));
-    with_auth(routes, &state).with_state(state)
-}
-
-/// The auth gate in front of `routes`, when the server checks credentials.
-fn with_auth(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    match state.auth() {
-        Some(gate) => routes.layer(axum::middleware::from_fn_with_state(
-            gate.clone(),
-            crate::auth::middleware::authorize,
-        )),
-        None => routes,
-    }
+    Router::new()
+        .route("/metrics", get(metrics::handle))
+        .with_state(state)
 }
 
 /// The router of the optional `--health-port` listener: `/healthz` and `/healthz/ready`.

@@ -38,5 +38,9 @@ pub(super) async fn handle(
             )
         })?;
     tracing::debug!(%name, %dest, %owner, "released");
+    if dest == mason_types::state::TOMBSTONE {
+        // The pool can now delete and replace it: no need to wait for the timer.
+        state.sync_soon();
+    }
     Ok(respond::empty())
 }

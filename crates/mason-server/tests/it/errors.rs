@@ -262,6 +262,11 @@ async fn catch_all_answers_200_empty() {
             "{method} {uri}"
         );
         assert_eq!(reply.content_type(), None, "{method} {uri}");
+        assert_eq!(
+            reply.header(mason_types::headers::UNKNOWN_PATH),
+            Some("true"),
+            "{method} {uri}: the catch-all says so"
+        );
     }
 }
 
@@ -281,6 +286,11 @@ async fn success_bodies_and_content_types() {
         .post(&format!("/release?dest=dirty&name={}&owner=me", r.name))
         .await;
     reply.assert_empty_ok();
+    assert_eq!(
+        reply.header(mason_types::headers::UNKNOWN_PATH),
+        None,
+        "a real route's empty 200 is not the catch-all's"
+    );
     let reply = h
         .post(&format!(
             "/acquirebystate?dest=busy&names={}&owner=me&state=dirty",

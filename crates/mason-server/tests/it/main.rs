@@ -6,9 +6,8 @@
 //! - `reload`: config file reload (applied, rejected with the old config kept);
 //! - `status`: `/api/v2/status` with the server's own loops running;
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
-//! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers).
+//! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
 
-mod auth;
 mod concurrency;
 mod errors;
 mod extensions;
@@ -16,5 +15,6 @@ mod failing_store;
 mod golden;
 mod in_process;
 mod reload;
+mod replacement;
 mod status;
 mod support;

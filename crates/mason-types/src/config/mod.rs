@@ -3,9 +3,13 @@
 //! A config entry with `names` is a static pool; one without is a dynamic pool, a
 //! "DRLC" (dynamic resource life cycle) that the server keeps between `min-count` and
 //! `max-count` resources with generated UUID names. Parsing is lenient like upstream
-//! (unknown keys are ignored); [`validate`] applies upstream's rules and messages.
+//! (unknown keys are ignored); [`validate`] applies upstream's rules and messages, and
+//! [`lint`] is the strict reading on top (unknown keys with a "did you mean", pools that
+//! can never be built) that `mason check-config` enforces and `mason serve` warns about.
 
 mod lease;
+pub mod lint;
+mod suggest;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -17,6 +21,7 @@ use crate::duration::{format_go_duration, parse_go_duration};
 use crate::state;
 
 pub use lease::LeasePolicy;
+pub use suggest::did_you_mean;
 pub(crate) use validate::dns1123_subdomain_problems;
 pub use validate::{is_dns1123_subdomain, validate, ConfigError};
 

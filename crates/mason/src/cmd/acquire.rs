@@ -2,7 +2,10 @@
 //!
 //! With `--timeout 0` (the default) it makes one attempt, like boskosctl. With a timeout it
 //! polls with one request ID (keeping its place in the server's queue) until a resource is
-//! free, the timeout passes (exit 3) or SIGINT/SIGTERM arrives (exit 130).
+//! free, the timeout passes (exit 3) or SIGINT/SIGTERM arrives (exit 130 or 143). When
+//! nothing is available and the server can tell why (no resource of the type is in that
+//! state, or those in it still have an owner), it says so (see `cli::diagnose`).
+//! `--state` and `--target-state` default to `free` and `busy`, as for `mason run`.
 //!
 //! A *virtual* resource (one the Mason builder made; see `leased`) comes with its physical
 //! resources: they are taken too, into the same `--target-state` for the same owner. If
@@ -13,11 +16,21 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use mason_client::{BoskosApi, VirtualLease, Wait};
+use mason_client::{VirtualLease, Wait};
 
-use super::client_opts::{cancel_on_signal, fail, go_duration, ClientOpts};
-use super::leased;
+use crate::cli::client_opts::{go_duration, ClientOpts};
+use crate::cli::diagnose;
+use crate::cli::leased;
+use crate::cli::signals::Interrupt;
+use crate::cli::translate::{fail, Asked};
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason acquire --type gce-project                            # one attempt: free -> busy
+mason acquire --type sandbox --timeout 10m --output full    # wait; print its physical resources too
+mason acquire --type t --state dirty --target-state cleaning --owner-name janitor-7
+";
 
 /// What `acquire` prints on stdout (one line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -33,16 +46,14 @@ pub(crate) enum Output {
 /// Options of `acquire`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    client: ClientOpts,
     /// Type of the resource to acquire.
     #[arg(long = "type", value_name = "TYPE")]
     rtype: String,
-    /// State the resource must be in (e.g. free).
-    #[arg(long, value_name = "STATE")]
+    /// State the resource must be in.
+    #[arg(long, value_name = "STATE", default_value = "free")]
     state: String,
-    /// State to move it to (e.g. busy); a virtual resource's physical resources go there too.
-    #[arg(long, value_name = "STATE")]
+    /// State to move it to; a virtual resource's physical resources go there too.
+    #[arg(long, value_name = "STATE", default_value = "busy")]
     target_state: String,
     /// How long to wait for a free resource, Go duration; 0 = a single attempt.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = go_duration)]
@@ -54,30 +65,53 @@ pub(crate) struct Opts {
     /// along with a virtual one.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Output::Resource)]
     output: Output,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 /// Acquire (with the physical resources of a virtual resource) and print the JSON
 /// followed by a newline.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
+    const COMMAND: &str = "mason acquire";
     let client = opts
         .client
-        .builder()
+        .builder(COMMAND)?
         .poll_interval(opts.poll_interval)
         .build()
-        .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))?;
-    let outcome = if opts.timeout.is_zero() {
-        client
-            .acquire(&opts.rtype, &opts.state, &opts.target_state, None)
-            .await
-    } else {
-        let wait = Wait::new()
-            .timeout(opts.timeout)
-            .cancel(cancel_on_signal()?);
-        client
-            .acquire_wait(&opts.rtype, &opts.state, &opts.target_state, &wait)
-            .await
+        .map_err(|e| Exit::new(exit::USAGE, format!("{COMMAND}: {e}")))?;
+    // Signals are caught only while waiting; a single attempt stops as any program does.
+    let interrupt = match opts.timeout.is_zero() {
+        true => None,
+        false => Some(Interrupt::on_signals()?),
     };
-    let resource = outcome.map_err(|e| fail("failed to acquire a resource", &e, true))?;
+    let wait = interrupt.as_ref().map(|interrupt| {
+        Wait::new()
+            .timeout(opts.timeout)
+            .cancel(interrupt.token.clone())
+    });
+    let asked = (
+        opts.rtype.as_str(),
+        opts.state.as_str(),
+        opts.target_state.as_str(),
+    );
+    let resource = match diagnose::acquire(&client, asked, wait.as_ref(), COMMAND).await {
+        Ok(resource) => resource,
+        Err(failed) => {
+            let what = Asked::Acquire {
+                rtype: &opts.rtype,
+                state: &opts.state,
+            };
+            let mut exit = fail("failed to acquire a resource", &failed.error, what);
+            if let (mason_client::Error::Cancelled, Some(interrupt)) = (&failed.error, &interrupt) {
+                exit.code = interrupt.exit_code();
+                exit.message = format!("{COMMAND}: interrupted while waiting for a resource");
+            }
+            if let Some(hint) = failed.hint {
+                exit.message.push_str(&format!("\n{COMMAND}: {hint}"));
+            }
+            return Err(exit.into());
+        }
+    };
     let lease = leased::take_leased(&client, resource, &opts.target_state)
         .await
         .map_err(|e| {

@@ -9,8 +9,11 @@
 //! to `dirty` whatever its owner name still holds from a previous run, when the server
 //! can list it (`mason serve`); against upstream Boskos the reaper recovers those.
 //! SIGINT/SIGTERM interrupts the builds under way, releases their resources to `dirty`
-//! and exits 0. With `--status-port`, the builder's loop and per-pool counters (builds
-//! under way, failed builds, unmet needs) are served at `GET /api/v2/status`.
+//! and exits 0 (a second signal, more than a second later, exits at once). With
+//! `--config`, pools it cannot build (an unknown converter, `exec` content that cannot
+//! run) are logged as warnings at start. With `--status-port`, the builder's loop and
+//! per-pool counters (builds under way, failed builds, unmet needs) are served at
+//! `GET /api/v2/status`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,20 +25,27 @@ use mason_client::{BoskosApi, HttpClient};
 use mason_controllers::builder::{
     exec_converter, Builder, BuilderOptions, FilePools, ServerRoutes, EXEC_CONVERTER,
 };
-use mason_types::{parse_go_duration, BoskosConfig, DurationError};
-use tokio_util::sync::CancellationToken;
+use mason_types::BoskosConfig;
 use tokio_util::task::TaskTracker;
 
-use crate::cmd::credential_opts::CredentialOpts;
-use crate::cmd::status_opts::StatusOpts;
+use crate::cli::client_opts::{go_duration, missing_server_url, server_url};
+use crate::cli::config_check;
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason builder --server-url http://127.0.0.1:8080                  # pools from mason serve
+mason builder --server-url http://boskos:8080 --config resources.yaml  # any Boskos server";
 
 /// Flags of `mason builder`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    /// URL of the Boskos-compatible server (a path prefix is kept); env MASON_SERVER_URL.
-    #[arg(long, env = "MASON_SERVER_URL", value_name = "URL")]
-    server_url: String,
+    /// URL of the Boskos-compatible server, e.g. http://127.0.0.1:8080 (http:// is
+    /// assumed without a scheme; a path prefix is kept).
+    #[arg(long, env = "MASON_SERVER_URL", value_name = "URL", value_parser = server_url)]
+    server_url: Option<String>,
     /// Boskos config file with the dynamic pools to build [default: read them from the
     /// server's /api/v2/drlcs, mason serve only].
     #[arg(long, value_name = "FILE")]
@@ -61,14 +71,14 @@ pub(crate) struct Opts {
     /// Heartbeat period of held resources (keep it well under the reaper's expiry).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
     sync_period: Duration,
-    #[command(flatten)]
-    credentials: CredentialOpts,
+    /// Basic-auth username for a fronting proxy (needs --password-file).
+    #[arg(long, value_name = "USER")]
+    username: Option<String>,
+    /// File holding the basic-auth password; whitespace trimmed.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     #[command(flatten)]
     status: StatusOpts,
-}
-
-fn go_duration(text: &str) -> Result<Duration, DurationError> {
-    parse_go_duration(text)
 }
 
 impl Opts {
@@ -88,13 +98,17 @@ impl Opts {
 /// Run the builder until SIGINT/SIGTERM.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
-    let http = opts
-        .credentials
-        .apply(HttpClient::builder(&opts.server_url, &opts.owner_name))
+    let server_url = opts.server_url.as_deref().ok_or_else(missing_server_url)?;
+    let client = HttpClient::builder(server_url, &opts.owner_name)
+        .credentials(opts.username.clone(), opts.password_file.clone())
         .build()
         .map_err(|e| usage(format!("mason builder: {e}")))?;
-    let routes = ServerRoutes::with_client(http.clone());
-    let client: Arc<dyn BoskosApi> = Arc::new(http);
+    let client: Arc<dyn BoskosApi> = Arc::new(client);
+    let mut routes =
+        ServerRoutes::new(server_url).map_err(|e| usage(format!("mason builder: {e}")))?;
+    if let (Some(user), Some(file)) = (&opts.username, &opts.password_file) {
+        routes = routes.with_basic_auth(user.clone(), file.clone());
+    }
 
     let builder = Builder::new(client, opts.options());
     let builder = match &opts.config {
@@ -105,13 +119,16 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
                     path.display()
                 ))
             })?;
-            BoskosConfig::parse_and_validate(&text).map_err(|e| {
+            let config = BoskosConfig::parse_and_validate(&text).map_err(|e| {
                 usage(format!(
                     "mason builder: invalid config {}: {e}",
                     path.display()
                 ))
             })?;
             let pools = FilePools::new(path);
+            for finding in config_check::builder_findings(&config, &pools.base_dir()) {
+                tracing::warn!(config = %path.display(), "{finding}");
+            }
             builder
                 .register_config_converter(EXEC_CONVERTER, exec_converter(pools.base_dir()))
                 .context("registering the exec converter")?;
@@ -126,7 +143,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     };
     let builder = builder.with_inventory(routes);
 
-    let cancel = cancel_on_signal().context("installing signal handlers")?;
+    let cancel = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
     let board = opts.status.serve("builder", &tracker, &cancel).await?;
     let (reader, pools) = (builder.clone(), builder.clone());
@@ -138,22 +155,4 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     tracker.wait().await;
     outcome?;
     Ok(exit::OK)
-}
-
-/// A token cancelled by the first SIGINT or SIGTERM.
-fn cancel_on_signal() -> std::io::Result<CancellationToken> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let token = CancellationToken::new();
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let fire = token.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("signal received; stopping the builder");
-        fire.cancel();
-    });
-    Ok(token)
 }

@@ -15,18 +15,21 @@ use mason_controllers::builder::{FilePools, PoolSource, ServerRoutes};
 use mason_controllers::cleaner::{Cleaner, CleanerOptions, CLEANER_OWNER};
 use tokio_util::task::TaskTracker;
 
-use crate::cmd::client_opts::go_duration;
-use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts};
-use crate::cmd::status_opts::StatusOpts;
+use crate::cli::client_opts::go_duration;
+use crate::cli::controller_opts::{run_loop, ConnectOpts};
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason cleaner --server-url http://127.0.0.1:8080                    # pools from mason serve
+mason cleaner --server-url http://boskos:8080 --config resources.yaml  # any Boskos server
+";
 
 /// Options of `cleaner`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    connect: ConnectOpts,
-    #[command(flatten)]
-    status: StatusOpts,
     /// Read dynamic pools from this Boskos config file instead of the server.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -36,6 +39,10 @@ pub(crate) struct Opts {
     /// Pause when nothing is marked for deletion, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = go_duration)]
     period: Duration,
+    #[command(flatten)]
+    status: StatusOpts,
+    #[command(flatten)]
+    connect: ConnectOpts,
 }
 
 /// Run the cleaner until a signal.
@@ -47,9 +54,14 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             pools.load().await.map_err(|e| usage(e.to_string()))?;
             Arc::new(pools)
         }
-        None => Arc::new(ServerRoutes::with_client(
-            opts.connect.http_client(CLEANER_OWNER)?,
-        )),
+        None => {
+            let mut routes = ServerRoutes::new(opts.connect.server_url()?).map_err(usage)?;
+            if let (Some(user), Some(file)) = (&opts.connect.username, &opts.connect.password_file)
+            {
+                routes = routes.with_basic_auth(user.clone(), file.clone());
+            }
+            Arc::new(routes)
+        }
     };
     let client = opts.connect.client(CLEANER_OWNER)?;
     let options = CleanerOptions {
@@ -57,7 +69,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         cleaner_count: opts.cleaner_count,
     };
     tracing::info!(
-        server = %opts.connect.server_url, owner = %client.owner(), pools = %pools.describe(),
+        server = %opts.connect.server_url()?, owner = %client.owner(), pools = %pools.describe(),
         cleaner_count = options.cleaner_count, period = ?options.period, "cleaner starting"
     );
     let cleaner = Cleaner::new(client, pools, options).map_err(|e| usage(e.to_string()))?;

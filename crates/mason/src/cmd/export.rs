@@ -7,8 +7,14 @@ use clap::{Args, ValueEnum};
 use mason_store::ResourceFilter;
 use mason_types::k8s;
 
-use super::store_opts::StoreOpts;
+use crate::cli::store_opts::StoreOpts;
 use crate::exit;
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason export > boskos-objects.yaml                       # the SQLite file mason.db here
+mason export --store postgres://mason@db/mason --format json --namespace test-pods
+";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]

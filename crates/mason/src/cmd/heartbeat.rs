@@ -15,14 +15,21 @@ use mason_client::BoskosApi;
 use mason_types::Resource;
 use tokio::time::Instant;
 
-use super::client_opts::{cancel_on_signal, go_duration, ClientOpts};
+use crate::cli::client_opts::{go_duration, ClientOpts};
+use crate::cli::console;
+use crate::cli::signals::Interrupt;
+use crate::cli::translate::{explain, Asked};
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason heartbeat --resource \"$(mason acquire --type gce-project)\" &   # until 5h or a signal
+mason heartbeat --resource \"$RESOURCE_JSON\" --period 1m --timeout 2h
+";
 
 /// Options of `heartbeat`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    client: ClientOpts,
     /// The resource, as the JSON printed by `mason acquire`.
     #[arg(long, value_name = "JSON")]
     resource: String,
@@ -35,6 +42,8 @@ pub(crate) struct Opts {
     /// Consecutive failures tolerated before giving up.
     #[arg(long, value_name = "N", default_value_t = 10)]
     retries: u32,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 /// Heartbeat until the timeout, a signal, or too many failures.
@@ -48,8 +57,8 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     if opts.period.is_zero() {
         return Err(Exit::new(exit::USAGE, "mason: --period must be positive").into());
     }
-    let client = opts.client.client()?;
-    let cancel = cancel_on_signal()?;
+    let client = opts.client.client("mason heartbeat")?;
+    let cancel = Interrupt::on_signals()?.token;
     let name = &resource.name;
     let deadline = Instant::now() + opts.timeout;
     let mut next = Instant::now() + opts.period;
@@ -78,7 +87,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
                 println!("heartbeat sent for resource {name:?}");
             }
             Err(e) => {
-                eprintln!("failed to send heartbeat for resource {name:?}: {e}");
+                let asked = Asked::Named {
+                    name,
+                    owner: client.owner(),
+                    verb: "heartbeat",
+                };
+                console::warn(&format!(
+                    "failed to send heartbeat for resource {name:?}: {}",
+                    explain(&e, asked)
+                ));
                 if e.is_lease_lost() {
                     let msg = format!("stopping heartbeats: resource {name:?} is no longer ours");
                     return Err(Exit::new(exit::FAILURE, msg).into());

@@ -17,21 +17,30 @@ use clap::Args;
 use mason_controllers::janitor::{Janitor, JanitorOptions, JANITOR_OWNER};
 use tokio_util::task::TaskTracker;
 
-use crate::cmd::client_opts::go_duration;
-use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts, TypeOpts};
-use crate::cmd::status_opts::StatusOpts;
+use crate::cli::client_opts::go_duration;
+use crate::cli::controller_opts::{run_loop, ConnectOpts, TypeOpts};
+use crate::cli::program;
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason janitor --server-url http://boskos:8080 --resource-type gcp-project --command ./clean.py
+                # runs ./clean.py --project=<name> for each dirty gcp-project
+mason janitor --server-url http://boskos:8080 --resource-type-from-config resources.yaml \\
+              --command /usr/local/bin/janitor -- --hours=0 --dry-run
+";
 
 /// Options of `janitor`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
     #[command(flatten)]
-    connect: ConnectOpts,
-    #[command(flatten)]
-    status: StatusOpts,
-    #[command(flatten)]
     types: TypeOpts,
-    /// The cleanup program, run as `PROGRAM --<suffix>=<name> ARGS...`.
+    /// The cleanup program. For each dirty resource it runs PROGRAM --<suffix>=<name>
+    /// ARGS..., where <suffix> is the resource type after its last '-' (type
+    /// gcp-project, resource p-1: PROGRAM --project=p-1), as upstream's janitor. Exit 0
+    /// frees the resource; anything else leaves it dirty for a later try.
     #[arg(long, alias = "janitor-path", value_name = "PROGRAM")]
     command: PathBuf,
     /// Programs running at once.
@@ -49,6 +58,10 @@ pub(crate) struct Opts {
     /// Extra arguments passed to every run of the program.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
+    #[command(flatten)]
+    status: StatusOpts,
+    #[command(flatten)]
+    connect: ConnectOpts,
 }
 
 impl Opts {
@@ -67,11 +80,13 @@ impl Opts {
 /// Run the janitor until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     // Dirty virtual resources are the builder's to rebuild, never a janitor's to free.
+    program::locate(&opts.command, std::path::Path::new("."))
+        .map_err(|why| Exit::new(exit::USAGE, format!("mason janitor: --command: {why}")))?;
     let types = opts.types.source()?.excluding_built_pools();
     let client = opts.connect.client(JANITOR_OWNER)?;
     let options = opts.options();
     tracing::info!(
-        server = %opts.connect.server_url, owner = %client.owner(), ?types,
+        server = %opts.connect.server_url()?, owner = %client.owner(), ?types,
         command = %options.command.display(), args = ?options.args,
         pool_size = options.pool_size, "janitor starting"
     );

@@ -4,27 +4,34 @@
 use clap::Args;
 use mason_client::BoskosApi;
 
-use super::client_opts::{fail, ClientOpts};
+use crate::cli::client_opts::ClientOpts;
+use crate::cli::translate::{fail, Asked};
 use crate::exit;
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason metrics --type sandbox       # {\"type\":\"sandbox\",\"current\":{\"free\":2},\"owner\":{\"\":2}}
+mason metrics --type gce-project --server-url http://boskos:8080
+";
 
 /// Options of `metrics`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    client: ClientOpts,
     /// Resource type.
     #[arg(long = "type", value_name = "TYPE")]
     rtype: String,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 /// Fetch and print the metric JSON.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    let client = opts.client.client()?;
+    let client = opts.client.client("mason metrics")?;
     let context = || format!("failed to get metrics for resource {:?}", opts.rtype);
     let metric = client
         .metric(&opts.rtype)
         .await
-        .map_err(|e| fail(context(), &e, false))?;
+        .map_err(|e| fail(context(), &e, Asked::Metric { rtype: &opts.rtype }))?;
     println!("{}", serde_json::to_string(&metric)?);
     Ok(exit::OK)
 }

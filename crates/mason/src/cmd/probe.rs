@@ -16,6 +16,12 @@ use tokio::net::TcpStream;
 
 use crate::exit::{self, Exit};
 
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason probe                                       # GET http://127.0.0.1:8080/healthz
+mason probe http://127.0.0.1:8080/healthz/ready --timeout 1s
+";
+
 /// Options of `probe`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {

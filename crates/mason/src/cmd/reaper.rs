@@ -9,18 +9,21 @@ use clap::Args;
 use mason_controllers::reaper::{Reaper, ReaperOptions, REAPER_OWNER};
 use tokio_util::task::TaskTracker;
 
-use crate::cmd::client_opts::go_duration;
-use crate::cmd::controller_opts::{run_loop, shutdown_on_signals, ConnectOpts, TypeOpts};
-use crate::cmd::status_opts::StatusOpts;
+use crate::cli::client_opts::go_duration;
+use crate::cli::controller_opts::{run_loop, ConnectOpts, TypeOpts};
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason reaper --server-url http://boskos:8080 --resource-type gce-project,gke-cluster
+mason reaper --server-url http://boskos:8080 --resource-type-from-config resources.yaml --expire 1h
+";
 
 /// Options of `reaper`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    connect: ConnectOpts,
-    #[command(flatten)]
-    status: StatusOpts,
     #[command(flatten)]
     types: TypeOpts,
     /// Time between sweeps, Go duration.
@@ -35,6 +38,10 @@ pub(crate) struct Opts {
     /// Comma-separated states swept in addition to busy, cleaning and leased.
     #[arg(long, value_name = "STATES", value_delimiter = ',')]
     extra_source_states: Vec<String>,
+    #[command(flatten)]
+    status: StatusOpts,
+    #[command(flatten)]
+    connect: ConnectOpts,
 }
 
 impl Opts {
@@ -54,7 +61,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let client = opts.connect.client(REAPER_OWNER)?;
     let options = opts.options();
     tracing::info!(
-        server = %opts.connect.server_url, owner = %client.owner(),
+        server = %opts.connect.server_url()?, owner = %client.owner(),
         ?types, period = ?options.period, expire = ?options.expire,
         target = %options.target_state, "reaper starting"
     );
@@ -92,7 +99,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(w.opts.options(), ReaperOptions::default());
-        assert_eq!(w.opts.connect.server_url, "http://b");
+        assert_eq!(w.opts.connect.server_url().unwrap(), "http://b");
         assert_eq!(w.opts.types.resource_type.as_deref(), Some("a,b"));
     }
 

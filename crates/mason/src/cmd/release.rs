@@ -9,38 +9,47 @@
 //! any) must be named with `--leased` or stay held until a reaper takes them back.
 //!
 //! Every release is attempted; each success is confirmed on stdout, each failure shown on
-//! stderr, and the exit code is the first failure's.
+//! stderr as what happened (a resource nobody holds, a name that does not exist) with the
+//! server's text at the end, and the exit code is the first failure's. `--target-state`
+//! defaults to `dirty`, as `mason run --release-to`.
 
 use clap::Args;
 use mason_client::{BoskosApi, Error, HttpClient, ResourceQuery, VirtualError};
 use mason_types::LEASED_RESOURCES;
 
-use super::client_opts::{exit_code, fail, ClientOpts};
-use super::leased;
+use crate::cli::client_opts::ClientOpts;
+use crate::cli::leased;
+use crate::cli::translate::{exit_code, explain, fail, Asked};
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason release --name gce-project-3                        # to dirty: a janitor cleans it
+mason release --name sandbox-7f3a --target-state free     # with its physical resources
+mason release --name vm-1 --leased p-1,p-2 --owner-name ci-42   # against an upstream server
+";
 
 /// Options of `release`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    client: ClientOpts,
     /// Name of the resource.
     #[arg(long, value_name = "NAME")]
     name: String,
-    /// State to release it to (e.g. dirty); a virtual resource's physical resources go
-    /// there too.
-    #[arg(long, value_name = "STATE")]
+    /// State to release it to; a virtual resource's physical resources go there too.
+    #[arg(long, value_name = "STATE", default_value = "dirty")]
     target_state: String,
     /// Physical resources of a virtual NAME to release with it (comma-separated; works on
     /// any server). Without it they are looked up on mason serve; `--leased ''` releases
     /// NAME alone without looking.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     leased: Option<Vec<String>>,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 /// Release (with the physical resources of a virtual resource) and confirm on stdout.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    let client = opts.client.client()?;
+    let client = opts.client.client("mason release")?;
     let leased = match opts.leased {
         Some(names) => names.into_iter().filter(|n| !n.is_empty()).collect(),
         None => lookup(&client, &opts.name).await?,
@@ -62,7 +71,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     };
     for (name, err) in &errors {
-        eprintln!("failed to release resource {name:?}: {err}");
+        let asked = Asked::Named {
+            name,
+            owner: client.owner(),
+            verb: "release",
+        };
+        crate::cli::console::error(&format!(
+            "failed to release resource {name:?}: {}",
+            explain(err, asked)
+        ));
     }
     Err(Exit::new(exit_code(first, false), "").into())
 }
@@ -77,12 +94,12 @@ async fn lookup(client: &HttpClient, name: &str) -> Result<Vec<String>, Exit> {
     let held = match client.resources(&ResourceQuery::new().owner(owner)).await {
         Ok(Some(held)) => held,
         Ok(None) => {
-            eprintln!(
+            crate::cli::console::warn(&format!(
                 "mason release: warning: {} does not list resources (not mason serve?), so \
                  only {name:?} is released; if it is a virtual resource, release its physical \
                  resources with --leased, or they stay held until a reaper takes them back",
                 client.base_url()
-            );
+            ));
             return Ok(Vec::new());
         }
         Err(e) => {
@@ -92,7 +109,7 @@ async fn lookup(client: &HttpClient, name: &str) -> Result<Vec<String>, Exit> {
             );
             return Err(Exit::new(
                 exit_code(&e, false),
-                format!("{}: {hint}: {e}", context()),
+                format!("{}: {hint}: {}", context(), explain(&e, Asked::Other)),
             ));
         }
     };
@@ -103,6 +120,6 @@ async fn lookup(client: &HttpClient, name: &str) -> Result<Vec<String>, Exit> {
         let err = Error::Local(format!(
             "unreadable {LEASED_RESOURCES} ({e}); name its physical resources with --leased"
         ));
-        fail(context(), &err, false)
+        fail(context(), &err, Asked::Other)
     })
 }

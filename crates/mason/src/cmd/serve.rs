@@ -1,45 +1,53 @@
 //! `mason serve`: the Boskos-compatible lease server (upstream's `cmd/boskos`).
 //!
-//! Opens the store (`--store`, env `MASON_STORE`, default `sqlite://mason.db`, created
-//! when missing), loads and syncs the config (any failure here is fatal, as upstream),
-//! then serves the API on `--listen-address:--port` (plus optional `--metrics-port` and
-//! `--health-port` listeners) while the config file is watched and synced every
-//! `--sync-period`. The first SIGINT/SIGTERM shuts down gracefully (in-flight requests
-//! finish, at most [`SHUTDOWN_DEADLINE`]); a second one exits at once.
+//! Start-up changes nothing until it is sure to succeed: it reads and validates the
+//! config, then binds every listener (`--listen-address:--port`, and the optional
+//! `--metrics-port` and `--health-port`), and only then opens the store (`--store`, env
+//! `MASON_STORE`, default `sqlite://mason.db`) and syncs the config into it. A missing
+//! or invalid config or a port in use therefore leaves the store untouched. Any failure
+//! is fatal, as upstream. It then serves while the config file is watched and synced
+//! every `--sync-period`. The first SIGINT/SIGTERM shuts down gracefully (in-flight
+//! requests finish, at most [`SHUTDOWN_DEADLINE`]) and exits 0; a second one, more than
+//! a second later, exits at once (see `cli::signals`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use mason_server::{AppState, ConfigSource, Error as ServerError, Listeners, ServerOptions};
-use mason_store::open::StoreOptions;
-use mason_store::{StoreUrl, SystemClock};
-use mason_types::{parse_go_duration, DurationError};
+use mason_server::{Listeners, ServerOptions};
+use mason_store::StoreUrl;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::cmd::check_auth;
+use crate::cli::client_opts::go_duration;
+use crate::cli::config_check;
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::startup;
 use crate::exit::{self, Exit};
 
 /// How long in-flight requests and loops get to finish after the first signal.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 
-/// Exit code when a second signal cuts the graceful shutdown short (128 + SIGINT).
-const FORCED: i32 = 130;
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason serve --config boskos-resources.yaml                          # SQLite file mason.db here
+mason serve --config resources.yaml --store postgres://mason@db/mason  # one of several replicas
+mason serve --config resources.yaml --port 0 --metrics-port 9090    # 0 picks a free API port";
 
-/// Options of `serve`.
+/// Options of `serve`. Defaults are upstream boskos' (it is a drop-in replacement);
+/// `mason up`'s differ where one local process makes that better.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
     /// The resource config file (Boskos YAML); watched and re-applied when it changes.
+    /// Defaults to upstream's config.yaml (up has no default: it is started by hand).
     #[arg(long, value_name = "FILE", default_value = "config.yaml")]
     config: PathBuf,
     /// API port.
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Address the listeners bind to.
+    /// Address the listeners bind to: every interface, as upstream's server (up binds
+    /// 127.0.0.1, a local quick start).
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     listen_address: IpAddr,
     /// The store: sqlite://RELATIVE/PATH, sqlite:///ABSOLUTE/PATH, sqlite::memory: or postgres://….
@@ -53,7 +61,9 @@ pub(crate) struct Opts {
     /// How long a request_id keeps its queue position without polling (Go duration).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
     request_ttl: Duration,
-    /// Period of the full config sync (dynamic pool expiry and top-up), Go duration.
+    /// Period of the full config sync (dynamic pool expiry and top-up), Go duration. A
+    /// minute keeps syncs cheap on large shared pools (up syncs every 10s: one small
+    /// local pool, where lifespans should expire promptly).
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     sync_period: Duration,
     /// Also serve GET /metrics on this port (the API port always serves it).
@@ -62,10 +72,6 @@ pub(crate) struct Opts {
     /// Also serve /healthz and /healthz/ready on this port (the API port always serves them).
     #[arg(long, value_name = "PORT")]
     health_port: Option<u16>,
-    /// Users, tokens and roles (YAML, see `mason check-auth`); re-read when it changes.
-    /// Without it the server is open to anyone who can reach it.
-    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
-    auth_file: Option<PathBuf>,
 }
 
 /// Run the server until a signal.
@@ -77,48 +83,17 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let auth = opts
-        .auth_file
-        .as_deref()
-        .map(|path| check_auth::load(path, "mason serve"))
-        .transpose()?;
-    let store = mason_store::open(
-        &opts.store,
-        StoreOptions {
-            request_ttl: opts.request_ttl,
-            clock: Arc::new(SystemClock),
-        },
-    )
-    .await
-    .with_context(|| format!("cannot open store {}", opts.store))?;
-    tracing::info!(store = %opts.store, backend = store.backend(), "store opened");
-
-    let mut state = AppState::new(
-        store,
-        Arc::new(SystemClock),
-        ConfigSource::File(opts.config.clone()),
-    );
-    if let Some(gate) = auth {
-        state = state.with_auth(gate);
-    }
-    match state.initial_sync().await {
-        Ok(report) => tracing::info!(
-            config = %opts.config.display(),
-            created = report.created.len(),
-            deleted = report.deleted.len(),
-            "config loaded and synced"
-        ),
-        Err(e @ (ServerError::ConfigRead { .. } | ServerError::ConfigInvalid { .. })) => {
-            return Err(Exit::new(exit::USAGE, format!("mason serve: {e}")).into());
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context("initial config sync failed")),
-    }
-
+    // Everything that can fail without side effects comes first.
+    config_check::preload(&opts.config, "mason serve")?;
     let listeners = Listeners {
         api: bind(opts.listen_address, opts.port, "API").await?,
         metrics: bind_opt(opts.listen_address, opts.metrics_port, "metrics").await?,
         health: bind_opt(opts.listen_address, opts.health_port, "health").await?,
     };
+
+    let (_, state) =
+        startup::open_and_sync(&opts.store, opts.request_ttl, &opts.config, "mason serve").await?;
+
     let options = ServerOptions {
         sync_period: opts.sync_period,
         ..ServerOptions::default()
@@ -134,11 +109,6 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     }
     tracing::info!("stopped");
     Ok(exit::OK)
-}
-
-/// clap value parser for Go durations (`30s`, `1m30s`).
-fn go_duration(text: &str) -> Result<Duration, DurationError> {
-    parse_go_duration(text)
 }
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -160,24 +130,6 @@ async fn bind_opt(
         Some(p) => bind(ip, p, what).await.map(Some),
         None => Ok(None),
     }
-}
-
-/// A token cancelled by the first SIGINT/SIGTERM; a second signal exits immediately.
-fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    let token = CancellationToken::new();
-    let fire = token.clone();
-    tokio::spawn(async move {
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        tracing::info!("shutting down (signal again to exit at once)");
-        fire.cancel();
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        tracing::warn!("second signal: exiting now");
-        std::process::exit(FORCED);
-    });
-    Ok(token)
 }
 
 #[cfg(test)]

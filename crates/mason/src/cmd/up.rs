@@ -14,14 +14,14 @@
 //! `GET /api/v2/status` on the API port shows every part's loop: the server's config
 //! sync and request GC, the builder (with its pools), the reaper, cleaner and janitor.
 //!
-//! With `--auth-file` the HTTP API checks credentials exactly as `mason serve` does. The
-//! in-process parts are not HTTP clients and need no credentials: they act on the store
-//! directly and can only be reached from inside this process; what they do is recorded
-//! under their owner names.
+//! Start-up changes nothing until it is sure to succeed: the config is read and
+//! validated, the janitor program found, and the API port bound before the store is
+//! opened or written (so a typo or a port in use leaves `mason.db` as it was, or absent).
 //!
 //! Defaults differ from the standalone commands where a single process makes polling
 //! cheap: the full config sync runs every 10 s (lifespans expire promptly) and the
-//! cleaner and janitor look for work every 5 s. Heartbeats of the builder and the
+//! cleaner and janitor look for work every 5 s. The API listens on 127.0.0.1 (a local
+//! quick start), and `--config` has no default. Heartbeats of the builder and the
 //! janitor are kept under a third of `--reaper-expire`, so a short expiry in a demo
 //! never reaps live work.
 
@@ -34,27 +34,39 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use mason_server::{AppState, ConfigSource, Error as ServerError, InProcessClient};
-use mason_store::open::StoreOptions;
-use mason_store::{StoreUrl, SystemClock};
+use mason_controllers::types_source::parse_type_list;
+use mason_server::InProcessClient;
+use mason_store::StoreUrl;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use crate::cmd::check_auth;
-use crate::cmd::client_opts::go_duration;
-use crate::cmd::controller_opts::{shutdown_on_signals, wait_for_shutdown, SHUTDOWN_DEADLINE};
+use crate::cli::client_opts::go_duration;
+use crate::cli::config_check;
+use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
+use crate::cli::program;
+use crate::cli::signals::shutdown_on_signals;
+use crate::cli::startup;
 use crate::exit::{self, Exit};
 
-/// Options of `up`.
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason up --config examples/quickstart.yaml --janitor-command examples/quickstart/janitor.sh
+mason up --config pools.yaml --port 0 --reaper-expire 1m   # prints the URL it picked
+mason up --config pools.yaml --store postgres://mason@db/mason";
+
+/// Options of `up`. Where defaults differ from `serve`, the flag says why.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
     /// The resource config file (Boskos YAML); watched and re-applied when it changes.
+    /// Required: up is started by hand on a file you name (serve defaults to
+    /// upstream's config.yaml).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// API port (0 picks a free one; the URL is printed on stdout).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Address the API binds to.
+    /// Address the API binds to: loopback only, as a local quick start should (serve
+    /// binds 0.0.0.0, as upstream's server).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     listen_address: IpAddr,
     /// The store: sqlite://RELATIVE/PATH, sqlite:///ABSOLUTE/PATH, sqlite::memory: or postgres://….
@@ -66,6 +78,8 @@ pub(crate) struct Opts {
     )]
     store: StoreUrl,
     /// Period of the full config sync (lifespan expiry, min-count top-up), Go duration.
+    /// 10s: one small local pool syncs cheaply and lifespans expire promptly (serve: 1m,
+    /// for large shared pools).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = go_duration)]
     sync_period: Duration,
     /// Constructs the builder runs at once (upstream Mason's --cleaner-count).
@@ -83,7 +97,10 @@ pub(crate) struct Opts {
     /// Pause of the cleaner when nothing is marked for deletion, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = go_duration)]
     cleaner_period: Duration,
-    /// Run a janitor: PROGRAM --<suffix>=<name> [ARGS after --] cleans each dirty resource.
+    /// Run a janitor: for each dirty resource it runs PROGRAM --<suffix>=<name> [ARGS
+    /// after --], where <suffix> is the resource type after its last '-' (type
+    /// scratch-dir, resource s-1: PROGRAM --dir=s-1), as upstream's janitor; exit 0
+    /// frees the resource, anything else leaves it dirty.
     #[arg(long, value_name = "PROGRAM")]
     janitor_command: Option<PathBuf>,
     /// Types the janitor cleans [default: every type of the config except pools the
@@ -96,10 +113,6 @@ pub(crate) struct Opts {
     /// Pause of the janitor when nothing is dirty, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = go_duration)]
     janitor_idle_wait: Duration,
-    /// Users, tokens and roles for the HTTP API (YAML, see `mason check-auth`); re-read
-    /// when it changes. The in-process parts do not use it (see the module docs).
-    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
-    auth_file: Option<PathBuf>,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
     janitor_args: Vec<String>,
@@ -111,48 +124,26 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     if opts.sync_period.is_zero() || opts.reaper_period.is_zero() || opts.reaper_expire.is_zero() {
         return Err(usage("periods and --reaper-expire must be more than 0".into()).into());
     }
-    let auth = opts
-        .auth_file
-        .as_deref()
-        .map(|path| check_auth::load(path, "mason up"))
-        .transpose()?;
-    let store = mason_store::open(
-        &opts.store,
-        StoreOptions {
-            request_ttl: mason_store::DEFAULT_REQUEST_TTL,
-            clock: Arc::new(SystemClock),
-        },
-    )
-    .await
-    .with_context(|| format!("cannot open store {}", opts.store))?;
-    tracing::info!(store = %opts.store, backend = store.backend(), "store opened");
-
-    let mut state = AppState::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        ConfigSource::File(opts.config.clone()),
-    );
-    if let Some(gate) = auth {
-        state = state.with_auth(gate);
+    // Everything that can fail without side effects comes first.
+    let config = config_check::preload(&opts.config, "mason up")?;
+    check_janitor(&opts).map_err(usage)?;
+    let base = config_check::base_dir(&opts.config);
+    for finding in config_check::builder_findings(&config, &base) {
+        tracing::warn!(config = %opts.config.display(), "{finding}");
     }
-    match state.initial_sync().await {
-        Ok(report) => tracing::info!(
-            config = %opts.config.display(),
-            created = report.created.len(),
-            deleted = report.deleted.len(),
-            "config loaded and synced"
-        ),
-        Err(e @ (ServerError::ConfigRead { .. } | ServerError::ConfigInvalid { .. })) => {
-            return Err(usage(e.to_string()).into());
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context("initial config sync failed")),
-    }
-
     let addr = SocketAddr::new(opts.listen_address, opts.port);
     let api = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let url = format!("http://{}", api.local_addr().context("listener address")?);
+
+    let (store, state) = startup::open_and_sync(
+        &opts.store,
+        mason_store::DEFAULT_REQUEST_TTL,
+        &opts.config,
+        "mason up",
+    )
+    .await?;
 
     let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
@@ -173,12 +164,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     for line in summary {
         println!("  {line}");
     }
-    let credentials = if opts.auth_file.is_some() {
-        " --username USER --password-file FILE"
-    } else {
-        ""
-    };
-    println!("  try: mason acquire --server-url {url}{credentials} --owner-name me --type TYPE --state free --target-state busy");
+    println!("  try: mason acquire --server-url {url} --owner-name me --type TYPE --state free --target-state busy");
     println!("  stop with Ctrl-C (resources in progress go back to dirty)");
 
     token.cancelled().await;
@@ -189,6 +175,22 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     }
     tracing::info!("stopped");
     Ok(exit::OK)
+}
+
+/// The janitor's settings, checked before anything starts: its program exists (found as
+/// a shell would, relative to the working directory) and its type list parses.
+fn check_janitor(opts: &Opts) -> Result<(), String> {
+    let Some(command) = &opts.janitor_command else {
+        return Ok(());
+    };
+    program::locate(command, std::path::Path::new("."))
+        .map_err(|why| format!("--janitor-command: {why}"))?;
+    parse_type_list(opts.janitor_resource_type.as_deref().unwrap_or(""))
+        .map_err(|e| format!("--janitor-resource-type: {e}"))?;
+    if opts.janitor_pool_size == 0 {
+        return Err("--janitor-pool-size must be at least 1".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

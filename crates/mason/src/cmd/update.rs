@@ -7,14 +7,19 @@ use clap::Args;
 use mason_client::BoskosApi;
 use mason_types::UserData;
 
-use super::client_opts::{fail, ClientOpts};
+use crate::cli::client_opts::ClientOpts;
+use crate::cli::translate::{fail, Asked};
 use crate::exit;
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason update --name gce-project-3 --state busy                       # a heartbeat
+mason update --name gce-project-3 --state busy --userdata zone=eu-1 --userdata old=
+";
 
 /// Options of `update`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    #[command(flatten)]
-    client: ClientOpts,
     /// Name of the resource.
     #[arg(long, value_name = "NAME")]
     name: String,
@@ -24,6 +29,8 @@ pub(crate) struct Opts {
     /// User data to merge, `key=value` (repeatable); `key=` deletes the key.
     #[arg(long = "userdata", value_name = "KEY=VALUE", value_parser = key_value)]
     userdata: Vec<(String, String)>,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 /// Parse `key=value` (the key must not be empty; the value may be).
@@ -37,7 +44,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 /// Send the update and confirm on stdout.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    let client = opts.client.client()?;
+    let client = opts.client.client("mason update")?;
     let userdata = (!opts.userdata.is_empty()).then(|| {
         let mut ud = UserData::new();
         for (key, value) in &opts.userdata {
@@ -53,12 +60,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             println!("updated resource {:?}", opts.name);
             Ok(exit::OK)
         }
-        Err(e) => Err(fail(
-            format!("failed to update resource {:?}", opts.name),
-            &e,
-            false,
-        )
-        .into()),
+        Err(e) => {
+            let asked = Asked::Named {
+                name: &opts.name,
+                owner: client.owner(),
+                verb: "update",
+            };
+            let context = format!("failed to update resource {:?}", opts.name);
+            Err(fail(context, &e, asked).into())
+        }
     }
 }
 

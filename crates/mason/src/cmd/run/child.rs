@@ -4,38 +4,19 @@
 //!
 //! The command stays in `mason run`'s process group so it can use the terminal. A Ctrl-C
 //! typed at the terminal therefore reaches it directly *and* through `mason run`'s
-//! forwarding; commands that treat a second SIGINT as "abort at once" may notice.
+//! forwarding; commands that treat a second SIGINT as "abort at once" may notice. The
+//! same signal twice within a second (a supervisor signalling the process and its group)
+//! is forwarded once (see `cli::signals`).
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-use rustix::process::{kill_process, Pid, Signal};
-use tokio::process::Command;
-use tokio::signal::unix::{signal, SignalKind};
+use rustix::process::{kill_process, Pid};
+use tokio::process::{Child, Command};
 
-/// SIGINT and SIGTERM, received by `mason run`.
-pub(super) struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Start catching SIGINT and SIGTERM (from now on they no longer kill `mason run`).
-    pub(super) fn catch() -> std::io::Result<Self> {
-        Ok(Self {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-        })
-    }
-
-    /// The next signal received.
-    pub(super) async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            _ = self.int.recv() => Signal::INT,
-            _ = self.term.recv() => Signal::TERM,
-        }
-    }
-}
+use crate::cli::console;
+use crate::cli::signals::Signals;
+use crate::exit;
 
 /// Why the command could not start, with the shell's exit code for it.
 pub(super) struct SpawnError {
@@ -43,44 +24,48 @@ pub(super) struct SpawnError {
     pub(super) message: String,
 }
 
-/// Run `argv` with `env` added, forwarding signals until it exits; its exit code.
-pub(super) async fn run_command(
+/// Start `argv` with `env` added (retried while the program file is busy being written,
+/// see `mason_controllers::spawn`).
+pub(super) async fn spawn(
     argv: &[String],
     env: Vec<(String, String)>,
-    signals: &mut Signals,
-) -> Result<u8, SpawnError> {
+) -> Result<Child, SpawnError> {
     let (program, args) = argv.split_first().ok_or_else(|| SpawnError {
-        code: crate::exit::USAGE,
+        code: exit::USAGE,
         message: "no command given".to_string(),
     })?;
-    let mut child = mason_controllers::spawn::spawn(Command::new(program).args(args).envs(env))
+    mason_controllers::spawn::spawn(Command::new(program).args(args).envs(env))
         .await
         .map_err(|e| SpawnError {
             // The shell's codes: 127 = not found, 126 = found but not runnable.
             code: if e.kind() == std::io::ErrorKind::NotFound {
-                127
+                exit::NOT_FOUND
             } else {
-                126
+                exit::CANNOT_EXECUTE
             },
             message: format!("cannot run {program:?}: {e}"),
-        })?;
+        })
+}
+
+/// Wait for `child`, forwarding signals until it exits; its exit code.
+pub(super) async fn wait(mut child: Child, signals: &mut Signals) -> u8 {
     let pid = child.id().and_then(|id| Pid::from_raw(id as i32));
     loop {
         tokio::select! {
             status = child.wait() => {
-                return Ok(match status {
+                return match status {
                     Ok(status) => exit_code(status),
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot wait for the command");
-                        crate::exit::FAILURE
+                        console::error(&format!("mason run: cannot wait for the command: {e}"));
+                        exit::FAILURE
                     }
-                });
+                };
             }
-            sig = signals.recv() => {
+            sig = signals.next() => {
                 if let Some(pid) = pid {
-                    tracing::info!(signal = ?sig, "forwarding signal to the command");
-                    if let Err(e) = kill_process(pid, sig) {
-                        tracing::warn!(error = %e, "cannot forward the signal");
+                    console::note(&format!("mason run: forwarding {} to the command", sig.name()));
+                    if let Err(e) = kill_process(pid, sig.to_rustix()) {
+                        console::warn(&format!("mason run: cannot forward {}: {e}", sig.name()));
                     }
                 }
             }
@@ -92,8 +77,8 @@ pub(super) async fn run_command(
 pub(super) fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
-        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
-        (None, None) => crate::exit::FAILURE,
+        (None, Some(sig)) => exit::signalled(sig),
+        (None, None) => exit::FAILURE,
     }
 }
 

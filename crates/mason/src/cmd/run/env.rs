@@ -16,7 +16,7 @@
 
 use mason_client::VirtualLease;
 
-use crate::cmd::leased::json_array;
+use crate::cli::leased::json_array;
 
 /// The variables to add to the command's environment, in a stable order.
 pub(super) fn resource_env(

@@ -112,3 +112,17 @@ pub(crate) fn client(url: &str, owner: &str) -> HttpClient {
         .build()
         .unwrap()
 }
+
+/// Wait (bounded) until the server's queue for `rtype` holds at least `n` requests.
+pub(crate) async fn wait_queued(url: &str, rtype: &str, n: usize) {
+    let observer = client(url, "observer");
+    mason_testkit::eventually("requests in the queue", Duration::from_secs(60), || async {
+        let queue = observer
+            .queue(Some(rtype))
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        (queue.len() >= n).then_some(())
+    })
+    .await;
+}

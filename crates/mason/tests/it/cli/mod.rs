@@ -1,11 +1,17 @@
-//! Black-box tests of the client subcommands: the built `mason` binary against a real
-//! server started in the test process on 127.0.0.1:0 (`auth` and `auth_replay` run
-//! `mason serve` and `mason up` as processes, with `--auth-file`).
+//! Black-box tests of the `mason` binary: the client subcommands against a real server
+//! started in the test process on 127.0.0.1:0, and `serve`/`up` as real processes (issue
+//! 18: messages, logs, signals, start-up, config checking, help).
 
-mod auth;
-mod auth_replay;
 mod common;
+mod config_check;
+mod daemon;
+mod failed_start;
 mod heartbeat;
+mod help;
+mod logs;
+mod messages;
 mod ops;
+mod quick_start;
 mod run;
+mod signals;
 mod virtual_resources;

@@ -96,7 +96,10 @@ async fn acquire_exit_codes_tell_failures_apart() {
     let (code, stdout, stderr) = parts(&mason(&server.url, "a", &acquire("solo", &[])).await);
     assert_eq!((code, stdout.as_str()), (3, ""), "{stderr}");
     assert!(
-        stderr.starts_with("failed to acquire a resource: resources not found: "),
+        stderr.starts_with(
+            "failed to acquire a resource: no \"solo\" resource is unowned in state \"free\" \
+             right now (server: Acquire failed: no available resource solo"
+        ),
         "{stderr}"
     );
     // None free within a timeout: 3.
@@ -111,7 +114,10 @@ async fn acquire_exit_codes_tell_failures_apart() {
     let (code, _, stderr) =
         parts(&mason(&server.url, "a", &acquire("nope", &["--timeout", "1m"])).await);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("resource type not found"), "{stderr}");
+    assert!(
+        stderr.contains("the server has no resource type \"nope\" (server: "),
+        "{stderr}"
+    );
     // Refused parameters: 2.
     let args = [
         "acquire",
@@ -153,7 +159,10 @@ async fn acquire_exit_codes_tell_failures_apart() {
     let (code, _, stderr) =
         parts(&mason(&url, "a", &acquire("solo", &["--request-attempts", "1"])).await);
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("server unreachable"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("server not reachable at {url}/acquire: ")),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +320,10 @@ async fn update_merges_user_data_and_checks_the_state() {
     let (code, _, stderr) = parts(&mason(&server.url, "alice", &wrong).await);
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with("failed to update resource \"solo-1\": state mismatch"),
+        stderr.starts_with(
+            "failed to update resource \"solo-1\": \"solo-1\" is in state \"busy\", not \"free\" \
+             (server: Update failed: "
+        ) && stderr.contains("state mismatch - expected busy, current free"),
         "{stderr}"
     );
     let bad = [

@@ -60,13 +60,21 @@ async fn failure_passes_the_exit_code_through_and_releases() {
     assert_eq!(code, 7, "{stderr}");
     assert_released(&server, "broken").await;
 
-    // A command that cannot start: the shell's 127, and the lease is still released.
+    // A command that cannot start: the shell's 127; nothing ran, so the resource goes
+    // back to the state it was acquired from, and mason run says so.
     let server2 = TestServer::start(SOLO).await;
     let (code, _, stderr) =
         parts(&mason(&server2.url, "ci", &run_args(&["/nonexistent/cmd"])).await);
     assert_eq!(code, 127, "{stderr}");
-    assert!(stderr.contains("cannot run"), "{stderr}");
-    assert_released(&server2, "dirty").await;
+    assert!(
+        stderr.contains("cannot run \"/nonexistent/cmd\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("released \"solo-1\" back to \"free\"; nothing ran"),
+        "{stderr}"
+    );
+    assert_released(&server2, "free").await;
     server2.stop().await;
     server.stop().await;
 }

@@ -1,0 +1,131 @@
+//! What the controller subcommands (`reaper`, `cleaner`, `janitor`) share: connection
+//! flags (with upstream's `--boskos-url` accepted as an alias), the resource-type flags,
+//! and running one loop until SIGINT/SIGTERM (see `signals`) with a shutdown deadline
+//! (and its status listener, `--status-port`).
+//!
+//! Unlike the client subcommands, a controller's owner defaults to upstream's name for
+//! that controller (`Reaper`, `cleaner`, `Janitor`), so leases it takes look the same as
+//! with upstream's binaries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use mason_client::{BoskosApi, HttpClient};
+use mason_controllers::types_source::{parse_type_list, TypeSource};
+use mason_controllers::{Driver, Loop};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::client_opts::{go_duration, missing_server_url, server_url};
+use crate::cli::status_opts::StatusOpts;
+use crate::exit::{self, Exit};
+
+/// How long a controller gets to finish its work after the first signal.
+pub(crate) const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+
+/// Connection flags of a controller.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
+pub(crate) struct ConnectOpts {
+    /// URL of the Boskos-compatible server, e.g. http://127.0.0.1:8080 (http:// is
+    /// assumed without a scheme).
+    #[arg(
+        long,
+        alias = "boskos-url",
+        env = "MASON_SERVER_URL",
+        value_name = "URL",
+        value_parser = server_url
+    )]
+    server_url: Option<String>,
+    /// Who holds the leases [default: upstream's name for this controller].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) owner_name: Option<String>,
+    /// Basic-auth username for a fronting proxy (needs --password-file).
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// File holding the basic-auth password; re-read when it changes, whitespace trimmed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Limit for one HTTP request, Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
+    pub(crate) request_timeout: Duration,
+}
+
+impl ConnectOpts {
+    /// The server URL; a usage error naming both ways to give it when neither was used.
+    pub(crate) fn server_url(&self) -> Result<&str, Exit> {
+        self.server_url.as_deref().ok_or_else(missing_server_url)
+    }
+
+    /// The HTTP client, as `owner_name` or `default_owner`.
+    pub(crate) fn client(&self, default_owner: &str) -> Result<Arc<dyn BoskosApi>, Exit> {
+        let owner = self.owner_name.as_deref().unwrap_or(default_owner);
+        if owner.trim().is_empty() {
+            return Err(Exit::new(
+                exit::USAGE,
+                "mason: --owner-name must not be empty",
+            ));
+        }
+        HttpClient::builder(self.server_url()?, owner)
+            .credentials(self.username.clone(), self.password_file.clone())
+            .request_timeout(self.request_timeout)
+            .build()
+            .map(|c| Arc::new(c) as Arc<dyn BoskosApi>)
+            .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))
+    }
+}
+
+/// Which resource types a controller works on (at least one of the two).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TypeOpts {
+    /// Comma-separated resource types.
+    #[arg(long, value_name = "TYPES")]
+    pub(crate) resource_type: Option<String>,
+    /// Also every type of this Boskos config file (watched; an invalid edit keeps the
+    /// previous types).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) resource_type_from_config: Option<PathBuf>,
+}
+
+impl TypeOpts {
+    /// The type source; missing or invalid input exits with the usage code.
+    pub(crate) fn source(&self) -> Result<TypeSource, Exit> {
+        let usage = |e: &dyn std::fmt::Display| Exit::new(exit::USAGE, format!("mason: {e}"));
+        let fixed =
+            parse_type_list(self.resource_type.as_deref().unwrap_or("")).map_err(|e| usage(&e))?;
+        TypeSource::new(fixed, self.resource_type_from_config.as_deref(), None)
+            .map_err(|e| usage(&e))
+    }
+}
+
+/// Wait for every task on `tracker` after `token` is cancelled, at most
+/// [`SHUTDOWN_DEADLINE`] past the cancellation.
+pub(crate) async fn wait_for_shutdown(tracker: &TaskTracker, token: &CancellationToken) {
+    tracker.close();
+    tokio::select! {
+        _ = tracker.wait() => {}
+        _ = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_DEADLINE).await } => {
+            tracing::warn!(deadline = ?SHUTDOWN_DEADLINE, "shutdown took too long; exiting");
+        }
+    }
+}
+
+/// Run `lp` until a signal, on `tracker` (which may already carry the loop's workers),
+/// with its status served as `status` asks.
+pub(crate) async fn run_loop<L: Loop + 'static>(
+    lp: L,
+    tracker: TaskTracker,
+    token: CancellationToken,
+    status: &StatusOpts,
+) -> anyhow::Result<u8> {
+    let name = lp.name();
+    let board = status.serve(name, &tracker, &token).await?;
+    let (_, handle) = Driver::new(lp).spawn(&tracker, token.child_token());
+    board.add_loop(name, move || handle.get());
+    tracing::info!(controller = name, "running");
+    wait_for_shutdown(&tracker, &token).await;
+    tracing::info!(controller = name, "stopped");
+    Ok(exit::OK)
+}
