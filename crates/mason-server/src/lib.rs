@@ -17,6 +17,7 @@
 //! - [`config`]: the config source, reload (parse, validate, keep the old one on error).
 //! - [`tasks`]: background loops: config watch + periodic sync, request-queue GC.
 //! - [`status`]: [`StatusBoard`], the loop status served at `GET /api/v2/status`.
+//! - [`ui`]: the dashboard at `GET /ui` (embedded HTML, CSS and JavaScript).
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
 
@@ -31,6 +32,7 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod tasks;
+pub mod ui;
 
 pub use config::ConfigSource;
 pub use error::{ApiError, Error, Result};

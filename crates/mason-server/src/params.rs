@@ -47,6 +47,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every `(key, value)` pair, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The first value of `key` when present and not empty.
     pub(crate) fn non_empty(&self, key: &str) -> Option<&str> {
         self.opt(key).filter(|v| !v.is_empty())

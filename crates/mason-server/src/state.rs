@@ -121,6 +121,7 @@ impl AppState {
             .await
             .map_err(Error::Sync)?;
         self.inner.metrics.config_synced();
+        self.inner.status.track("config-sync").ran(Ok(()), None);
         log_report("initial config sync", &report);
         self.note_report(&report);
         Ok(report)

@@ -2,7 +2,8 @@
 //! `127.0.0.1:0` — SQLite in memory by default, the real clock unless asked for a
 //! [`ManualClock`] — so client, controller and CLI tests talk HTTP to the genuine article
 //! and stop it when done. [`PausableProxy`] sits between a client and a server and cuts
-//! them off (a paused network) when the test says so.
+//! them off (a paused network) when the test says so. [`browser::Browser`] drives a real
+//! headless Chromium for the dashboard tests.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -12,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod browser;
 pub mod postgres;
 mod proxy;
 

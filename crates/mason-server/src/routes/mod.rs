@@ -3,7 +3,9 @@
 //! path or method falls through to the catch-all, which answers 200 with an empty body
 //! like upstream's `/` handler. Extensions: `/healthz`, `/healthz/ready`, `/metrics`
 //! (GET only; other methods fall through to the catch-all too) and the read-only
-//! `/api/v2/…` routes (`status` serves the process's loop status).
+//! `/api/v2/…` routes (`status` serves the process's loop status, `overview` and
+//! `resource_by_name` feed the dashboard), and the dashboard itself at `/ui`
+//! ([`crate::ui`]).
 
 mod acquire;
 mod acquire_by_state;
@@ -12,8 +14,11 @@ mod catch_all;
 mod health;
 mod metric;
 mod metrics;
+mod overview;
 mod release;
 mod reset;
+mod resource_by_name;
+mod resource_pages;
 mod status;
 mod track;
 mod update;
@@ -23,6 +28,7 @@ use axum::Router;
 
 use crate::state::AppState;
 use crate::status::StatusBoard;
+use crate::ui;
 
 /// The API router: upstream's routes, health, metrics and `/api/v2`.
 pub fn router(state: AppState) -> Router {
@@ -43,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))
         .route("/api/v2/status", get(status::handle))
+        .route("/api/v2/overview", get(overview::handle))
+        .route("/api/v2/resources/{name}", get(resource_by_name::handle))
+        .route("/ui", get(ui::page).fallback(catch_all::handle))
+        .route("/ui/", get(ui::page).fallback(catch_all::handle))
+        .route("/ui/{file}", get(ui::asset).fallback(catch_all::handle))
         .fallback(catch_all::handle)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

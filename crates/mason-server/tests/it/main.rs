@@ -4,11 +4,13 @@
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
 //! - `in_process`: the in-process Boskos client;
 //! - `reload`: config file reload (applied, rejected with the old config kept);
+//! - `dashboard_api`: `/ui`, the overview, one resource by name, paged resources;
 //! - `status`: `/api/v2/status` with the server's own loops running;
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
 
 mod concurrency;
+mod dashboard_api;
 mod errors;
 mod extensions;
 mod failing_store;
