@@ -14,17 +14,13 @@ pub(super) async fn handle(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let resource = state
-        .store()
-        .get(&name)
-        .await
-        .map_err(|e| match e {
-            StoreError::ResourceNotFound(_) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("resource {name:?} does not exist"),
-            ),
-            other => ApiError::from_store(None, other),
-        })?;
+    let resource = state.store().get(&name).await.map_err(|e| match e {
+        StoreError::ResourceNotFound(_) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("resource {name:?} does not exist"),
+        ),
+        other => ApiError::from_store(None, other),
+    })?;
     Ok(respond::json(
         serde_json::to_string(&resource).expect("a resource serializes"),
     ))
