@@ -1,10 +1,11 @@
 //! The store-layer [`Target`] of `mason bench --layer store`: the same client loop, calling
 //! [`Store`] methods directly (no HTTP, no JSON), so the cost of the store alone is visible
-//! next to the full HTTP path. Store errors become the status codes the server would send.
+//! next to the full HTTP path. Store errors become the status codes the server would send
+//! ([`mason_store::Error::status`], the server's own mapping).
 
 use std::sync::Arc;
 
-use mason_store::{AcquireRequest, Error, Store};
+use mason_store::{AcquireRequest, ReleaseRequest, Store, UpdateRequest};
 
 use crate::load::{Conn, Reply, Target};
 
@@ -26,19 +27,6 @@ impl Target for StoreTarget {
 /// A client's handle on the store.
 pub(crate) struct StoreConn(Arc<dyn Store>);
 
-/// The status `mason serve` answers for a store error (as `mason_server::ApiError` maps
-/// it; `Unavailable` is 503 there, and here).
-fn status_of(e: &Error) -> u16 {
-    match e {
-        Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
-        Error::OwnerNotMatch { .. } => 401,
-        Error::StateNotMatch { .. } => 409,
-        Error::InvalidArgument(_) => 400,
-        Error::Unavailable(_) => 503,
-        _ => 500,
-    }
-}
-
 fn reply<T>(result: mason_store::Result<T>, name: impl FnOnce(T) -> Option<String>) -> Reply {
     match result {
         Ok(v) => Reply {
@@ -46,7 +34,7 @@ fn reply<T>(result: mason_store::Result<T>, name: impl FnOnce(T) -> Option<Strin
             name: name(v),
         },
         Err(e) => Reply {
-            status: status_of(&e),
+            status: e.status(),
             name: None,
         },
     }
@@ -71,12 +59,21 @@ impl Conn for StoreConn {
     }
 
     async fn release(&mut self, name: &str, dest: &str, owner: &str) -> Result<Reply, String> {
-        Ok(reply(self.0.release(name, dest, owner).await, |_| None))
+        let req = ReleaseRequest {
+            name: name.to_string(),
+            dest: dest.to_string(),
+            owner: owner.to_string(),
+        };
+        Ok(reply(self.0.release(&req).await, |_| None))
     }
 
     async fn update(&mut self, name: &str, owner: &str, state: &str) -> Result<Reply, String> {
-        Ok(reply(self.0.update(name, owner, state, None).await, |_| {
-            None
-        }))
+        let req = UpdateRequest {
+            name: name.to_string(),
+            owner: owner.to_string(),
+            state: state.to_string(),
+            userdata: None,
+        };
+        Ok(reply(self.0.update(&req).await, |_| None))
     }
 }

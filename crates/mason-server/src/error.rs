@@ -38,36 +38,33 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, message)
     }
 
-    /// Map a store error to upstream's status, prefixing the text with `prefix: ` when
-    /// one is given (the per-route prefixes of SPEC §3).
+    /// Answer a store error with its status ([`StoreError::status`], the one mapping),
+    /// prefixing the text with `prefix: ` when one is given (the per-route prefixes of
+    /// SPEC §3). Faults (5xx) are logged here, with their causes, and answered with a
+    /// generic text.
     pub fn from_store(prefix: Option<&str>, err: StoreError) -> Self {
         let with_prefix = |text: String| match prefix {
             Some(p) => format!("{p}: {text}"),
             None => text,
         };
-        let status = match &err {
-            StoreError::ResourceNotFound(_) | StoreError::ResourceTypeNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
-            StoreError::OwnerNotMatch { .. } => StatusCode::UNAUTHORIZED,
-            StoreError::StateNotMatch { .. } => StatusCode::CONFLICT,
-            StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %err, "store unavailable");
-                return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    with_prefix("the store is temporarily unavailable, try again later".into()),
-                );
-            }
-            _ => {
-                tracing::error!(error = %err, "store failure");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    with_prefix("internal server error (details in the server log)".into()),
-                );
-            }
-        };
-        tracing::debug!(error = %err, status = status.as_u16(), "request refused");
+        let status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let error = &err as &dyn std::error::Error;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error, "store unavailable");
+            return Self::new(
+                status,
+                with_prefix("the store is temporarily unavailable, try again later".into()),
+            );
+        }
+        if status.is_server_error() {
+            tracing::error!(error, "store failure");
+            return Self::new(
+                status,
+                with_prefix("internal server error (details in the server log)".into()),
+            );
+        }
+        tracing::debug!(error, status = status.as_u16(), "request refused");
         Self::new(status, with_prefix(err.to_string()))
     }
 }
@@ -155,7 +152,7 @@ mod tests {
             ),
             (StoreError::InvalidArgument("x".into()), 400),
             (StoreError::Unavailable("locked".into()), 503),
-            (StoreError::Backend("disk full".into()), 500),
+            (StoreError::backend("disk full"), 500),
         ];
         for (err, status) in cases {
             assert_eq!(ApiError::from_store(Some("P"), err).status.as_u16(), status);
@@ -174,7 +171,7 @@ mod tests {
         );
         let e = ApiError::from_store(None, StoreError::ResourceNotFound("x".into()));
         assert_eq!(e.message, "no available resource x, try again later.");
-        let e = ApiError::from_store(Some("P"), StoreError::Backend("secret path /var/db".into()));
+        let e = ApiError::from_store(Some("P"), StoreError::backend("secret path /var/db"));
         assert!(!e.message.contains("secret"), "{}", e.message);
     }
 }

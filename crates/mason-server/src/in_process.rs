@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mason_client::{BoskosApi, Error as ClientError, Result};
-use mason_store::{AcquireRequest, Error as StoreError, Store};
+use mason_store::{
+    AcquireByStateRequest, AcquireRequest, Error as StoreError, ReleaseRequest, ResetRequest,
+    Store, UpdateRequest,
+};
 use mason_types::{Metric, Resource, UserData};
 
 /// A Boskos client acting as one owner directly on a store.
@@ -38,23 +41,17 @@ impl std::fmt::Debug for InProcessClient {
     }
 }
 
-/// Map a store error as the HTTP client maps the status the server would answer.
+/// Map a store error as the HTTP client maps the status the server would answer
+/// ([`StoreError::status`]).
 pub fn client_error(err: StoreError) -> ClientError {
-    let message = err.to_string();
+    let (status, message) = (err.status(), err.to_string());
     match err {
         StoreError::ResourceNotFound(_) => ClientError::NotFound(message),
         StoreError::ResourceTypeNotFound(_) => ClientError::TypeNotFound(message),
         StoreError::OwnerNotMatch { .. } => ClientError::OwnerMismatch(message),
         StoreError::StateNotMatch { .. } => ClientError::StateMismatch(message),
         StoreError::InvalidArgument(_) => ClientError::BadRequest(message),
-        StoreError::Unavailable(_) => ClientError::Status {
-            status: 503,
-            message,
-        },
-        _ => ClientError::Status {
-            status: 500,
-            message,
-        },
+        _ => ClientError::Status { status, message },
     }
 }
 
@@ -112,8 +109,14 @@ impl BoskosApi for InProcessClient {
         if names.is_empty() {
             return Err(ClientError::BadRequest("names must be set".into()));
         }
+        let req = AcquireByStateRequest {
+            state: state.to_string(),
+            dest: dest.to_string(),
+            owner: self.owner.clone(),
+            names: names.to_vec(),
+        };
         self.store
-            .acquire_by_state(state, dest, &self.owner, names)
+            .acquire_by_state(&req)
             .await
             .map_err(client_error)
     }
@@ -122,8 +125,13 @@ impl BoskosApi for InProcessClient {
         for (what, v) in [("name", name), ("dest", dest), ("owner", &self.owner)] {
             require(what, v)?;
         }
+        let req = ReleaseRequest {
+            name: name.to_string(),
+            dest: dest.to_string(),
+            owner: self.owner.clone(),
+        };
         self.store
-            .release(name, dest, &self.owner)
+            .release(&req)
             .await
             .map(drop)
             .map_err(client_error)
@@ -133,8 +141,14 @@ impl BoskosApi for InProcessClient {
         for (what, v) in [("name", name), ("state", state), ("owner", &self.owner)] {
             require(what, v)?;
         }
+        let req = UpdateRequest {
+            name: name.to_string(),
+            owner: self.owner.clone(),
+            state: state.to_string(),
+            userdata: userdata.cloned(),
+        };
         self.store
-            .update(name, &self.owner, state, userdata)
+            .update(&req)
             .await
             .map(drop)
             .map_err(client_error)
@@ -150,10 +164,13 @@ impl BoskosApi for InProcessClient {
         for (what, v) in [("type", rtype), ("state", state), ("dest", dest)] {
             require(what, v)?;
         }
-        self.store
-            .reset(rtype, state, expire, dest)
-            .await
-            .map_err(client_error)
+        let req = ResetRequest {
+            rtype: rtype.to_string(),
+            state: state.to_string(),
+            expire,
+            dest: dest.to_string(),
+        };
+        self.store.reset(&req).await.map_err(client_error)
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {

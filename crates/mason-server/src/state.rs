@@ -175,7 +175,10 @@ impl AppState {
             }
             Err(e) => {
                 self.inner.metrics.config_sync_failed();
-                tracing::warn!(error = %e, "config sync failed; will retry");
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "config sync failed; will retry"
+                );
                 Err(Error::Sync(e))
             }
         }

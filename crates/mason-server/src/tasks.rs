@@ -153,7 +153,10 @@ pub async fn request_gc_loop(state: AppState, period: Duration, shutdown: Cancel
                 status.ran(Ok(()), Some(period));
             }
             Err(e) => {
-                tracing::warn!(error = %e, "request queue GC failed; will retry");
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "request queue GC failed; will retry"
+                );
                 status.ran(Err(e.to_string()), Some(period));
             }
         }

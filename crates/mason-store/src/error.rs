@@ -1,5 +1,14 @@
-//! Store errors. The display texts of the first four variants are upstream's exact
-//! messages, which clients match on (e.g. `resource type "<t>" does not exist`).
+//! Store errors, and the one place that decides which HTTP status each one is.
+//!
+//! The display texts of the four lease errors are upstream's exact messages, which
+//! clients match on (e.g. `resource type "<t>" does not exist`). [`Error::status`] is the
+//! single store → HTTP mapping: the server, the in-process client and the load generator
+//! all use it, so they can never disagree. A [`Error::Backend`] fault keeps its cause as
+//! its [`source`](std::error::Error::source) (log it as `&dyn std::error::Error` to see
+//! the whole chain).
+
+/// The cause of a [`Error::Backend`] fault.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -35,22 +44,52 @@ pub enum Error {
     /// The database cannot be reached right now; try again.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// Any other database failure.
-    #[error("database error: {0}")]
-    Backend(String),
+    /// Any other database failure: what failed, and why (when there is a cause).
+    #[error("database error: {context}")]
+    Backend {
+        /// What failed, readable on its own.
+        context: String,
+        /// The underlying failure, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 impl Error {
+    /// A fault without an underlying error (a broken invariant, say).
+    pub fn backend(context: impl Into<String>) -> Self {
+        Error::Backend {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A fault caused by `source`.
+    pub fn backend_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Backend {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
+    /// for both misses, 401 for the wrong owner, 409 for the wrong state, 400 for a bad
+    /// parameter, 503 while the database is unreachable (so clients retry), 500 for any
+    /// other fault.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
+            Error::OwnerNotMatch { .. } => 401,
+            Error::StateNotMatch { .. } => 409,
+            Error::InvalidArgument(_) => 400,
+            Error::Unavailable(_) => 503,
+            Error::Backend { .. } => 500,
+        }
+    }
+
     /// Whether the error is the caller's to fix (a 4xx), as opposed to a server fault.
     pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::ResourceNotFound(_)
-                | Error::ResourceTypeNotFound(_)
-                | Error::OwnerNotMatch { .. }
-                | Error::StateNotMatch { .. }
-                | Error::InvalidArgument(_)
-        )
+        (400..500).contains(&self.status())
     }
 }
 
@@ -65,10 +104,67 @@ impl From<rusqlite::Error> for Error {
             {
                 Error::Unavailable(e.to_string())
             }
-            _ => Error::Backend(e.to_string()),
+            _ => Error::backend_from("SQLite call failed", e),
         }
     }
 }
 
 /// Result with the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_boskos_status() {
+        let cases = [
+            (Error::ResourceNotFound("t".into()), 404),
+            (Error::ResourceTypeNotFound("t".into()), 404),
+            (
+                Error::OwnerNotMatch {
+                    request: "a".into(),
+                    owner: "b".into(),
+                },
+                401,
+            ),
+            (
+                Error::StateNotMatch {
+                    expect: "a".into(),
+                    current: "b".into(),
+                },
+                409,
+            ),
+            (Error::InvalidArgument("x".into()), 400),
+            (Error::Unavailable("locked".into()), 503),
+            (Error::backend("disk full"), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status(), status, "{err:?}");
+            assert_eq!(err.is_client_error(), status < 500, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_backend_fault_keeps_its_cause() {
+        let cause = std::io::Error::other("disk on fire");
+        let err = Error::backend_from("writing the WAL", cause);
+        assert_eq!(err.to_string(), "database error: writing the WAL");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert!(std::error::Error::source(&Error::backend("x")).is_none());
+    }
+
+    #[test]
+    fn sqlite_busy_is_unavailable_and_other_failures_keep_the_driver_error() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(Error::from(busy), Error::Unavailable(_)));
+        let other = Error::from(rusqlite::Error::InvalidQuery);
+        assert_eq!(other.status(), 500);
+        let source = std::error::Error::source(&other).expect("the driver error");
+        assert!(source.is::<rusqlite::Error>());
+    }
+}

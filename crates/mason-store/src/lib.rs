@@ -5,7 +5,10 @@
 //!
 //! Layout:
 //! - [`Store`]: the trait every backend implements (`Arc<dyn Store>` at run time).
-//! - [`error`]: the typed errors, carrying upstream's exact messages.
+//! - [`AcquireRequest`], [`ReleaseRequest`], …: one request struct per call (`request.rs`),
+//!   and what calls answer beyond resources (`outcome.rs`).
+//! - [`error`]: the typed errors, carrying upstream's exact messages, and the one
+//!   store → HTTP status mapping ([`Error::status`]).
 //! - [`clock`]: injected time, so tests control timestamps.
 //! - [`rules`]: backend-independent rules (config sync planning, dynamic pool upkeep).
 //! - [`sqlite`]: the embedded default backend (one file, WAL).
@@ -17,8 +20,10 @@
 pub mod clock;
 pub mod error;
 pub mod open;
+mod outcome;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod request;
 pub mod rules;
 pub mod sqlite;
 
@@ -28,96 +33,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Timestamp, UserData};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use open::{open, StoreUrl};
+pub use outcome::{Acquired, QueuedRequest, SyncReport};
+pub use request::{
+    AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, ResourceFilter,
+    UpdateRequest,
+};
 
 /// Default time a `request_id` keeps its place in the queue without polling again.
 pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(30);
-
-/// The parameters of `POST /acquire`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AcquireRequest {
-    /// Resource type wanted.
-    pub rtype: String,
-    /// Current state the resource must be in.
-    pub state: String,
-    /// State the resource is moved to.
-    pub dest: String,
-    /// New owner.
-    pub owner: String,
-    /// Caller's queue identity; keeps its FIFO rank across polls (empty = none).
-    pub request_id: Option<String>,
-}
-
-/// A successful acquire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acquired {
-    /// The resource as stored after the transition.
-    pub resource: Resource,
-    /// When this request was first seen (its first poll), or now without a request id;
-    /// feeds `boskos_acquire_duration_seconds`.
-    pub requested_at: Timestamp,
-}
-
-/// Which resources [`Store::list`] returns. Empty fields match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResourceFilter {
-    /// Only this type.
-    pub rtype: Option<String>,
-    /// Only this state.
-    pub state: Option<String>,
-    /// Only this owner (`Some("")` = unowned).
-    pub owner: Option<String>,
-}
-
-/// One waiting `request_id` in the priority queue.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct QueuedRequest {
-    /// Type asked for.
-    #[serde(rename = "type")]
-    pub rtype: String,
-    /// State asked for.
-    pub state: String,
-    /// The caller's request id.
-    pub request_id: String,
-    /// 1-based position among live requests for this (type, state).
-    pub rank: u64,
-    /// First poll.
-    pub created_at: Timestamp,
-    /// When the entry lapses unless polled again.
-    pub expires_at: Timestamp,
-}
-
-/// What a config sync or dynamic upkeep changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SyncReport {
-    /// Resources created (static names and dynamic top-ups).
-    pub created: Vec<String>,
-    /// Resources deleted (static names removed, tombstones).
-    pub deleted: Vec<String>,
-    /// Dynamic resources moved to `toBeDeleted`.
-    pub marked_for_deletion: Vec<String>,
-    /// Resources whose deletion waits because they are leased.
-    pub deferred: Vec<String>,
-    /// Dynamic pools created or changed.
-    pub drlcs_upserted: Vec<String>,
-    /// Dynamic pools removed.
-    pub drlcs_deleted: Vec<String>,
-}
-
-impl SyncReport {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.created.is_empty()
-            && self.deleted.is_empty()
-            && self.marked_for_deletion.is_empty()
-            && self.drlcs_upserted.is_empty()
-            && self.drlcs_deleted.is_empty()
-    }
-}
 
 /// A lease database. Every method is one atomic transaction; errors never leave partial
 /// changes behind.
@@ -133,36 +61,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// `POST /acquirebystate`: all named resources, unowned and in `state`, or none
     /// (atomic, unlike upstream which leaks partial acquisitions).
-    async fn acquire_by_state(
-        &self,
-        state: &str,
-        dest: &str,
-        owner: &str,
-        names: &[String],
-    ) -> Result<Vec<Resource>>;
+    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>>;
 
     /// `POST /release`: owner must match; sets state `dest`, clears the owner and applies
     /// the expiration-date rules of SPEC §4.4.
-    async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource>;
+    async fn release(&self, req: &ReleaseRequest) -> Result<Resource>;
 
     /// `POST /update`: owner and state must match; merges user data and bumps `lastupdate`.
-    async fn update(
-        &self,
-        name: &str,
-        owner: &str,
-        state: &str,
-        userdata: Option<&UserData>,
-    ) -> Result<Resource>;
+    async fn update(&self, req: &UpdateRequest) -> Result<Resource>;
 
     /// `POST /reset`: every owned resource of `rtype` in `state` untouched for at least
     /// `expire` goes to `dest`, unowned. Returns name → previous owner.
-    async fn reset(
-        &self,
-        rtype: &str,
-        state: &str,
-        expire: Duration,
-        dest: &str,
-    ) -> Result<BTreeMap<String, String>>;
+    async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>>;
 
     /// `GET /metric`: counts for one type (`ResourceNotFound(type)` when it has none).
     async fn metric(&self, rtype: &str) -> Result<Metric>;
@@ -170,7 +80,7 @@ pub trait Store: Send + Sync + 'static {
     /// Counts for every type present, sorted by type.
     async fn all_metrics(&self) -> Result<Vec<Metric>>;
 
-    /// One resource by name.
+    /// One resource by name (`ResourceNotFound(name)` when absent).
     async fn get(&self, name: &str) -> Result<Resource>;
 
     /// Resources matching `filter`, least recently updated first.

@@ -134,7 +134,7 @@ pub async fn open(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn Store
             };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await
-                .map_err(|e| Error::Backend(e.to_string()))??;
+                .map_err(|e| Error::backend_from("the SQLite opening task failed", e))??;
             Ok(Arc::new(store))
         }
         #[cfg(feature = "postgres")]

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use mason_store::sqlite::SqliteStore;
 use mason_store::{
-    AcquireRequest, ManualClock, QueuedRequest, ResourceFilter, Store, DEFAULT_REQUEST_TTL,
+    AcquireByStateRequest, AcquireRequest, ManualClock, QueuedRequest, ReleaseRequest,
+    ResetRequest, ResourceFilter, Store, UpdateRequest, DEFAULT_REQUEST_TTL,
 };
 use mason_types::{BoskosConfig, Resource, Timestamp, UserData};
 use proptest::prelude::*;
@@ -371,15 +372,24 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
             owner,
             names,
         } => {
-            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let req = AcquireByStateRequest {
+                state: (*state).into(),
+                dest: (*dest).into(),
+                owner: (*owner).into(),
+                names: names.iter().map(|n| n.to_string()).collect(),
+            };
             store
-                .acquire_by_state(state, dest, owner, &names)
+                .acquire_by_state(&req)
                 .await
                 .map(|v| format!("{v:?}"))
                 .map_err(show)
         }
         Op::Release { name, dest, owner } => store
-            .release(name, dest, owner)
+            .release(&ReleaseRequest {
+                name: (*name).into(),
+                dest: (*dest).into(),
+                owner: (*owner).into(),
+            })
             .await
             .map(|r| format!("{r:?}"))
             .map_err(show),
@@ -389,9 +399,14 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
             state,
             userdata,
         } => {
-            let ud = userdata.clone().map(UserData::from);
+            let req = UpdateRequest {
+                name: (*name).into(),
+                owner: (*owner).into(),
+                state: (*state).into(),
+                userdata: userdata.clone().map(UserData::from),
+            };
             store
-                .update(name, owner, state, ud.as_ref())
+                .update(&req)
                 .await
                 .map(|r| format!("{r:?}"))
                 .map_err(show)
@@ -402,7 +417,12 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
             expire,
             dest,
         } => store
-            .reset(rtype, state, *expire, dest)
+            .reset(&ResetRequest {
+                rtype: (*rtype).into(),
+                state: (*state).into(),
+                expire: *expire,
+                dest: (*dest).into(),
+            })
             .await
             .map(|m| format!("{m:?}"))
             .map_err(show),

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Response;
+use mason_store::AcquireByStateRequest;
 
 use crate::error::ApiError;
 use crate::params::Params;
@@ -34,10 +35,15 @@ pub(super) async fn handle(
             "state: {from}, dest: {dest}, owner: {owner}, names: {names} - all of them must be set in the request."
         )));
     }
-    let names: Vec<String> = names.split(',').map(str::to_string).collect();
+    let req = AcquireByStateRequest {
+        state: from.to_string(),
+        dest: dest.to_string(),
+        owner: owner.to_string(),
+        names: names.split(',').map(str::to_string).collect(),
+    };
     let resources = state
         .store()
-        .acquire_by_state(from, dest, owner, &names)
+        .acquire_by_state(&req)
         .await
         .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
     let mut body = mason_types::json::to_go_json(&resources).expect("resources always serialize");

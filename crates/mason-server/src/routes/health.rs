@@ -17,7 +17,10 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Response, Api
     match state.store().ping().await {
         Ok(()) => Ok(respond::sniffed_text("OK".into())),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check: store does not answer");
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "readiness check: store does not answer"
+            );
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: the store does not answer",

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Response;
+use mason_store::ReleaseRequest;
 
 use crate::error::ApiError;
 use crate::params::Params;
@@ -27,16 +28,17 @@ pub(super) async fn handle(
             "Name: {name}, dest: {dest}, owner: {owner}, all of them must be set in the request."
         )));
     }
-    state
-        .store()
-        .release(name, dest, owner)
-        .await
-        .map_err(|e| {
-            ApiError::from_store(
-                Some(&format!("Done failed: {name} - {dest} (from {owner})")),
-                e,
-            )
-        })?;
+    let req = ReleaseRequest {
+        name: name.to_string(),
+        dest: dest.to_string(),
+        owner: owner.to_string(),
+    };
+    state.store().release(&req).await.map_err(|e| {
+        ApiError::from_store(
+            Some(&format!("Done failed: {name} - {dest} (from {owner})")),
+            e,
+        )
+    })?;
     tracing::debug!(%name, %dest, %owner, "released");
     if dest == mason_types::state::TOMBSTONE {
         // The pool can now delete and replace it: no need to wait for the timer.

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Response;
+use mason_store::ResetRequest;
 use mason_types::parse_go_duration;
 
 use crate::error::ApiError;
@@ -35,9 +36,15 @@ pub(super) async fn handle(
         )));
     }
     let expire = parse_go_duration(expire).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let req = ResetRequest {
+        rtype: rtype.to_string(),
+        state: from.to_string(),
+        expire,
+        dest: dest.to_string(),
+    };
     let reset = state
         .store()
-        .reset(rtype, from, expire, dest)
+        .reset(&req)
         .await
         .map_err(|e| ApiError::from_store(Some("could not reset states"), e))?;
     Ok(respond::sniffed_text(

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
+use mason_store::UpdateRequest;
 use mason_types::UserData;
 
 use crate::error::ApiError;
@@ -37,17 +38,18 @@ pub(super) async fn handle(
             "Name: {name}, owner: {owner}, state : {rstate}, all of them must be set in the request."
         )));
     }
-    let userdata = decode_body(body).await?;
-    state
-        .store()
-        .update(name, owner, rstate, userdata.as_ref())
-        .await
-        .map_err(|e| {
-            ApiError::from_store(
-                Some(&format!("Update failed: {name} - {rstate} ({owner})")),
-                e,
-            )
-        })?;
+    let req = UpdateRequest {
+        name: name.to_string(),
+        owner: owner.to_string(),
+        state: rstate.to_string(),
+        userdata: decode_body(body).await?,
+    };
+    state.store().update(&req).await.map_err(|e| {
+        ApiError::from_store(
+            Some(&format!("Update failed: {name} - {rstate} ({owner})")),
+            e,
+        )
+    })?;
     Ok(respond::empty())
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mason_server::ConfigSource;
 use mason_store::sqlite::SqliteStore;
-use mason_store::{ManualClock, Store};
+use mason_store::{ManualClock, ReleaseRequest, Store};
 use mason_types::BoskosConfig;
 
 use crate::failing_store::{FailingStore, Fault};
@@ -28,7 +28,12 @@ async fn prometheus_metrics_cover_resources_acquires_and_http() {
     h.lease("t1-b", "free", "busy", "x").await;
     let uri = "/acquire?type=t1&state=free&dest=busy&owner=me&request_id=req-1";
     assert_eq!(h.post(uri).await.status, 404);
-    h.store.release("t1-a", "free", "x").await.unwrap();
+    let release = ReleaseRequest {
+        name: "t1-a".into(),
+        dest: "free".into(),
+        owner: "x".into(),
+    };
+    h.store.release(&release).await.unwrap();
     h.clock.advance(Duration::from_secs(5));
     assert_eq!(h.post(uri).await.status, 200);
 

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mason_store::{
-    AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Result, Store, SyncReport,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
+    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, UserData};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
 
 /// Which failure to inject.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ impl FailingStore {
         match *self.fault.lock().unwrap() {
             None => Ok(()),
             Some(Fault::Unavailable) => Err(Error::Unavailable("database is locked".into())),
-            Some(Fault::Backend) => Err(Error::Backend("disk I/O error at /secret/path".into())),
+            Some(Fault::Backend) => Err(Error::backend("disk I/O error at /secret/path")),
         }
     }
 }
@@ -43,39 +43,21 @@ impl Store for FailingStore {
         self.check()?;
         self.inner.acquire(req).await
     }
-    async fn acquire_by_state(
-        &self,
-        state: &str,
-        dest: &str,
-        owner: &str,
-        names: &[String],
-    ) -> Result<Vec<Resource>> {
+    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
         self.check()?;
-        self.inner.acquire_by_state(state, dest, owner, names).await
+        self.inner.acquire_by_state(req).await
     }
-    async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
+    async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {
         self.check()?;
-        self.inner.release(name, dest, owner).await
+        self.inner.release(req).await
     }
-    async fn update(
-        &self,
-        name: &str,
-        owner: &str,
-        state: &str,
-        userdata: Option<&UserData>,
-    ) -> Result<Resource> {
+    async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
         self.check()?;
-        self.inner.update(name, owner, state, userdata).await
+        self.inner.update(req).await
     }
-    async fn reset(
-        &self,
-        rtype: &str,
-        state: &str,
-        expire: Duration,
-        dest: &str,
-    ) -> Result<BTreeMap<String, String>> {
+    async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
         self.check()?;
-        self.inner.reset(rtype, state, expire, dest).await
+        self.inner.reset(req).await
     }
     async fn metric(&self, rtype: &str) -> Result<Metric> {
         self.check()?;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use mason_server::ServerOptions;
-use mason_store::{AcquireRequest, ResourceFilter, Store};
+use mason_store::{AcquireRequest, ReleaseRequest, ResourceFilter, Store};
 use mason_testkit::{eventually, TempConfig, TestServer, TestServerOptions};
 
 const POOL: &str = "resources:\n- type: d\n  min-count: 1\n  max-count: 1\n  lifespan: 10s\n";
@@ -91,7 +91,12 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         request_id: None,
     };
     store.acquire(&user).await.unwrap();
-    store.release(&old, "free", "user").await.unwrap();
+    let release = ReleaseRequest {
+        name: old.clone(),
+        dest: "free".into(),
+        owner: "user".into(),
+    };
+    store.release(&release).await.unwrap();
     clock.advance(Duration::from_secs(60));
     let done = server.state.reconcile(true).await.unwrap();
     assert_eq!(
@@ -107,7 +112,12 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         request_id: None,
     };
     store.acquire(&cleaner).await.unwrap();
-    store.release(&old, "tombstone", "cleaner").await.unwrap();
+    let tombstone = ReleaseRequest {
+        name: old.clone(),
+        dest: "tombstone".into(),
+        owner: "cleaner".into(),
+    };
+    store.release(&tombstone).await.unwrap();
     replaced(&store, &old).await;
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use mason_server::{AppState, ConfigSource};
 use mason_store::sqlite::SqliteStore;
-use mason_store::{ManualClock, Store};
+use mason_store::{AcquireByStateRequest, ManualClock, ReleaseRequest, Store, UpdateRequest};
 use mason_types::{BoskosConfig, UserData};
 use tower::ServiceExt;
 
@@ -99,8 +99,14 @@ impl Harness {
 
     /// Lease `name` (currently unowned in `state`) to `owner`, moving it to `dest`.
     pub(crate) async fn lease(&self, name: &str, state: &str, dest: &str, owner: &str) {
+        let req = AcquireByStateRequest {
+            state: state.into(),
+            dest: dest.into(),
+            owner: owner.into(),
+            names: vec![name.to_string()],
+        };
         self.store
-            .acquire_by_state(state, dest, owner, &[name.to_string()])
+            .acquire_by_state(&req)
             .await
             .unwrap_or_else(|e| panic!("lease {name}: {e}"));
     }
@@ -112,14 +118,19 @@ impl Harness {
         for (k, v) in pairs {
             ud.insert(*k, *v);
         }
-        self.store
-            .update(name, "seeder", "seeding", Some(&ud))
-            .await
-            .expect("seed user data");
-        self.store
-            .release(name, state, "seeder")
-            .await
-            .expect("seed release");
+        let update = UpdateRequest {
+            name: name.into(),
+            owner: "seeder".into(),
+            state: "seeding".into(),
+            userdata: Some(ud),
+        };
+        self.store.update(&update).await.expect("seed user data");
+        let release = ReleaseRequest {
+            name: name.into(),
+            dest: state.into(),
+            owner: "seeder".into(),
+        };
+        self.store.release(&release).await.expect("seed release");
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use mason_types::UserData;
 
-use super::{assert_err_text, is_not_found, Harness};
+use super::{
+    assert_err_text, by_state_req, is_not_found, release_req, reset_req, update_req, Harness,
+};
 use crate::{AcquireRequest, Error, ResourceFilter};
 
 fn req(rtype: &str, state: &str, dest: &str, owner: &str, id: Option<&str>) -> AcquireRequest {
@@ -95,7 +97,7 @@ pub async fn acquire_round_robin(h: Harness) {
             .await
             .unwrap();
         h.store
-            .release(&got.resource.name, "free", "me")
+            .release(&release_req(&got.resource.name, "free", "me"))
             .await
             .unwrap();
         seen.push(got.resource.name);
@@ -140,7 +142,10 @@ pub async fn acquire_request_id_priority(h: Harness) {
         got.requested_at, first_seen,
         "duration counts from the first poll"
     );
-    h.store.release("only", "free", "u1").await.unwrap();
+    h.store
+        .release(&release_req("only", "free", "u1"))
+        .await
+        .unwrap();
     assert!(h
         .store
         .acquire(&req("t", "free", "busy", "u1", Some("req1")))
@@ -226,7 +231,12 @@ pub async fn acquire_by_state_all_or_nothing(h: Harness) {
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let got = h
         .store
-        .acquire_by_state("free", "busy", "me", &names(&["r2", "r1", "r1"]))
+        .acquire_by_state(&by_state_req(
+            "free",
+            "busy",
+            "me",
+            &names(&["r2", "r1", "r1"]),
+        ))
         .await
         .unwrap();
     let mut got_names: Vec<_> = got.iter().map(|r| r.name.as_str()).collect();
@@ -236,7 +246,7 @@ pub async fn acquire_by_state_all_or_nothing(h: Harness) {
     for bad in [vec!["r3", "r1"], vec!["r3", "missing"], vec!["r3", ""]] {
         assert_err_text(
             h.store
-                .acquire_by_state("free", "busy", "you", &names(&bad))
+                .acquire_by_state(&by_state_req("free", "busy", "you", &names(&bad)))
                 .await,
             "no available resource free, try again later.",
         );
@@ -248,7 +258,9 @@ pub async fn acquire_by_state_all_or_nothing(h: Harness) {
         );
     }
     assert!(matches!(
-        h.store.acquire_by_state("free", "busy", "me", &[]).await,
+        h.store
+            .acquire_by_state(&by_state_req("free", "busy", "me", &[]))
+            .await,
         Err(Error::InvalidArgument(_))
     ));
 }
@@ -257,7 +269,7 @@ pub async fn acquire_by_state_all_or_nothing(h: Harness) {
 pub async fn release_rules(h: Harness) {
     h.with_config(POOL).await;
     assert_err_text(
-        h.store.release("missing", "free", "me").await,
+        h.store.release(&release_req("missing", "free", "me")).await,
         "no available resource missing, try again later.",
     );
     h.store
@@ -275,15 +287,19 @@ pub async fn release_rules(h: Harness) {
     let name = held[0].name.clone();
     let before = h.get(&name).await;
     assert_err_text(
-        h.store.release(&name, "free", "you").await,
+        h.store.release(&release_req(&name, "free", "you")).await,
         "owner mismatch request by you, currently owned by me",
     );
     assert_eq!(h.get(&name).await, before);
     assert_err_text(
-        h.store.release("r4", "free", "me").await,
+        h.store.release(&release_req("r4", "free", "me")).await,
         "owner mismatch request by me, currently owned by ",
     );
-    let released = h.store.release(&name, "dirty", "me").await.unwrap();
+    let released = h
+        .store
+        .release(&release_req(&name, "dirty", "me"))
+        .await
+        .unwrap();
     assert_eq!(
         (released.owner.as_str(), released.state.as_str()),
         ("", "dirty")
@@ -310,7 +326,7 @@ pub async fn release_sets_expiration_from_lifespan(h: Harness) {
     let at = h.clock.peek();
     let released = h
         .store
-        .release(&got.resource.name, "free", "me")
+        .release(&release_req(&got.resource.name, "free", "me"))
         .await
         .unwrap();
     let exp = released.expiration_date.expect("expiration set");
@@ -326,7 +342,7 @@ pub async fn release_sets_expiration_from_lifespan(h: Harness) {
         .unwrap();
     let released = h
         .store
-        .release(&got.resource.name, "free", "me")
+        .release(&release_req(&got.resource.name, "free", "me"))
         .await
         .unwrap();
     assert_eq!(released.expiration_date, None);
@@ -336,7 +352,9 @@ pub async fn release_sets_expiration_from_lifespan(h: Harness) {
 pub async fn update_rules(h: Harness) {
     h.with_config(POOL).await;
     assert_err_text(
-        h.store.update("missing", "me", "busy", None).await,
+        h.store
+            .update(&update_req("missing", "me", "busy", None))
+            .await,
         "no available resource missing, try again later.",
     );
     let got = h
@@ -346,11 +364,11 @@ pub async fn update_rules(h: Harness) {
         .unwrap();
     let name = got.resource.name;
     assert_err_text(
-        h.store.update(&name, "you", "s", None).await,
+        h.store.update(&update_req(&name, "you", "s", None)).await,
         "owner mismatch request by you, currently owned by me",
     );
     assert_err_text(
-        h.store.update(&name, "me", "foo", None).await,
+        h.store.update(&update_req(&name, "me", "foo", None)).await,
         "state mismatch - expected s, current foo",
     );
     assert_eq!(
@@ -359,7 +377,11 @@ pub async fn update_rules(h: Harness) {
         "failures change nothing"
     );
     let ud: UserData = [("test", "old"), ("1", "1")].into_iter().collect();
-    let after = h.store.update(&name, "me", "s", Some(&ud)).await.unwrap();
+    let after = h
+        .store
+        .update(&update_req(&name, "me", "s", Some(&ud)))
+        .await
+        .unwrap();
     assert!(after.lastupdate > got.resource.lastupdate);
     assert_eq!((after.owner.as_str(), after.state.as_str()), ("me", "s"));
     let change: UserData = [("test", "new"), ("2", "2"), ("1", "")]
@@ -367,12 +389,16 @@ pub async fn update_rules(h: Harness) {
         .collect();
     let after = h
         .store
-        .update(&name, "me", "s", Some(&change))
+        .update(&update_req(&name, "me", "s", Some(&change)))
         .await
         .unwrap();
     let expected: UserData = [("test", "new"), ("2", "2")].into_iter().collect();
     assert_eq!(after.userdata, expected);
-    let after = h.store.update(&name, "me", "s", None).await.unwrap();
+    let after = h
+        .store
+        .update(&update_req(&name, "me", "s", None))
+        .await
+        .unwrap();
     assert_eq!(after.userdata, expected, "no body = no change");
     assert_eq!(h.get(&name).await, after);
 }
@@ -383,7 +409,7 @@ pub async fn reset_rules(h: Harness) {
     let expire = Duration::from_secs(600);
     assert!(
         h.store
-            .reset("t", "free", expire, "dirty")
+            .reset(&reset_req("t", "free", expire, "dirty"))
             .await
             .unwrap()
             .is_empty(),
@@ -396,7 +422,7 @@ pub async fn reset_rules(h: Harness) {
         .unwrap();
     assert!(
         h.store
-            .reset("t", "busy", expire, "dirty")
+            .reset(&reset_req("t", "busy", expire, "dirty"))
             .await
             .unwrap()
             .is_empty(),
@@ -405,7 +431,7 @@ pub async fn reset_rules(h: Harness) {
     h.clock.advance(Duration::from_secs(601));
     assert!(
         h.store
-            .reset("other", "busy", expire, "dirty")
+            .reset(&reset_req("other", "busy", expire, "dirty"))
             .await
             .unwrap()
             .is_empty(),
@@ -413,7 +439,7 @@ pub async fn reset_rules(h: Harness) {
     );
     assert!(
         h.store
-            .reset("t", "dirty", expire, "x")
+            .reset(&reset_req("t", "dirty", expire, "x"))
             .await
             .unwrap()
             .is_empty(),
@@ -421,13 +447,17 @@ pub async fn reset_rules(h: Harness) {
     );
     assert!(
         h.store
-            .reset("nope", "busy", expire, "x")
+            .reset(&reset_req("nope", "busy", expire, "x"))
             .await
             .unwrap()
             .is_empty(),
         "unknown type"
     );
-    let out = h.store.reset("t", "busy", expire, "dirty").await.unwrap();
+    let out = h
+        .store
+        .reset(&reset_req("t", "busy", expire, "dirty"))
+        .await
+        .unwrap();
     assert_eq!(
         out,
         BTreeMap::from([(got.resource.name.clone(), "user".to_string())])
@@ -501,7 +531,7 @@ pub async fn racing_acquires_never_double_lease(h: Harness) {
                         tokio::task::yield_now().await;
                         holders.lock().unwrap().remove(&name);
                         store
-                            .release(&name, "free", &owner)
+                            .release(&release_req(&name, "free", &owner))
                             .await
                             .expect("release own lease");
                     }

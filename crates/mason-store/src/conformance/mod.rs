@@ -12,10 +12,12 @@ pub mod sync;
 
 use std::sync::Arc;
 
-use mason_types::{BoskosConfig, Resource};
+use std::time::Duration;
+
+use mason_types::{BoskosConfig, Resource, UserData};
 
 use crate::clock::ManualClock;
-use crate::{Error, Store};
+use crate::{AcquireByStateRequest, Error, ReleaseRequest, ResetRequest, Store, UpdateRequest};
 
 /// A fresh store with the clock that stamps its writes.
 pub struct Harness {
@@ -48,6 +50,55 @@ pub fn assert_err_text<T: std::fmt::Debug>(result: crate::Result<T>, text: &str)
     match result {
         Ok(v) => panic!("expected error {text:?}, got Ok({v:?})"),
         Err(e) => assert_eq!(e.to_string(), text, "error variant {e:?}"),
+    }
+}
+
+/// `POST /acquirebystate` as the cases write it.
+pub fn by_state_req(
+    state: &str,
+    dest: &str,
+    owner: &str,
+    names: &[String],
+) -> AcquireByStateRequest {
+    AcquireByStateRequest {
+        state: state.into(),
+        dest: dest.into(),
+        owner: owner.into(),
+        names: names.to_vec(),
+    }
+}
+
+/// `POST /release` as the cases write it.
+pub fn release_req(name: &str, dest: &str, owner: &str) -> ReleaseRequest {
+    ReleaseRequest {
+        name: name.into(),
+        dest: dest.into(),
+        owner: owner.into(),
+    }
+}
+
+/// `POST /update` as the cases write it.
+pub fn update_req(
+    name: &str,
+    owner: &str,
+    state: &str,
+    userdata: Option<&UserData>,
+) -> UpdateRequest {
+    UpdateRequest {
+        name: name.into(),
+        owner: owner.into(),
+        state: state.into(),
+        userdata: userdata.cloned(),
+    }
+}
+
+/// `POST /reset` as the cases write it.
+pub fn reset_req(rtype: &str, state: &str, expire: Duration, dest: &str) -> ResetRequest {
+    ResetRequest {
+        rtype: rtype.into(),
+        state: state.into(),
+        expire,
+        dest: dest.into(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mason_types::{state, BoskosConfig, Resource};
 
-use super::Harness;
+use super::{by_state_req, release_req, Harness};
 use crate::{AcquireRequest, ResourceFilter, SyncReport};
 
 /// Resources of `rtype`, by name.
@@ -48,7 +48,7 @@ async fn sync(h: &Harness, yaml: &str) -> SyncReport {
 async fn lease(h: &Harness, name: &str, dest: &str, owner: &str) {
     let current = h.get(name).await.state;
     h.store
-        .acquire_by_state(&current, dest, owner, &[name.to_string()])
+        .acquire_by_state(&by_state_req(&current, dest, owner, &[name.to_string()]))
         .await
         .expect("lease");
 }
@@ -124,7 +124,10 @@ pub async fn sync_static_add_remove_defers_leased(h: Harness) {
         "configured state only applies at creation"
     );
 
-    h.store.release("b", "dirty", "job").await.expect("release");
+    h.store
+        .release(&release_req("b", "dirty", "job"))
+        .await
+        .expect("release");
     let report = sync(
         &h,
         "resources:\n- type: t\n  names: [a]\n- type: u\n  names: [x]\n",
@@ -147,7 +150,7 @@ pub async fn sync_moves_name_between_types(h: Harness) {
     assert_eq!(h.get("n2").await.rtype, "t1", "leased: stays where it is");
 
     h.store
-        .release("n2", "dirty", "job")
+        .release(&release_req("n2", "dirty", "job"))
         .await
         .expect("release");
     sync(&h, moved).await;
@@ -216,7 +219,7 @@ pub async fn sync_lame_duck_on_removal_then_cleanup(h: Harness) {
     assert_eq!(h.get(&members[1]).await.state, state::TO_BE_DELETED);
 
     h.store
-        .release(&members[0], "dirty", "job")
+        .release(&release_req(&members[0], "dirty", "job"))
         .await
         .expect("release");
     let report = h.store.sync_dynamic().await.expect("sync_dynamic");
@@ -233,7 +236,7 @@ pub async fn sync_lame_duck_on_removal_then_cleanup(h: Harness) {
     );
     for name in &members {
         h.store
-            .release(name, state::TOMBSTONE, "cleaner")
+            .release(&release_req(name, state::TOMBSTONE, "cleaner"))
             .await
             .expect("release");
     }
@@ -268,7 +271,10 @@ pub async fn sync_lifespan_expiry_marks_to_be_deleted(h: Harness) {
     let (a, b) = (&members[0], &members[1]);
     for name in [a, b] {
         lease(&h, name, "busy", "job").await;
-        h.store.release(name, "free", "job").await.expect("release");
+        h.store
+            .release(&release_req(name, "free", "job"))
+            .await
+            .expect("release");
     }
     lease(&h, b, "busy", "job2").await;
     let expires = h
@@ -320,7 +326,7 @@ pub async fn sync_tombstone_deleted_and_replaced(h: Harness) {
     };
     let gone = h.store.acquire(&req).await.expect("acquire").resource.name;
     h.store
-        .release(&gone, state::TOMBSTONE, "cleaner")
+        .release(&release_req(&gone, state::TOMBSTONE, "cleaner"))
         .await
         .expect("release");
 
@@ -418,7 +424,7 @@ pub async fn sync_static_dynamic_adoption(h: Harness) {
     for name in &extras {
         lease(&h, name, "cleaning", "cleaner").await;
         h.store
-            .release(name, state::TOMBSTONE, "cleaner")
+            .release(&release_req(name, state::TOMBSTONE, "cleaner"))
             .await
             .expect("release");
     }

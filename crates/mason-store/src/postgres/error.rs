@@ -58,7 +58,7 @@ impl PgError {
     pub(crate) fn into_store(self) -> Error {
         match self {
             PgError::Store(e) => e,
-            PgError::Db(e) => db_error(&e),
+            PgError::Db(e) => db_error(e),
         }
     }
 }
@@ -91,12 +91,15 @@ fn is_connection_error(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Map a driver error to the store's error.
-pub(crate) fn db_error(e: &tokio_postgres::Error) -> Error {
-    if is_connection_error(e) {
-        Error::Unavailable(format!("PostgreSQL connection failed: {}", describe(e)))
-    } else {
-        Error::Backend(format!("PostgreSQL: {}", describe(e)))
+pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
+    if is_connection_error(&e) {
+        return Error::Unavailable(format!("PostgreSQL connection failed: {}", describe(&e)));
     }
+    let context = match e.code() {
+        Some(code) => format!("PostgreSQL statement failed (SQLSTATE {})", code.code()),
+        None => "PostgreSQL call failed".to_string(),
+    };
+    Error::backend_from(context, e)
 }
 
 /// Map a pool checkout failure to the store's error.
@@ -109,7 +112,7 @@ pub(crate) fn pool_error(e: PoolError) -> Error {
             Error::Unavailable(format!("cannot connect to PostgreSQL: {}", describe(&e)))
         }
         PoolError::Closed => Error::Unavailable("the PostgreSQL pool is closed".into()),
-        other => Error::Backend(format!("PostgreSQL pool: {other}")),
+        other => Error::backend_from("PostgreSQL pool failed", other),
     }
 }
 

@@ -56,7 +56,7 @@ pub(crate) fn from_micros(us: i64) -> mason_types::Timestamp {
 pub(crate) fn row_to_resource(row: &Row) -> PgResult<Resource> {
     let userdata: &str = row.try_get(5)?;
     let userdata: UserData = serde_json::from_str(userdata)
-        .map_err(|e| Error::Backend(format!("bad userdata in the database: {e}")))?;
+        .map_err(|e| Error::backend_from("bad userdata in the database", e))?;
     Ok(Resource {
         name: row.try_get(0)?,
         rtype: row.try_get(1)?,
@@ -113,8 +113,7 @@ pub(crate) async fn get_resource<C: GenericClient>(
 
 /// Decode a `drlcs.spec` column.
 pub(crate) fn parse_drlc(spec: &str) -> PgResult<DynamicResourceLifeCycle> {
-    serde_json::from_str(spec)
-        .map_err(|e| PgError::Store(Error::Backend(format!("bad DRLC row: {e}"))))
+    serde_json::from_str(spec).map_err(|e| PgError::Store(Error::backend_from("bad DRLC row", e)))
 }
 
 /// The common case in one statement: nobody is queued ahead (`$6` bounds the queue
@@ -247,7 +246,7 @@ pub(super) async fn acquire(
         // Another replica removed the entry between the two statements: insert again.
     }
     let Some((seq, created_at, is_new)) = entry else {
-        return Err(Error::Backend(format!("request {id} keeps vanishing from the queue")).into());
+        return Err(Error::backend(format!("request {id} keeps vanishing from the queue")).into());
     };
 
     // 2. The pick, counting only live entries older than ours.
@@ -314,7 +313,8 @@ pub(crate) async fn insert_resource<C: GenericClient>(
     r: &Resource,
     is_static: bool,
 ) -> PgResult<()> {
-    let userdata = serde_json::to_string(&r.userdata).map_err(|e| Error::Backend(e.to_string()))?;
+    let userdata = serde_json::to_string(&r.userdata)
+        .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
     execute(
         c,
         "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
@@ -433,7 +433,7 @@ pub(super) async fn release(
             }
         }
     }
-    Err(Error::Backend(format!("release of {name} kept racing")).into())
+    Err(Error::backend(format!("release of {name} kept racing")).into())
 }
 
 /// SPEC §4.5. A heartbeat without user data is one conditional statement; a user-data
@@ -459,7 +459,7 @@ pub(super) async fn update(
             let current = get_resource(&*client, name).await?;
             check_owner_state(current, name, owner, state)?;
         }
-        return Err(Error::Backend(format!("update of {name} kept racing")).into());
+        return Err(Error::backend(format!("update of {name} kept racing")).into());
     };
     let tx = client.transaction().await?;
     let sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE name = $1 FOR UPDATE");
@@ -470,15 +470,15 @@ pub(super) async fn update(
         .transpose()?;
     let mut current = check_owner_state(current, name, owner, state)?;
     current.userdata.merge(incoming);
-    let encoded =
-        serde_json::to_string(&current.userdata).map_err(|e| Error::Backend(e.to_string()))?;
+    let encoded = serde_json::to_string(&current.userdata)
+        .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
     let sql = format!(
         "UPDATE resources SET userdata = $2, lastupdate = $3 \
          WHERE name = $1 AND owner = $4 AND state = $5 RETURNING {RESOURCE_COLUMNS}"
     );
     let row = query_opt(&tx, &sql, &[&name, &encoded, &now, &owner, &state])
         .await?
-        .ok_or_else(|| Error::Backend(format!("{name} changed while locked")))?;
+        .ok_or_else(|| Error::backend(format!("{name} changed while locked")))?;
     let updated = row_to_resource(&row)?;
     tx.commit().await?;
     Ok(updated)

@@ -38,7 +38,7 @@ pub(crate) async fn migrate(client: &mut Object) -> PgResult<()> {
     let current = current.unwrap_or(0);
     let latest = latest_version();
     if current > latest {
-        return Err(Error::Backend(format!(
+        return Err(Error::backend(format!(
             "database schema version {current} is newer than this mason ({latest}); upgrade mason"
         ))
         .into());

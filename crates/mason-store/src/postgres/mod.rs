@@ -35,14 +35,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Timestamp, UserData};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Timestamp};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::NoTls;
 
 use self::error::{pool_error, PgError};
 use crate::clock::Clock;
 use crate::{
-    AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Result, Store, SyncReport,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
+    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 
 /// Default number of pooled connections per store.
@@ -168,7 +169,7 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
-            .map_err(|e| Error::Backend(format!("cannot build the PostgreSQL pool: {e}")))?;
+            .map_err(|e| Error::backend_from("cannot build the PostgreSQL pool", e))?;
         let store = Self {
             pool,
             clock: options.clock,
@@ -205,8 +206,11 @@ impl PostgresStore {
             drop(Object::take(conn));
         }
         let e = e.into_store();
-        if let Error::Backend(msg) = &e {
-            tracing::error!(error = %msg, "PostgreSQL call failed");
+        if let Error::Backend { .. } = &e {
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "PostgreSQL call failed"
+            );
         }
         e
     }
@@ -237,48 +241,37 @@ impl Store for PostgresStore {
         run!(self, |c, ctx| leases::acquire(c, ctx, req))?
     }
 
-    async fn acquire_by_state(
-        &self,
-        state: &str,
-        dest: &str,
-        owner: &str,
-        names: &[String],
-    ) -> Result<Vec<Resource>> {
-        if names.is_empty() {
+    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+        if req.names.is_empty() {
             return Err(Error::InvalidArgument(
                 "must provide names of expected resources".into(),
             ));
         }
         run!(self, |c, ctx| leases::acquire_by_state(
-            c, ctx, state, dest, owner, names
+            c, ctx, &req.state, &req.dest, &req.owner, &req.names
         ))
     }
 
-    async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
-        run!(self, |c, ctx| leases::release(c, ctx, name, dest, owner))
+    async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {
+        run!(self, |c, ctx| leases::release(
+            c, ctx, &req.name, &req.dest, &req.owner
+        ))
     }
 
-    async fn update(
-        &self,
-        name: &str,
-        owner: &str,
-        state: &str,
-        userdata: Option<&UserData>,
-    ) -> Result<Resource> {
+    async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
         run!(self, |c, ctx| leases::update(
-            c, ctx, name, owner, state, userdata
+            c,
+            ctx,
+            &req.name,
+            &req.owner,
+            &req.state,
+            req.userdata.as_ref()
         ))
     }
 
-    async fn reset(
-        &self,
-        rtype: &str,
-        state: &str,
-        expire: Duration,
-        dest: &str,
-    ) -> Result<BTreeMap<String, String>> {
+    async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
         run!(self, |c, ctx| leases::reset(
-            c, ctx, rtype, state, expire, dest
+            c, ctx, &req.rtype, &req.state, req.expire, &req.dest
         ))
     }
 

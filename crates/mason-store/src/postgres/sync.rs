@@ -190,7 +190,7 @@ async fn apply(
             .iter()
             .map(|r| serde_json::to_string(&r.userdata))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
         let rows = query(
             tx,
             "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
@@ -217,7 +217,8 @@ async fn apply(
     }
 
     for d in &plan.upsert_drlcs {
-        let spec = serde_json::to_string(d).map_err(|e| Error::Backend(e.to_string()))?;
+        let spec =
+            serde_json::to_string(d).map_err(|e| Error::backend_from("cannot encode a DRLC", e))?;
         let lifespan = d
             .lifespan
             .map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX));

@@ -37,9 +37,7 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("mason-sqlite-checkpoint".into())
             .spawn(move || run(&inner, &flag))
-            .map_err(|e| {
-                crate::Error::Backend(format!("cannot start the checkpoint thread: {e}"))
-            })?;
+            .map_err(|e| crate::Error::backend_from("cannot start the checkpoint thread", e))?;
         Ok(Self {
             stop,
             thread: Some(thread),

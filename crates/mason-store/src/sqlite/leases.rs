@@ -169,7 +169,8 @@ fn scan_pick(tx: &Connection, req: &AcquireRequest, ahead: usize) -> Result<Opti
 
 /// Insert a new resource row.
 pub(crate) fn insert_resource(tx: &Connection, r: &Resource, is_static: bool) -> Result<()> {
-    let userdata = serde_json::to_string(&r.userdata).map_err(|e| Error::Backend(e.to_string()))?;
+    let userdata = serde_json::to_string(&r.userdata)
+        .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
     tx.prepare_cached(
         "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -312,8 +313,8 @@ pub(super) fn update(
     if let Some(incoming) = userdata {
         current.userdata.merge(incoming);
     }
-    let encoded =
-        serde_json::to_string(&current.userdata).map_err(|e| Error::Backend(e.to_string()))?;
+    let encoded = serde_json::to_string(&current.userdata)
+        .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
     let updated = tx
         .prepare_cached(concat!(
             "UPDATE resources SET userdata = ?1, lastupdate = ?2 \

@@ -38,7 +38,7 @@ impl Lifespans {
         let mut map = HashMap::with_capacity(specs.len());
         for spec in specs {
             let drlc: DynamicResourceLifeCycle = serde_json::from_str(&spec)
-                .map_err(|e| crate::Error::Backend(format!("bad DRLC row: {e}")))?;
+                .map_err(|e| crate::Error::backend_from("bad DRLC row", e))?;
             map.insert(drlc.rtype, drlc.lifespan);
         }
         Ok(Self(map))

@@ -43,7 +43,8 @@ use self::lifespans::Lifespans;
 
 use crate::clock::Clock;
 use crate::{
-    AcquireRequest, Acquired, Error, QueuedRequest, ResourceFilter, Result, Store, SyncReport,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
+    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -143,7 +144,7 @@ impl SqliteStore {
             Some(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::Backend(format!("cannot create {}: {e}", dir.display()))
+                        Error::backend_from(format!("cannot create {}", dir.display()), e)
                     })?;
                 }
                 let conn = Connection::open(path)?;
@@ -285,11 +286,11 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let mut inner = inner
                 .lock()
-                .map_err(|_| Error::Backend("store lock poisoned".into()))?;
+                .map_err(|_| Error::backend("the SQLite store's lock is poisoned"))?;
             in_transaction(&mut inner, begin, now, request_ttl, f)
         })
         .await
-        .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
+        .map_err(|e| Error::backend_from("the SQLite store task failed", e))?
     }
 }
 
@@ -452,7 +453,7 @@ impl Ctx<'_> {
 fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(Error::Backend(format!(
+        return Err(Error::backend(format!(
             "database schema version {version} is newer than this mason ({SCHEMA_VERSION}); upgrade mason"
         )));
     }
@@ -511,7 +512,7 @@ pub(crate) fn get_drlc(tx: &Connection, rtype: &str) -> Result<Option<DynamicRes
         .prepare_cached("SELECT spec FROM drlcs WHERE type = ?1")?
         .query_row([rtype], |r| r.get(0))
         .optional()?;
-    spec.map(|s| serde_json::from_str(&s).map_err(|e| Error::Backend(format!("bad DRLC row: {e}"))))
+    spec.map(|s| serde_json::from_str(&s).map_err(|e| Error::backend_from("bad DRLC row", e)))
         .transpose()
 }
 
@@ -527,54 +528,44 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn acquire_by_state(
-        &self,
-        state: &str,
-        dest: &str,
-        owner: &str,
-        names: &[String],
-    ) -> Result<Vec<Resource>> {
-        let (state, dest, owner, names) = (
-            state.to_string(),
-            dest.to_string(),
-            owner.to_string(),
-            names.to_vec(),
-        );
-        self.write_sized(names.len() > 64, move |tx, ctx| {
-            leases::acquire_by_state(tx, ctx, &state, &dest, &owner, &names)
+    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+        let req = req.clone();
+        self.write_sized(req.names.len() > 64, move |tx, ctx| {
+            leases::acquire_by_state(tx, ctx, &req.state, &req.dest, &req.owner, &req.names)
         })
         .await
     }
 
-    async fn release(&self, name: &str, dest: &str, owner: &str) -> Result<Resource> {
-        let (name, dest, owner) = (name.to_string(), dest.to_string(), owner.to_string());
-        self.write(move |tx, ctx| leases::release(tx, ctx, &name, &dest, &owner))
+    async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {
+        let req = req.clone();
+        self.write(move |tx, ctx| leases::release(tx, ctx, &req.name, &req.dest, &req.owner))
             .await
     }
 
-    async fn update(
-        &self,
-        name: &str,
-        owner: &str,
-        state: &str,
-        userdata: Option<&UserData>,
-    ) -> Result<Resource> {
-        let (name, owner, state) = (name.to_string(), owner.to_string(), state.to_string());
-        let userdata = userdata.cloned();
-        self.write(move |tx, ctx| leases::update(tx, ctx, &name, &owner, &state, userdata.as_ref()))
-            .await
+    async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
+        let req = req.clone();
+        self.write(move |tx, ctx| {
+            leases::update(
+                tx,
+                ctx,
+                &req.name,
+                &req.owner,
+                &req.state,
+                req.userdata.as_ref(),
+            )
+        })
+        .await
     }
 
     async fn reset(
         &self,
-        rtype: &str,
-        state: &str,
-        expire: Duration,
-        dest: &str,
+        req: &ResetRequest,
     ) -> Result<std::collections::BTreeMap<String, String>> {
-        let (rtype, state, dest) = (rtype.to_string(), state.to_string(), dest.to_string());
-        self.write_scan(move |tx, ctx| leases::reset(tx, ctx, &rtype, &state, expire, &dest))
-            .await
+        let req = req.clone();
+        self.write_scan(move |tx, ctx| {
+            leases::reset(tx, ctx, &req.rtype, &req.state, req.expire, &req.dest)
+        })
+        .await
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
@@ -615,8 +606,7 @@ impl Store for SqliteStore {
             specs
                 .iter()
                 .map(|s| {
-                    serde_json::from_str(s)
-                        .map_err(|e| Error::Backend(format!("bad DRLC row: {e}")))
+                    serde_json::from_str(s).map_err(|e| Error::backend_from("bad DRLC row", e))
                 })
                 .collect()
         })

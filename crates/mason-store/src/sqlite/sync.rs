@@ -70,7 +70,7 @@ fn load(tx: &Connection, scope: Scope) -> Result<Snapshot> {
         .iter()
         .map(|s| {
             serde_json::from_str::<DynamicResourceLifeCycle>(s)
-                .map_err(|e| Error::Backend(format!("bad DRLC row: {e}")))
+                .map_err(|e| Error::backend_from("bad DRLC row", e))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Snapshot { resources, drlcs })
@@ -149,7 +149,8 @@ fn apply(tx: &Connection, ctx: &Ctx<'_>, plan: &SyncPlan) -> Result<SyncReport> 
          ON CONFLICT (type) DO UPDATE SET spec = excluded.spec",
     )?;
     for d in &plan.upsert_drlcs {
-        let spec = serde_json::to_string(d).map_err(|e| Error::Backend(e.to_string()))?;
+        let spec =
+            serde_json::to_string(d).map_err(|e| Error::backend_from("cannot encode a DRLC", e))?;
         upsert.execute(params![d.rtype, spec])?;
         report.drlcs_upserted.push(d.rtype.clone());
     }

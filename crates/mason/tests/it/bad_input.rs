@@ -18,7 +18,7 @@ use std::sync::Arc;
 use mason_server::config::Reload;
 use mason_server::{AppState, ConfigSource};
 use mason_store::open::StoreOptions;
-use mason_store::{ResourceFilter, Store, StoreUrl, SystemClock};
+use mason_store::{AcquireByStateRequest, ResourceFilter, Store, StoreUrl, SystemClock};
 use mason_testkit::{TempConfig, TestServer, TestServerOptions};
 use mason_types::BoskosConfig;
 use proptest::prelude::*;
@@ -140,10 +140,15 @@ async fn start_on(backend: Backend, config: &str, test: &str) -> Option<TestServ
 /// The standard server with `r1` leased by `holder` in `busy`.
 async fn server(backend: Backend, test: &str) -> Option<TestServer> {
     let server = start_on(backend, CONFIG, test).await?;
-    let names = vec!["r1".to_string()];
+    let lease = AcquireByStateRequest {
+        state: "free".into(),
+        dest: "busy".into(),
+        owner: "holder".into(),
+        names: vec!["r1".to_string()],
+    };
     server
         .store
-        .acquire_by_state("free", "busy", "holder", &names)
+        .acquire_by_state(&lease)
         .await
         .expect("lease r1");
     Some(server)

@@ -1,0 +1,60 @@
+//! What [`Store`](crate::Store) methods answer beyond plain resources: a granted acquire,
+//! the visible request queue, and the report of a config sync.
+
+use mason_types::{Resource, Timestamp};
+
+/// A successful acquire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquired {
+    /// The resource as stored after the transition.
+    pub resource: Resource,
+    /// When this request was first seen (its first poll), or now without a request id;
+    /// feeds `boskos_acquire_duration_seconds`.
+    pub requested_at: Timestamp,
+}
+
+/// One waiting `request_id` in the priority queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueuedRequest {
+    /// Type asked for.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// State asked for.
+    pub state: String,
+    /// The caller's request id.
+    pub request_id: String,
+    /// 1-based position among live requests for this (type, state).
+    pub rank: u64,
+    /// First poll.
+    pub created_at: Timestamp,
+    /// When the entry lapses unless polled again.
+    pub expires_at: Timestamp,
+}
+
+/// What a config sync or dynamic upkeep changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Resources created (static names and dynamic top-ups).
+    pub created: Vec<String>,
+    /// Resources deleted (static names removed, tombstones).
+    pub deleted: Vec<String>,
+    /// Dynamic resources moved to `toBeDeleted`.
+    pub marked_for_deletion: Vec<String>,
+    /// Resources whose deletion waits because they are leased.
+    pub deferred: Vec<String>,
+    /// Dynamic pools created or changed.
+    pub drlcs_upserted: Vec<String>,
+    /// Dynamic pools removed.
+    pub drlcs_deleted: Vec<String>,
+}
+
+impl SyncReport {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+            && self.deleted.is_empty()
+            && self.marked_for_deletion.is_empty()
+            && self.drlcs_upserted.is_empty()
+            && self.drlcs_deleted.is_empty()
+    }
+}

@@ -1,0 +1,88 @@
+//! What callers hand to a [`Store`](crate::Store) method: one struct per call, named
+//! fields instead of positional strings.
+//!
+//! Every request derives `Default`, so fields added later (a fencing generation, a lease
+//! TTL, the acting identity, a quota) do not break callers that build requests with
+//! `..Default::default()`. Reads keyed by a single value (`get(name)`, `metric(type)`)
+//! keep that one argument: there is nothing to confuse and nothing to grow.
+
+use std::time::Duration;
+
+use mason_types::UserData;
+
+/// The parameters of `POST /acquire` (SPEC §4.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcquireRequest {
+    /// Resource type wanted.
+    pub rtype: String,
+    /// Current state the resource must be in.
+    pub state: String,
+    /// State the resource is moved to.
+    pub dest: String,
+    /// New owner.
+    pub owner: String,
+    /// Caller's queue identity; keeps its FIFO rank across polls (`None` or empty: none).
+    pub request_id: Option<String>,
+}
+
+/// The parameters of `POST /acquirebystate` (SPEC §4.3): every named resource, or none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcquireByStateRequest {
+    /// State every named resource must be in (and unowned).
+    pub state: String,
+    /// State they are moved to.
+    pub dest: String,
+    /// New owner.
+    pub owner: String,
+    /// The resources wanted (duplicates count once; must not be empty).
+    pub names: Vec<String>,
+}
+
+/// The parameters of `POST /release` (SPEC §4.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// The resource.
+    pub name: String,
+    /// State it is left in.
+    pub dest: String,
+    /// Who releases it (must be its owner).
+    pub owner: String,
+}
+
+/// The parameters of `POST /update`, the heartbeat (SPEC §4.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateRequest {
+    /// The resource.
+    pub name: String,
+    /// Who holds it (must be its owner).
+    pub owner: String,
+    /// The state the caller believes it is in (must match).
+    pub state: String,
+    /// User data to merge (an empty value deletes its key); `None` changes none.
+    pub userdata: Option<UserData>,
+}
+
+/// The parameters of `POST /reset` (SPEC §4.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetRequest {
+    /// Resource type.
+    pub rtype: String,
+    /// State the stale leases are in.
+    pub state: String,
+    /// How long a lease must have gone without an update to be reset.
+    pub expire: Duration,
+    /// State they are moved to, unowned.
+    pub dest: String,
+}
+
+/// Which resources [`Store::list`](crate::Store::list) returns. Empty fields match
+/// everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceFilter {
+    /// Only this type.
+    pub rtype: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this owner (`Some("")` = unowned).
+    pub owner: Option<String>,
+}
