@@ -37,6 +37,10 @@ pub enum Error {
         status: u16,
         /// Response body.
         message: String,
+        /// What caused it, when known: an in-process client keeps the store's error here
+        /// (see [`Error::caused_by`]); over HTTP the cause stays in the server's log.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The server could not be reached (after retries).
     #[error("server unreachable: {0}")]

@@ -18,7 +18,6 @@ use crate::auth::BasicAuth;
 use crate::builder::HttpClientBuilder;
 use crate::fencing::Fences;
 use crate::retry::{is_retryable_status, RetryNotice, RetryPolicy};
-use crate::status::error_for;
 use crate::url::endpoint;
 
 /// An async client for any Boskos-compatible server (`mason serve` or upstream Boskos),
@@ -211,8 +210,8 @@ impl HttpClient {
         Ok(match status {
             200 if unknown_path => Attempt::Done(Err(Error::UnknownPath { url: redact(url) })),
             200 => Attempt::Done(Ok(Reply { body, headers })),
-            s if is_retryable_status(s) => Attempt::Retry(error_for(s, &body)),
-            s => Attempt::Done(Err(error_for(s, &body))),
+            s if is_retryable_status(s) => Attempt::Retry(Error::from_status(s, body)),
+            s => Attempt::Done(Err(Error::from_status(s, body))),
         })
     }
 }

@@ -1,16 +1,15 @@
 //! Listing resources, read from `GET /api/v2/resources?type=&state=&owner=`.
 //!
 //! This route is an extension served by `mason serve` (least recently updated first; an
-//! unset filter matches everything, an empty `owner` means unowned). An upstream Boskos
-//! server does not have it: its catch-all answers any unknown path with `200` and an
-//! empty body, and a proxy may answer `404`. Both mean "this server cannot tell", so
-//! [`HttpClient::resources`] returns `Ok(None)` for them instead of an error; callers
-//! then fall back (ask the user, or leave it to the reaper).
+//! unset filter matches everything, an empty `owner` means unowned). On a server without
+//! it (upstream Boskos) [`HttpClient::resources`] returns `Ok(None)` instead of an error
+//! (the rule is in `extension.rs`); callers then fall back (ask the user, or leave it to
+//! the reaper).
 
 use mason_types::Resource;
 
-use crate::api::{Error, Result};
-use crate::http::{Call, HttpClient};
+use crate::api::Result;
+use crate::http::HttpClient;
 
 /// The extension route listing resources.
 pub const RESOURCES_ROUTE: &str = "api/v2/resources";
@@ -67,24 +66,7 @@ impl HttpClient {
     /// The resources matching `query`; `Ok(None)` when the server does not list resources
     /// (upstream Boskos).
     pub async fn resources(&self, query: &ResourceQuery) -> Result<Option<Vec<Resource>>> {
-        let body = match self.send(Call::get(RESOURCES_ROUTE, query.params())).await {
-            Ok(body) => body,
-            Err(
-                Error::NotFound(_)
-                | Error::Status {
-                    status: 404 | 405, ..
-                },
-            ) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if body.trim().is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&body).map(Some).map_err(|e| {
-            Error::Protocol(format!(
-                "/{RESOURCES_ROUTE} answered an unexpected body: {e}"
-            ))
-        })
+        self.get_extension(RESOURCES_ROUTE, query.params()).await
     }
 }
 

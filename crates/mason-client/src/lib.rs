@@ -5,13 +5,16 @@
 //!   [`Error`]. The HTTP client implements it; `mason up` uses an in-process one.
 //! - [`HttpClient`] (`http`, `builder`, `ops`): the HTTP implementation, in upstream's wire
 //!   shape, with basic auth from a password file (`auth`), timeouts and retries on
-//!   transport errors and 5xx only (`retry`); status codes become typed errors (`status`);
+//!   transport errors and 5xx only (`retry`); status codes become typed errors
+//!   ([`Error::from_status`], in `status`, the one mapping every client uses);
 //!   URLs keep the base path (`url`).
 //! - `wait`: [`HttpClient::acquire_wait`] and [`HttpClient::acquire_by_state_wait`], polling
 //!   with one request ID and a progress hook.
 //! - [`queue`]: [`HttpClient::queue`], the waiting requests (a `mason serve` extension).
 //! - [`inventory`]: [`HttpClient::resources`], resources listed by type, state or owner (a
 //!   `mason serve` extension).
+//! - [`drlcs`]: [`HttpClient::drlcs`], the dynamic pools (a `mason serve` extension).
+//! - `extension`: reading an extension route, and "unsupported" on upstream servers.
 //! - `fencing`: the generation granted for each acquired resource, sent back as
 //!   `generation=` on update and release (a `mason serve` extension).
 //! - [`multi`]: [`HttpClient::acquire_many`] and [`HttpClient::acquire_many_wait`], the
@@ -25,6 +28,8 @@
 pub mod api;
 mod auth;
 mod builder;
+pub mod drlcs;
+mod extension;
 mod fencing;
 mod http;
 pub mod inventory;

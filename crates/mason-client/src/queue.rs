@@ -1,15 +1,14 @@
 //! Queue visibility: who waits for which (type, state), read from `GET /api/v2/queue`.
 //!
-//! This route is an extension served by `mason serve`. An upstream Boskos server does not
-//! have it: its catch-all answers any unknown path with `200` and an empty body, and a
-//! proxy may answer `404`. Both mean "this server cannot tell", so [`HttpClient::queue`]
-//! returns `Ok(None)` for them instead of an error; callers then show no rank.
+//! This route is an extension served by `mason serve`. On a server without it (upstream
+//! Boskos) [`HttpClient::queue`] returns `Ok(None)` instead of an error (the rule is in
+//! `extension.rs`); callers then show no rank.
 
 use mason_types::Timestamp;
 use serde::Deserialize;
 
-use crate::api::{Error, Result};
-use crate::http::{Call, HttpClient};
+use crate::api::Result;
+use crate::http::HttpClient;
 
 /// The extension route listing the waiting acquire requests.
 pub const QUEUE_ROUTE: &str = "api/v2/queue";
@@ -40,22 +39,12 @@ impl HttpClient {
     /// does not offer queue visibility (upstream Boskos).
     pub async fn queue(&self, rtype: Option<&str>) -> Result<Option<Vec<QueueEntry>>> {
         let params: Vec<(&str, &str)> = rtype.map(|t| vec![("type", t)]).unwrap_or_default();
-        let body = match self.send(Call::get(QUEUE_ROUTE, params)).await {
-            Ok(body) => body,
-            Err(
-                Error::NotFound(_)
-                | Error::Status {
-                    status: 404 | 405, ..
-                },
-            ) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if body.trim().is_empty() {
+        let Some(mut entries) = self
+            .get_extension::<Vec<QueueEntry>>(QUEUE_ROUTE, params)
+            .await?
+        else {
             return Ok(None);
-        }
-        let mut entries: Vec<QueueEntry> = serde_json::from_str(&body).map_err(|e| {
-            Error::Protocol(format!("/{QUEUE_ROUTE} answered an unexpected body: {e}"))
-        })?;
+        };
         if let Some(rtype) = rtype {
             entries.retain(|e| e.rtype == rtype);
         }

@@ -1,25 +1,52 @@
-//! Turning a non-200 answer into a typed [`Error`].
+//! The one status → client error mapping: [`Error::from_status`].
 //!
-//! The mapping follows the server's status codes (SPEC §3.7): 404 → [`Error::NotFound`],
-//! or [`Error::TypeNotFound`] when the body carries upstream's
-//! `resource type "<type>" does not exist` (also on a 409, which is how `mason serve`'s
-//! multi-resource acquire answers unknown types); 401 → [`Error::OwnerMismatch`]; 409 →
-//! [`Error::StateMismatch`]; 400 → [`Error::BadRequest`]; anything else →
-//! [`Error::Status`]. The message kept is the server's body without its trailing newline.
-//! Upstream's client only tells the two 404s apart when asked to; this one always does.
+//! It follows the server's status codes (SPEC §3.7): 404 → [`Error::NotFound`], or
+//! [`Error::TypeNotFound`] when the text is upstream's `resource type "<type>" does not
+//! exist` (also on a 409, which is how `mason serve`'s multi-resource acquire answers
+//! unknown types); 401 → [`Error::OwnerMismatch`]; 409 → [`Error::StateMismatch`]; 400 →
+//! [`Error::BadRequest`]; anything else → [`Error::Status`]. Upstream's client only tells
+//! the two 404s apart when asked to; this one always does.
+//!
+//! The HTTP client maps every non-200 answer through it, and an in-process client (one
+//! that calls a store directly) maps the status the server would have answered through
+//! it, so both produce the same variants for the same refusal.
 
 use crate::api::Error;
 
-/// The typed error for `status` with response `body`.
-pub(crate) fn error_for(status: u16, body: &str) -> Error {
-    let message = body.trim_end().to_string();
-    match status {
-        404 | 409 if names_missing_type(&message) => Error::TypeNotFound(message),
-        404 => Error::NotFound(message),
-        401 => Error::OwnerMismatch(message),
-        409 => Error::StateMismatch(message),
-        400 => Error::BadRequest(message),
-        _ => Error::Status { status, message },
+impl Error {
+    /// The typed error for an answer with `status` and text `message` (a trailing newline,
+    /// as servers send it, is dropped).
+    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        message.truncate(message.trim_end().len());
+        match status {
+            404 | 409 if names_missing_type(&message) => Error::TypeNotFound(message),
+            404 => Error::NotFound(message),
+            401 => Error::OwnerMismatch(message),
+            409 => Error::StateMismatch(message),
+            400 => Error::BadRequest(message),
+            _ => Error::Status {
+                status,
+                message,
+                source: None,
+            },
+        }
+    }
+
+    /// Keep `cause` as the [`std::error::Error::source`] of an [`Error::Status`] (a
+    /// server fault, whose cause is worth logging); the other variants say all there is in
+    /// their message and are returned unchanged.
+    pub fn caused_by(self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        match self {
+            Error::Status {
+                status, message, ..
+            } => Error::Status {
+                status,
+                message,
+                source: Some(Box::new(cause)),
+            },
+            other => other,
+        }
     }
 }
 
@@ -37,6 +64,8 @@ fn names_missing_type(message: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
     use super::*;
 
     #[test]
@@ -82,7 +111,7 @@ mod tests {
             (500, "boom", "Status"),
         ];
         for (status, body, kind) in cases {
-            let err = error_for(status, body);
+            let err = Error::from_status(status, body);
             let got = match &err {
                 Error::NotFound(m) | Error::TypeNotFound(m) => {
                     assert_eq!(m, body.trim_end());
@@ -95,7 +124,9 @@ mod tests {
                 Error::OwnerMismatch(_) => "Owner",
                 Error::StateMismatch(_) => "State",
                 Error::BadRequest(_) => "BadRequest",
-                Error::Status { status: s, message } => {
+                Error::Status {
+                    status: s, message, ..
+                } => {
                     assert_eq!((*s, message.as_str()), (status, body.trim_end()));
                     "Status"
                 }
@@ -103,5 +134,22 @@ mod tests {
             };
             assert_eq!(got, kind, "{status} {body}");
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk full")]
+    struct DiskFull;
+
+    #[test]
+    fn a_server_fault_keeps_its_cause() {
+        let err = Error::from_status(500, "database error: disk full\n").caused_by(DiskFull);
+        assert_eq!(err.to_string(), "status 500: database error: disk full");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("disk full")
+        );
+        // A refusal says everything in its message; no cause is attached.
+        let err = Error::from_status(409, "state mismatch").caused_by(DiskFull);
+        assert!(matches!(err, Error::StateMismatch(_)) && err.source().is_none());
     }
 }

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use mason_client::HttpClient;
 use mason_controllers::builder::{
     exec_converter, Builder, BuilderOptions, ConstructError, ConvertError, FilePools, Masonable,
-    ServerRoutes, TypeToResources, EXEC_CONVERTER,
+    TypeToResources, EXEC_CONVERTER,
 };
 use mason_types::{Resource, UserData};
 use serde::Deserialize;
@@ -114,13 +114,14 @@ async fn main() -> ExitCode {
 async fn run(url: &str, config: &str) -> Result<(), Box<dyn std::error::Error>> {
     let client = HttpClient::builder(url, "mason-example").build()?;
     let pools = FilePools::new(config);
-    let builder = Builder::new(Arc::new(client), BuilderOptions::default());
+    let builder = Builder::new(Arc::new(client.clone()), BuilderOptions::default());
     // Registering converters: a duplicate name is an error.
     builder.register_config_converter("Greeting", greeter)?;
     builder.register_config_converter(EXEC_CONVERTER, exec_converter(pools.base_dir()))?;
     let builder = builder
         .with_pool_source(pools)
-        .with_inventory(ServerRoutes::new(url)?);
+        // Leftovers of a previous run, listed by `mason serve` (`/api/v2/resources`).
+        .with_inventory(client);
 
     let running = builder.start();
     println!("building pools from {config} against {url}; Ctrl-C to stop");

@@ -42,17 +42,11 @@ impl std::fmt::Debug for InProcessClient {
 }
 
 /// Map a store error as the HTTP client maps the status the server would answer
-/// ([`StoreError::status`]).
+/// ([`StoreError::status`], the one store → HTTP mapping, then
+/// [`ClientError::from_status`], the one status → client error mapping); a server fault
+/// keeps the store's error as its source.
 pub fn client_error(err: StoreError) -> ClientError {
-    let (status, message) = (err.status(), err.to_string());
-    match err {
-        StoreError::ResourceNotFound(_) => ClientError::NotFound(message),
-        StoreError::ResourceTypeNotFound(_) => ClientError::TypeNotFound(message),
-        StoreError::OwnerNotMatch { .. } => ClientError::OwnerMismatch(message),
-        StoreError::StateNotMatch { .. } => ClientError::StateMismatch(message),
-        StoreError::InvalidArgument(_) => ClientError::BadRequest(message),
-        _ => ClientError::Status { status, message },
-    }
+    ClientError::from_status(err.status(), err.to_string()).caused_by(err)
 }
 
 fn require(what: &str, value: &str) -> Result<()> {

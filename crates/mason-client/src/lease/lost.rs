@@ -125,13 +125,7 @@ mod tests {
         );
         assert_eq!(lost(Error::NotFound("x".into())), Some(LostReason::Gone));
         assert_eq!(lost(Error::Unreachable("refused".into())), None);
-        assert_eq!(
-            lost(Error::Status {
-                status: 503,
-                message: "x".into()
-            }),
-            None
-        );
+        assert_eq!(lost(Error::from_status(503, "x")), None);
     }
 
     #[test]

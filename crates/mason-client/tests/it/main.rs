@@ -3,6 +3,7 @@
 //! the real server never gives (5xx, empty 200) or must see the exact bytes sent.
 
 mod common;
+mod drlcs;
 mod errors;
 mod fake_lease;
 mod fencing;

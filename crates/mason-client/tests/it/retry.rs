@@ -27,7 +27,7 @@ async fn persistent_5xx_gives_up_after_every_attempt() {
     let c = client(&server.url, "alice");
     let err = c.release("t1-a", "dirty").await.unwrap_err();
     assert!(
-        matches!(&err, Error::Status { status: 503, message } if message == "unavailable"),
+        matches!(&err, Error::Status { status: 503, message, .. } if message == "unavailable"),
         "{err:?}"
     );
     assert_eq!(server.requests().len(), 3);

@@ -31,8 +31,8 @@
 //! Layout: [`masonable`] (the trait, converters and their registry), [`exec`] (the
 //! built-in `exec` converter), [`pools`] (where pool definitions come from), `manager`
 //! (a recycler per pool), `pipeline` (one build), the four stage modules, `sync`,
-//! [`recover`] (leftovers of a previous run), [`server`] (`mason serve`'s `/api/v2`
-//! routes), [`status`].
+//! [`recover`] (leftovers of a previous run), [`status`]. Against `mason serve`, a
+//! [`mason_client::HttpClient`] is both a [`PoolSource`] and a [`LeaseInventory`].
 //!
 //! ```no_run
 //! # async fn demo(client: std::sync::Arc<dyn mason_client::BoskosApi>) {
@@ -56,7 +56,6 @@ mod pipeline;
 pub mod pools;
 pub mod recover;
 mod recycle;
-pub mod server;
 pub mod status;
 mod sync;
 
@@ -78,7 +77,6 @@ pub use masonable::{
 };
 pub use pools::{FilePools, PoolSource, PoolSourceError, StaticPools};
 pub use recover::{InventoryError, LeaseInventory};
-pub use server::ServerRoutes;
 pub use status::{BuilderStatus, PoolStatus};
 
 use manager::PoolManager;

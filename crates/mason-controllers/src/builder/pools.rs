@@ -4,15 +4,18 @@
 //!   re-read on every reload so edits apply within a second; an unreadable or invalid
 //!   file keeps the pools last loaded in force (the error is logged and shown in the
 //!   status). This works against any Boskos server, upstream included.
-//! - [`super::ServerRoutes`]: `GET /api/v2/drlcs` on `mason serve`, so the builder needs
-//!   no copy of the config.
+//! - [`HttpClient`]: `GET /api/v2/drlcs` on `mason serve` ([`HttpClient::drlcs`]), so the
+//!   builder needs no copy of the config; an upstream server has no such route
+//!   ([`PoolSourceError::Unsupported`]).
 //! - [`StaticPools`]: a fixed list, for embedding and tests.
 //!
-//! Anyone may implement the trait (e.g. `mason up` reading the store directly).
+//! Anyone may implement the trait (`mason up` reads the store directly, through
+//! `mason-inprocess`).
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use mason_client::HttpClient;
 use mason_types::config::ConfigError;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle};
 
@@ -107,6 +110,24 @@ impl PoolSource for FilePools {
                 source,
             })?;
         Ok(config.drlcs().into_values().collect())
+    }
+}
+
+#[async_trait]
+impl PoolSource for HttpClient {
+    fn describe(&self) -> String {
+        format!("{}{}", self.base_url(), mason_client::drlcs::DRLCS_ROUTE)
+    }
+
+    async fn load(&self) -> Result<Vec<DynamicResourceLifeCycle>, PoolSourceError> {
+        match self.drlcs().await {
+            Ok(Some(pools)) => Ok(pools),
+            Ok(None) => Err(PoolSourceError::Unsupported(self.base_url().to_string())),
+            Err(e) => Err(PoolSourceError::Server {
+                url: PoolSource::describe(self),
+                message: e.to_string(),
+            }),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! with one owner name would release each other's work.
 
 use async_trait::async_trait;
-use mason_client::BoskosApi;
+use mason_client::{BoskosApi, HttpClient, ResourceQuery};
 use mason_types::{state, Resource};
 
 /// Why the owned resources could not be listed.
@@ -30,6 +30,19 @@ pub enum InventoryError {
 pub trait LeaseInventory: Send + Sync {
     /// Every resource whose owner is `owner`.
     async fn owned_by(&self, owner: &str) -> Result<Vec<Resource>, InventoryError>;
+}
+
+/// `GET /api/v2/resources?owner=` on `mason serve` ([`HttpClient::resources`]); an
+/// upstream server has no such route ([`InventoryError::Unsupported`]).
+#[async_trait]
+impl LeaseInventory for HttpClient {
+    async fn owned_by(&self, owner: &str) -> Result<Vec<Resource>, InventoryError> {
+        match self.resources(&ResourceQuery::new().owner(owner)).await {
+            Ok(Some(owned)) => Ok(owned),
+            Ok(None) => Err(InventoryError::Unsupported(self.base_url().to_string())),
+            Err(e) => Err(InventoryError::Failed(e.to_string())),
+        }
+    }
 }
 
 /// Release everything `client.owner()` still holds to `dirty`; returns how many.

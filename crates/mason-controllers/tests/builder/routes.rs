@@ -1,18 +1,25 @@
-//! `mason serve`'s `/api/v2` routes as the builder uses them: pool definitions and the
-//! resources an owner holds, and what a server without them (upstream) looks like.
+//! `mason serve`'s `/api/v2` routes as the builder uses them through `HttpClient` (a
+//! `PoolSource` and a `LeaseInventory`): pool definitions and the resources an owner
+//! holds, and what a server without them (upstream) looks like.
 
+use mason_client::HttpClient;
 use mason_controllers::builder::{
     exec_converter, Builder, InventoryError, LeaseInventory, PoolSource, PoolSourceError,
-    ServerRoutes, EXEC_CONVERTER,
+    EXEC_CONVERTER,
 };
 
 use crate::lifecycle::{BUILD_SH, CONFIG};
 use crate::support::{built, quick_options, Fixture};
 
+/// The client `mason builder` reads the routes with (its owner does not matter here).
+fn routes(url: &str) -> HttpClient {
+    HttpClient::builder(url, "mason").build().expect("client")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pools_can_come_from_the_server() {
     let fx = Fixture::start(CONFIG, &[("build.sh", BUILD_SH)]).await;
-    let routes = ServerRoutes::new(&fx.server.url).unwrap();
+    let routes = routes(&fx.server.url);
     let pools = routes.load().await.unwrap();
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0].rtype, "virt");
@@ -36,7 +43,7 @@ async fn pools_can_come_from_the_server() {
 #[tokio::test]
 async fn owned_resources_are_listed_by_owner() {
     let fx = Fixture::start(CONFIG, &[]).await;
-    let routes = ServerRoutes::new(&fx.server.url).unwrap();
+    let routes = routes(&fx.server.url);
     assert!(routes.owned_by("mason").await.unwrap().is_empty());
     let mason = fx.client("mason");
     let held = mason.acquire("phys", "free", "leased", None).await.unwrap();
@@ -57,7 +64,7 @@ async fn a_server_without_the_routes_is_unsupported_not_empty() {
     // Boskos' catch-all answers unknown paths with 200 and an empty body; our server does
     // the same below an unknown prefix, which stands in for an upstream server here.
     let fx = Fixture::start(CONFIG, &[]).await;
-    let upstream = ServerRoutes::new(&format!("{}/upstream", fx.server.url)).unwrap();
+    let upstream = routes(&format!("{}/upstream", fx.server.url));
     assert!(matches!(
         upstream.load().await,
         Err(PoolSourceError::Unsupported(_))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mason_client::{BoskosApi, HttpClient};
 use mason_controllers::builder::{
-    exec_converter, Builder, BuilderOptions, FilePools, ServerRoutes, EXEC_CONVERTER,
+    exec_converter, Builder, BuilderOptions, FilePools, EXEC_CONVERTER,
 };
 use mason_store::ResourceFilter;
 use mason_testkit::TestServer;
@@ -75,9 +75,11 @@ impl Fixture {
         builder
             .register_config_converter(EXEC_CONVERTER, exec_converter(pools.base_dir()))
             .expect("register exec");
-        builder
-            .with_pool_source(pools)
-            .with_inventory(ServerRoutes::new(&self.server.url).expect("routes"))
+        builder.with_pool_source(pools).with_inventory(
+            HttpClient::builder(&self.server.url, "mason")
+                .build()
+                .expect("client"),
+        )
     }
 
     /// Every resource, from the store.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mason_client::BoskosApi;
-use mason_controllers::builder::ServerRoutes;
 use mason_controllers::cleaner::{Cleaner, CleanerOptions};
 use mason_controllers::{Driver, Next};
 use mason_store::ResourceFilter;
@@ -82,7 +81,9 @@ async fn to_be_deleted_resources_are_tombstoned_fairly_and_replaced() {
         .await
         .unwrap();
 
-    let pools = ServerRoutes::new(&server.url).unwrap();
+    let pools = mason_client::HttpClient::builder(&server.url, "cleaner")
+        .build()
+        .unwrap();
     let options = CleanerOptions {
         period: Duration::from_secs(15),
         cleaner_count: 1,
@@ -145,7 +146,9 @@ async fn a_full_batch_is_cleaned_concurrently_in_one_pass() {
         mason.release(&name, "toBeDeleted").await.unwrap();
         marked.push(name);
     }
-    let pools = ServerRoutes::new(&server.url).unwrap();
+    let pools = mason_client::HttpClient::builder(&server.url, "cleaner")
+        .build()
+        .unwrap();
     let options = CleanerOptions {
         period: Duration::from_secs(15),
         cleaner_count: 3,

@@ -61,6 +61,13 @@ impl ConnectOpts {
 
     /// The HTTP client, as `owner_name` or `default_owner`.
     pub(crate) fn client(&self, default_owner: &str) -> Result<Arc<dyn BoskosApi>, Exit> {
+        self.http_client(default_owner)
+            .map(|c| Arc::new(c) as Arc<dyn BoskosApi>)
+    }
+
+    /// [`ConnectOpts::client`] as the concrete [`HttpClient`] (which also reads
+    /// `mason serve`'s `/api/v2` extension routes).
+    pub(crate) fn http_client(&self, default_owner: &str) -> Result<HttpClient, Exit> {
         let owner = self.owner_name.as_deref().unwrap_or(default_owner);
         if owner.trim().is_empty() {
             return Err(Exit::new(
@@ -72,7 +79,6 @@ impl ConnectOpts {
             .credentials(self.username.clone(), self.password_file.clone())
             .request_timeout(self.request_timeout)
             .build()
-            .map(|c| Arc::new(c) as Arc<dyn BoskosApi>)
             .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))
     }
 }

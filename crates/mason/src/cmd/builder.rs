@@ -23,7 +23,7 @@ use anyhow::Context;
 use clap::Args;
 use mason_client::{BoskosApi, HttpClient};
 use mason_controllers::builder::{
-    exec_converter, Builder, BuilderOptions, FilePools, ServerRoutes, EXEC_CONVERTER,
+    exec_converter, Builder, BuilderOptions, FilePools, EXEC_CONVERTER,
 };
 use mason_types::BoskosConfig;
 use tokio_util::task::TaskTracker;
@@ -99,16 +99,12 @@ impl Opts {
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
     let server_url = opts.server_url.as_deref().ok_or_else(missing_server_url)?;
-    let client = HttpClient::builder(server_url, &opts.owner_name)
+    // Also reads `mason serve`'s pools (`/api/v2/drlcs`) and leftovers (`/api/v2/resources`).
+    let http = HttpClient::builder(server_url, &opts.owner_name)
         .credentials(opts.username.clone(), opts.password_file.clone())
         .build()
         .map_err(|e| usage(format!("mason builder: {e}")))?;
-    let client: Arc<dyn BoskosApi> = Arc::new(client);
-    let mut routes =
-        ServerRoutes::new(server_url).map_err(|e| usage(format!("mason builder: {e}")))?;
-    if let (Some(user), Some(file)) = (&opts.username, &opts.password_file) {
-        routes = routes.with_basic_auth(user.clone(), file.clone());
-    }
+    let client: Arc<dyn BoskosApi> = Arc::new(http.clone());
 
     let builder = Builder::new(client, opts.options());
     let builder = match &opts.config {
@@ -138,10 +134,10 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             builder
                 .register_config_converter(EXEC_CONVERTER, exec_converter("."))
                 .context("registering the exec converter")?;
-            builder.with_pool_source(routes.clone())
+            builder.with_pool_source(http.clone())
         }
     };
-    let builder = builder.with_inventory(routes);
+    let builder = builder.with_inventory(http);
 
     let cancel = shutdown_on_signals()?;
     let tracker = TaskTracker::new();

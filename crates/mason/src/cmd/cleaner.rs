@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use mason_controllers::builder::{FilePools, PoolSource, ServerRoutes};
+use mason_controllers::builder::{FilePools, PoolSource};
 use mason_controllers::cleaner::{Cleaner, CleanerOptions, CLEANER_OWNER};
 use tokio_util::task::TaskTracker;
 
@@ -54,14 +54,8 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             pools.load().await.map_err(|e| usage(e.to_string()))?;
             Arc::new(pools)
         }
-        None => {
-            let mut routes = ServerRoutes::new(opts.connect.server_url()?).map_err(usage)?;
-            if let (Some(user), Some(file)) = (&opts.connect.username, &opts.connect.password_file)
-            {
-                routes = routes.with_basic_auth(user.clone(), file.clone());
-            }
-            Arc::new(routes)
-        }
+        // `GET /api/v2/drlcs` on `mason serve`.
+        None => Arc::new(opts.connect.http_client(CLEANER_OWNER)?),
     };
     let client = opts.connect.client(CLEANER_OWNER)?;
     let options = CleanerOptions {
