@@ -2,7 +2,9 @@
 //! does not have the route".
 //!
 //! An upstream Boskos server answers any unknown path from its catch-all with `200` and
-//! an empty body, and a proxy in front of it may answer `404` or `405`. All of them mean
+//! an empty body (`mason serve`'s catch-all adds the `Mason-Unknown-Path` header, which
+//! the client reports as [`Error::UnknownPath`]), and a proxy in front of it may answer
+//! `404` or `405`. All of them mean
 //! "this server cannot tell", so [`HttpClient::get_extension`] returns `Ok(None)` for
 //! them instead of an error, and callers fall back (a config file, no rank, the reaper).
 
@@ -23,6 +25,7 @@ impl HttpClient {
             Ok(body) => body,
             Err(
                 Error::NotFound(_)
+                | Error::UnknownPath { .. }
                 | Error::Status {
                     status: 404 | 405, ..
                 },

@@ -87,9 +87,12 @@ pub(crate) fn explain(err: &Error, asked: Asked<'_>) -> String {
         }
         (Error::Unreachable(text), _) => (unreachable(text), None),
         (Error::BadRequest(text), _) => ("the server refused the request".into(), Some(text)),
-        (Error::Status { status, message }, _) => {
-            (format!("the server answered HTTP {status}"), Some(message))
-        }
+        (
+            Error::Status {
+                status, message, ..
+            },
+            _,
+        ) => (format!("the server answered HTTP {status}"), Some(message)),
         _ => return err.to_string(),
     };
     match server.map(|t| t.trim()).filter(|t| !t.is_empty()) {
