@@ -14,6 +14,7 @@ pub(crate) mod probe;
 pub(crate) mod reaper;
 pub(crate) mod release;
 pub(crate) mod reset;
+pub(crate) mod resource_set;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod up;

@@ -14,6 +14,9 @@ pub(crate) const USAGE: u8 = 2;
 pub(crate) const NO_RESOURCE: u8 = 3;
 /// The server could not be reached.
 pub(crate) const UNREACHABLE: u8 = 4;
+/// The lease was lost while held (`mason run`, `mason heartbeat`): the server ended it,
+/// or no heartbeat got through within its TTL.
+pub(crate) const LEASE_LOST: u8 = 5;
 /// Internal error (could not start the runtime).
 pub(crate) const INTERNAL: u8 = 70;
 /// `mason run`: the command was found but could not be started (the shell's code).
@@ -40,6 +43,8 @@ pub(crate) enum Scope {
     Config,
     /// `mason run` only.
     Run,
+    /// Commands that hold a lease while they run (run, heartbeat).
+    Lease,
 }
 
 /// One documented exit code.
@@ -85,6 +90,14 @@ pub(crate) const CODES: &[Row] = &[
         code: UNREACHABLE,
         meaning: "the server could not be reached",
         scope: Scope::Client,
+        daemon: "",
+    },
+    Row {
+        code: LEASE_LOST,
+        meaning: "the lease was lost while held: the server ended it (TTL expiry, reset, \
+                  a release by someone else) or no heartbeat got through within --lease-ttl; \
+                  mason run stopped its command (SIGTERM, SIGKILL after --kill-grace)",
+        scope: Scope::Lease,
         daemon: "",
     },
     Row {
@@ -134,9 +147,12 @@ const RUN_RULE: &[&str] = &[
 pub(crate) fn help(scopes: &[Scope]) -> String {
     let mut text = String::from("Exit codes:\n");
     let daemon = scopes.contains(&Scope::Daemon);
-    let only_daemons = !scopes
-        .iter()
-        .any(|s| matches!(s, Scope::Client | Scope::Waiting | Scope::Run));
+    let only_daemons = !scopes.iter().any(|s| {
+        matches!(
+            s,
+            Scope::Client | Scope::Waiting | Scope::Run | Scope::Lease
+        )
+    });
     for row in CODES
         .iter()
         .filter(|r| r.scope == Scope::All || scopes.contains(&r.scope))
@@ -231,8 +247,9 @@ mod tests {
         assert!(serve.contains("  143 "), "{serve}");
         assert!(!serve.contains("  3 "), "{serve}");
         assert!(!serve.contains("  127 "), "{serve}");
-        let run = help(&[Scope::Client, Scope::Waiting, Scope::Run]);
-        for code in ["  3 ", "  4 ", "  126 ", "  127 ", "otherwise"] {
+        assert!(!serve.contains("  5 "), "{serve}");
+        let run = help(&[Scope::Client, Scope::Waiting, Scope::Run, Scope::Lease]);
+        for code in ["  3 ", "  4 ", "  5 ", "  126 ", "  127 ", "otherwise"] {
             assert!(run.contains(code), "{code} in {run}");
         }
         assert!(!run.contains("daemons"), "{run}");

@@ -32,7 +32,14 @@ use exit::Scope;
     version,
     about,
     long_about = None,
-    after_help = exit::help(&[Scope::Client, Scope::Waiting, Scope::Run, Scope::Daemon, Scope::Config])
+    after_help = exit::help(&[
+        Scope::Client,
+        Scope::Waiting,
+        Scope::Run,
+        Scope::Lease,
+        Scope::Daemon,
+        Scope::Config
+    ])
 )]
 struct Cli {
     #[command(flatten)]
@@ -86,7 +93,7 @@ enum Command {
     #[command(after_help = cli::help::after(cmd::release::EXAMPLES, CLIENT))]
     Release(cmd::release::Opts),
     /// Keep a lease alive by sending heartbeats (boskosctl heartbeat).
-    #[command(after_help = cli::help::after(cmd::heartbeat::EXAMPLES, CLIENT))]
+    #[command(after_help = cli::help::after(cmd::heartbeat::EXAMPLES, &[Scope::Client, Scope::Lease]))]
     Heartbeat(cmd::heartbeat::Opts),
     /// Print the metric JSON of a resource type (boskosctl metrics).
     #[command(after_help = cli::help::after(cmd::metrics::EXAMPLES, CLIENT))]
@@ -100,7 +107,7 @@ enum Command {
     /// Lease a resource while a command runs: wait, export it, heartbeat, release.
     #[command(after_help = cli::help::after(
         cmd::run::EXAMPLES,
-        &[Scope::Client, Scope::Waiting, Scope::Run]
+        &[Scope::Client, Scope::Waiting, Scope::Run, Scope::Lease]
     ))]
     Run(cmd::run::Opts),
 }

@@ -12,24 +12,31 @@
 //! that fails, the virtual resource goes back to `dirty` and the command fails (exit 1, or
 //! 4 when the server is unreachable). stdout still shows only the resource asked for,
 //! unless `--output full` is given.
+//!
+//! Several `--type`s, a count (`--type gce-project=2`) or a `--priority` acquire a *set*,
+//! all or nothing, from a `mason serve` (see `resource_set`): stdout is then one JSON
+//! array of the `/api/v2` objects granted (each with its `"generation"`), or with
+//! `--output full` `{"resources": [...], "leased": [<physical resource>, ...]}`.
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use mason_client::{VirtualLease, Wait};
+use mason_client::{HttpClient, VirtualLease, Wait};
+use mason_types::ResourceV2;
 
 use crate::cli::client_opts::{go_duration, ClientOpts};
 use crate::cli::diagnose;
 use crate::cli::leased;
 use crate::cli::signals::Interrupt;
-use crate::cli::translate::{fail, Asked};
+use crate::cli::translate::{self, fail, Asked};
+use crate::cmd::resource_set::{self, type_count, TypeCount};
 use crate::exit::{self, Exit};
 
 /// Two or three typical uses, for `--help`.
 pub(crate) const EXAMPLES: &str = "\
 mason acquire --type gce-project                            # one attempt: free -> busy
 mason acquire --type sandbox --timeout 10m --output full    # wait; print its physical resources too
-mason acquire --type t --state dirty --target-state cleaning --owner-name janitor-7
+mason acquire --type gce-project=2 --type gke-cluster --timeout 10m   # a set, all or nothing
 ";
 
 /// What `acquire` prints on stdout (one line).
@@ -46,9 +53,19 @@ pub(crate) enum Output {
 /// Options of `acquire`.
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
-    /// Type of the resource to acquire.
-    #[arg(long = "type", value_name = "TYPE")]
-    rtype: String,
+    /// Type of the resource to acquire; `TYPE=N` for N of them. Repeat for a set of
+    /// several types, acquired all or nothing (a mason serve extension).
+    #[arg(long = "type", value_name = "TYPE[=N]", required = true, value_parser = type_count)]
+    types: Vec<TypeCount>,
+    /// Queue priority of a set: higher is served first (a mason serve extension; implies
+    /// the set acquire).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    priority: i32,
     /// State the resource must be in.
     #[arg(long, value_name = "STATE", default_value = "free")]
     state: String,
@@ -89,16 +106,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             .timeout(opts.timeout)
             .cancel(interrupt.token.clone())
     });
-    let asked = (
-        opts.rtype.as_str(),
-        opts.state.as_str(),
-        opts.target_state.as_str(),
-    );
+    let Some(rtype) = resource_set::single(&opts.types, opts.priority) else {
+        return acquire_set(&client, &opts, wait.as_ref(), interrupt.as_ref()).await;
+    };
+    let asked = (rtype, opts.state.as_str(), opts.target_state.as_str());
     let resource = match diagnose::acquire(&client, asked, wait.as_ref(), COMMAND).await {
         Ok(resource) => resource,
         Err(failed) => {
             let what = Asked::Acquire {
-                rtype: &opts.rtype,
+                rtype,
                 state: &opts.state,
             };
             let mut exit = fail("failed to acquire a resource", &failed.error, what);
@@ -122,6 +138,54 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         })?;
     println!("{}", render(&lease, opts.output));
     Ok(exit::OK)
+}
+
+/// The set path: acquire all or nothing, take the virtual resources' physical ones,
+/// print the JSON array (or the full object).
+async fn acquire_set(
+    client: &HttpClient,
+    opts: &Opts,
+    wait: Option<&Wait>,
+    interrupt: Option<&Interrupt>,
+) -> anyhow::Result<u8> {
+    const COMMAND: &str = "mason acquire";
+    let items = resource_set::items(&opts.types, &opts.state, &opts.target_state)
+        .map_err(|e| Exit::new(exit::USAGE, format!("{COMMAND}: {e}")))?;
+    let granted = match resource_set::acquire(client, items, opts.priority, wait).await {
+        Ok(granted) => granted,
+        Err(mason_client::Error::Cancelled) => {
+            let code = interrupt.map_or(exit::SIGINT, Interrupt::exit_code);
+            let msg = format!("{COMMAND}: interrupted while waiting for the resources");
+            return Err(Exit::new(code, msg).into());
+        }
+        Err(e) => {
+            let msg = format!("{COMMAND}: failed to acquire the resources: {e}");
+            return Err(Exit::new(translate::exit_code(&e, true), msg).into());
+        }
+    };
+    let leases = resource_set::take_leased(client, &granted, &opts.target_state, &opts.state)
+        .await
+        .map_err(|e| {
+            let msg = format!("{COMMAND}: failed to acquire the resources: {e}");
+            Exit::new(leased::exit_code(&e), msg)
+        })?;
+    println!("{}", render_set(&granted, &leases, opts.output));
+    Ok(exit::OK)
+}
+
+/// The stdout line for a set.
+fn render_set(granted: &[ResourceV2], leases: &[VirtualLease], output: Output) -> String {
+    let resources = serde_json::to_string(granted).expect("resources serialize");
+    match output {
+        Output::Resource => resources,
+        Output::Full => {
+            let leased: Vec<_> = leases.iter().flat_map(|l| l.leased.clone()).collect();
+            format!(
+                "{{\"resources\":{resources},\"leased\":{}}}",
+                leased::json_array(&leased)
+            )
+        }
+    }
 }
 
 /// The stdout line for `lease`.

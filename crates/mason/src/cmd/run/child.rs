@@ -10,6 +10,9 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::time::Duration;
+
+use mason_client::LostLease;
 
 use rustix::process::{kill_process, Pid};
 use tokio::process::{Child, Command};
@@ -47,19 +50,39 @@ pub(super) async fn spawn(
         })
 }
 
-/// Wait for `child`, forwarding signals until it exits; its exit code.
-pub(super) async fn wait(mut child: Child, signals: &mut Signals) -> u8 {
+/// How the command ended.
+pub(super) enum Ended {
+    /// It exited by itself (or by a forwarded signal), with this code.
+    Exited(u8),
+    /// A lease was lost; the command was stopped (see `lost`).
+    LeaseLost(LostLease),
+}
+
+/// Wait for `child`, forwarding signals until it exits, or stop it when `lost` resolves
+/// (SIGTERM, SIGKILL after `grace`).
+pub(super) async fn wait(
+    mut child: Child,
+    signals: &mut Signals,
+    lost: impl std::future::Future<Output = LostLease>,
+    grace: Duration,
+) -> Ended {
     let pid = child.id().and_then(|id| Pid::from_raw(id as i32));
+    tokio::pin!(lost);
     loop {
         tokio::select! {
+            lost = &mut lost => {
+                console::error(&format!("mason run: {lost}; stopping the command (SIGTERM)"));
+                super::lost::terminate(&mut child, grace).await;
+                return Ended::LeaseLost(lost);
+            }
             status = child.wait() => {
-                return match status {
+                return Ended::Exited(match status {
                     Ok(status) => exit_code(status),
                     Err(e) => {
                         console::error(&format!("mason run: cannot wait for the command: {e}"));
                         exit::FAILURE
                     }
-                };
+                });
             }
             sig = signals.next() => {
                 if let Some(pid) = pid {

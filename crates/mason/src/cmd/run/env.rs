@@ -46,8 +46,12 @@ pub(super) fn resource_env(
 
 /// `MASON_USERDATA_` + the key upper-cased with non-alphanumerics as `_`.
 pub(super) fn userdata_var(key: &str) -> String {
-    let mangled: String = key
-        .chars()
+    format!("MASON_USERDATA_{}", mangle(key))
+}
+
+/// `key` upper-cased, every character other than an ASCII letter or digit as `_`.
+pub(super) fn mangle(key: &str) -> String {
+    key.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -55,8 +59,7 @@ pub(super) fn userdata_var(key: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("MASON_USERDATA_{mangled}")
+        .collect()
 }
 
 #[cfg(test)]

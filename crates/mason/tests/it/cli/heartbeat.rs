@@ -83,12 +83,15 @@ async fn a_lost_lease_fails_at_once() {
     let json = leased_json(&server.url, "alice").await;
     let args = ["heartbeat", "--resource", &json, "--period", "20ms"];
     let (code, _, stderr) = parts(&mason(&server.url, "mallory", &args).await);
-    assert_eq!(code, 1);
+    assert_eq!(code, 5, "the documented lost-lease code: {stderr}");
     assert!(
         stderr.starts_with("failed to send heartbeat for resource \"solo-1\": "),
         "{stderr}"
     );
-    assert!(stderr.contains("is no longer ours"), "{stderr}");
+    assert!(
+        stderr.contains("stopping heartbeats: the lease on \"solo-1\" is lost: the resource is owned by someone else (401)"),
+        "{stderr}"
+    );
     server.stop().await;
 }
 

@@ -8,6 +8,7 @@ mod daemon;
 mod failed_start;
 mod heartbeat;
 mod help;
+mod lease;
 mod logs;
 mod messages;
 mod ops;
