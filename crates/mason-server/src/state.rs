@@ -6,6 +6,7 @@ use std::sync::Arc;
 use mason_store::{Clock, Store, SyncReport};
 
 use crate::config::{ConfigHolder, ConfigSource, Reload};
+use crate::lease::LeaseControl;
 use crate::metrics::Metrics;
 use crate::status::StatusBoard;
 use crate::{Error, Result};
@@ -39,6 +40,8 @@ struct Inner {
     /// cleaner tombstones them and a later sync runs, so the config loop syncs again
     /// soon (see `tasks`).
     deletions_pending: AtomicBool,
+    /// The lease-safety extension's per-process settings (`--max-lease-ttl`).
+    lease: LeaseControl,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
                 status,
                 sync_wanted: tokio::sync::Notify::new(),
                 deletions_pending: AtomicBool::new(false),
+                lease: LeaseControl::default(),
             }),
         }
     }
@@ -80,6 +84,11 @@ impl AppState {
     /// The loop status board (`GET /api/v2/status`).
     pub fn status(&self) -> &StatusBoard {
         &self.inner.status
+    }
+
+    /// The lease-safety settings.
+    pub fn lease(&self) -> &LeaseControl {
+        &self.inner.lease
     }
 
     /// The config holder.

@@ -1,7 +1,8 @@
 //! `POST /acquire?type=&state=&dest=&owner=[&request_id=]`: one resource of `type` in
 //! `state`, moved to `dest` for `owner` (SPEC §3.1). Success is the resource JSON without
 //! a trailing newline; the wait since the request's first attempt feeds
-//! `boskos_acquire_duration_seconds`.
+//! `boskos_acquire_duration_seconds`. Extension: an optional `lease_ttl=DURATION`
+//! (checked by [`crate::lease::params`], a 400 when bad).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
@@ -9,6 +10,7 @@ use axum::response::Response;
 use mason_store::AcquireRequest;
 
 use crate::error::ApiError;
+use crate::lease::params as lease_params;
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -30,6 +32,8 @@ pub(super) async fn handle(
             "Bad request: Type: {rtype}, state: {from}, dest: {dest}, owner: {owner}, all of them must be set in the request."
         )));
     }
+    // Checked before the store is asked; handed to it once it records deadlines.
+    let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let request_id = p.non_empty("request_id").map(str::to_string);
     let has_request_id = request_id.is_some();
     let req = AcquireRequest {

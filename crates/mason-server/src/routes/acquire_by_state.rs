@@ -1,6 +1,7 @@
 //! `POST /acquirebystate?state=&dest=&owner=&names=a,b`: all the named resources,
 //! unowned and in `state`, moved to `dest` (SPEC §3.2). Unlike upstream the store does it
 //! atomically: on 404 nothing was taken. Success is a JSON array plus a newline.
+//! Extension: an optional `lease_ttl=DURATION` (checked by [`crate::lease::params`]).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
@@ -8,6 +9,7 @@ use axum::response::Response;
 use mason_store::AcquireByStateRequest;
 
 use crate::error::ApiError;
+use crate::lease::params as lease_params;
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -35,6 +37,8 @@ pub(super) async fn handle(
             "state: {from}, dest: {dest}, owner: {owner}, names: {names} - all of them must be set in the request."
         )));
     }
+    // Checked before the store is asked; handed to it once it records deadlines.
+    let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let req = AcquireByStateRequest {
         state: from.to_string(),
         dest: dest.to_string(),

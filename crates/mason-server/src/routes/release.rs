@@ -1,5 +1,6 @@
 //! `POST /release?name=&dest=&owner=`: give a resource back in state `dest` (SPEC §3.3).
-//! Empty 200 on success.
+//! Empty 200 on success. Extension: an optional `generation=N` (checked by
+//! [`crate::lease::params`], a 400 when bad).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
@@ -7,6 +8,7 @@ use axum::response::Response;
 use mason_store::ReleaseRequest;
 
 use crate::error::ApiError;
+use crate::lease::params as lease_params;
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -28,6 +30,8 @@ pub(super) async fn handle(
             "Name: {name}, dest: {dest}, owner: {owner}, all of them must be set in the request."
         )));
     }
+    // Checked before the store is asked; handed to it once it records generations.
+    let _generation = lease_params::generation(&p)?;
     let req = ReleaseRequest {
         name: name.to_string(),
         dest: dest.to_string(),

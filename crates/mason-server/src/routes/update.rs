@@ -3,7 +3,8 @@
 //! whitespace, or `null` changes no user data; like Go's decoder only the first JSON value
 //! is read; a `null` member deletes its key (Go reads it as `""`). Anything but an
 //! object of strings is a 400; more than
-//! [`crate::MAX_BODY_BYTES`] is a 413. Empty 200 on success.
+//! [`crate::MAX_BODY_BYTES`] is a 413. Empty 200 on success. Extension: an optional
+//! `generation=N` (checked by [`crate::lease::params`], a 400 when bad).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use mason_store::UpdateRequest;
 use mason_types::UserData;
 
 use crate::error::ApiError;
+use crate::lease::params as lease_params;
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -38,6 +40,8 @@ pub(super) async fn handle(
             "Name: {name}, owner: {owner}, state : {rstate}, all of them must be set in the request."
         )));
     }
+    // Checked before the store is asked; handed to it once it records generations.
+    let _generation = lease_params::generation(&p)?;
     let req = UpdateRequest {
         name: name.to_string(),
         owner: owner.to_string(),

@@ -3,6 +3,7 @@
 //! - `errors`: every status code and error text of SPEC §3, content types, catch-all;
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
 //! - `in_process`: the in-process Boskos client;
+//! - `lease_params`: the `lease_ttl=` and `generation=` parameters (issue 12), 400s;
 //! - `reload`: config file reload (applied, rejected with the old config kept);
 //! - `dashboard_api`: `/ui`, the overview, one resource by name, paged resources;
 //! - `status`: `/api/v2/status` with the server's own loops running;
@@ -16,6 +17,7 @@ mod extensions;
 mod failing_store;
 mod golden;
 mod in_process;
+mod lease_params;
 mod reload;
 mod replacement;
 mod status;

@@ -66,6 +66,10 @@ pub(crate) struct Opts {
     /// local pool, where lifespans should expire promptly).
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     sync_period: Duration,
+    /// The longest lease TTL a request may ask for (`lease_ttl=` on /acquire and
+    /// /acquirebystate, `"lease_ttl"` of /api/v2/acquire); more is a 400. Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = go_duration)]
+    max_lease_ttl: Duration,
     /// Also serve GET /metrics on this port (the API port always serves it).
     #[arg(long, value_name = "PORT")]
     metrics_port: Option<u16>,
@@ -76,10 +80,10 @@ pub(crate) struct Opts {
 
 /// Run the server until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    if opts.sync_period.is_zero() {
+    if opts.sync_period.is_zero() || opts.max_lease_ttl.is_zero() {
         return Err(Exit::new(
             exit::USAGE,
-            "mason serve: --sync-period must be more than 0",
+            "mason serve: --sync-period and --max-lease-ttl must be more than 0",
         )
         .into());
     }
@@ -93,6 +97,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
 
     let (_, state) =
         startup::open_and_sync(&opts.store, opts.request_ttl, &opts.config, "mason serve").await?;
+    state.lease().set_max_lease_ttl(opts.max_lease_ttl);
 
     let options = ServerOptions {
         sync_period: opts.sync_period,
@@ -151,6 +156,7 @@ mod tests {
         assert_eq!(w.opts.config, PathBuf::from("config.yaml"));
         assert_eq!(w.opts.request_ttl, Duration::from_secs(30));
         assert_eq!(w.opts.sync_period, Duration::from_secs(60));
+        assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(w.opts.metrics_port, None);
         assert_eq!(w.opts.listen_address.to_string(), "0.0.0.0");
     }
@@ -163,12 +169,15 @@ mod tests {
             "1m30s",
             "--sync-period",
             "10s",
+            "--max-lease-ttl",
+            "2h",
             "--store",
             "sqlite:///var/lib/mason.db",
         ])
         .unwrap();
         assert_eq!(w.opts.request_ttl, Duration::from_secs(90));
         assert_eq!(w.opts.sync_period, Duration::from_secs(10));
+        assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(7200));
         assert_eq!(w.opts.store.to_string(), "sqlite:///var/lib/mason.db");
         let err = Wrapper::try_parse_from(["serve", "--request-ttl", "banana"]).unwrap_err();
         assert!(

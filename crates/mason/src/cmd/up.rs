@@ -82,6 +82,10 @@ pub(crate) struct Opts {
     /// for large shared pools).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = go_duration)]
     sync_period: Duration,
+    /// The longest lease TTL a request may ask for (`lease_ttl=` on /acquire and
+    /// /acquirebystate, `"lease_ttl"` of /api/v2/acquire); more is a 400. Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = go_duration)]
+    max_lease_ttl: Duration,
     /// Constructs the builder runs at once (upstream Mason's --cleaner-count).
     #[arg(long, value_name = "N", default_value_t = 4)]
     build_workers: usize,
@@ -121,8 +125,15 @@ pub(crate) struct Opts {
 /// Run everything until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |what: String| Exit::new(exit::USAGE, format!("mason up: {what}"));
-    if opts.sync_period.is_zero() || opts.reaper_period.is_zero() || opts.reaper_expire.is_zero() {
-        return Err(usage("periods and --reaper-expire must be more than 0".into()).into());
+    if opts.sync_period.is_zero()
+        || opts.reaper_period.is_zero()
+        || opts.reaper_expire.is_zero()
+        || opts.max_lease_ttl.is_zero()
+    {
+        return Err(usage(
+            "periods, --reaper-expire and --max-lease-ttl must be more than 0".into(),
+        )
+        .into());
     }
     // Everything that can fail without side effects comes first.
     let config = config_check::preload(&opts.config, "mason up")?;
@@ -144,6 +155,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         "mason up",
     )
     .await?;
+    state.lease().set_max_lease_ttl(opts.max_lease_ttl);
 
     let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();

@@ -1,7 +1,8 @@
 //! Lost leases, end to end with real processes (issue 12): `mason run` stops its command
 //! and exits 5 when the server takes the lease away, or when its heartbeats are cut off
 //! (a paused proxy) for a whole `--lease-ttl`; SIGKILL follows `--kill-grace` for a
-//! command that ignores SIGTERM; `mason heartbeat` stops with exit 5 instead of retrying.
+//! command that ignores SIGTERM; `mason heartbeat` stops with exit 5 instead of retrying;
+//! `mason serve --max-lease-ttl` caps the `lease_ttl=` a request may ask for.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use mason_client::BoskosApi;
 use mason_testkit::{eventually, PausableProxy, TestServer};
 
 use super::common::{client, command, mason, parts, Running, SOLO};
+use super::daemon::{run_in, Daemon};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -202,4 +204,41 @@ async fn bad_lease_flags_are_usage_errors() {
     let r = server.store.get("solo-1").await.unwrap();
     assert_eq!(r.owner, "");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn serve_caps_requested_lease_ttls_with_max_lease_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), SOLO).unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["serve", "--max-lease-ttl", "0s"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--sync-period and --max-lease-ttl must be more than 0"),
+        "{stderr}"
+    );
+    let daemon = Daemon::serve(
+        dir.path(),
+        &["--max-lease-ttl", "1m", "--store", "sqlite://mason.db"],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let acquire = |ttl: &str| {
+        http.post(format!(
+            "{}/acquire?type=solo&state=free&dest=busy&owner=ci&lease_ttl={ttl}",
+            daemon.url
+        ))
+        .send()
+    };
+    let refused = acquire("61s").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert_eq!(
+        refused.text().await.unwrap(),
+        "lease_ttl 1m1s is over the server's maximum 1m0s (--max-lease-ttl)\n"
+    );
+    let granted = acquire("1m").await.unwrap();
+    assert_eq!(granted.status().as_u16(), 200);
+    assert!(granted.text().await.unwrap().contains("\"owner\":\"ci\""));
+    daemon.signal(rustix::process::Signal::TERM);
+    let (code, stderr) = daemon.wait().await;
+    assert_eq!(code, 0, "{stderr}");
 }
