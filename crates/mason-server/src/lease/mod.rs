@@ -1,5 +1,5 @@
 //! Mason's lease-safety extension (issue 12), the server's part: reading the optional
-//! `lease_ttl=` and `generation=` parameters ([`params`]) and [`LeaseControl`], what the
+//! `lease_ttl=` and `generation=` parameters (`params`) and [`LeaseControl`], what the
 //! extension keeps per server process. None of it is lease state (that lives in the
 //! store); it only decides what the server asks the store and what it refuses first.
 
