@@ -22,6 +22,7 @@
 //! - [`lease`]: the lease-safety extension's parameters and per-process settings.
 //! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
 
+mod body;
 pub mod config;
 pub mod error;
 pub mod in_process;
@@ -45,5 +46,6 @@ pub use server::{run, serve, Listeners, ServerOptions};
 pub use state::AppState;
 pub use status::{LoopTracker, StatusBoard};
 
-/// Largest request body accepted (only `/update` reads one); bigger bodies get 413.
+/// Largest request body accepted (`/update` and `POST /api/v2/acquire` read one); bigger
+/// bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -4,11 +4,12 @@
 //! like upstream's `/` handler. Extensions: `/healthz`, `/healthz/ready`, `/metrics`
 //! (GET only; other methods fall through to the catch-all too) and the read-only
 //! `/api/v2/…` routes (`status` serves the process's loop status, `overview` and
-//! `resource_by_name` feed the dashboard), and the dashboard itself at `/ui`
-//! ([`crate::ui`]).
+//! `resource_by_name` feed the dashboard), `POST /api/v2/acquire` (all-or-nothing
+//! sets, issue 12), and the dashboard itself at `/ui` ([`crate::ui`]).
 
 mod acquire;
 mod acquire_by_state;
+mod acquire_many;
 mod api_v2;
 mod catch_all;
 mod health;
@@ -23,7 +24,7 @@ mod status;
 mod track;
 mod update;
 
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::state::AppState;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             get(health::ready).fallback(catch_all::handle),
         )
         .route("/metrics", get(metrics::handle).fallback(catch_all::handle))
+        .route("/api/v2/acquire", post(acquire_many::handle))
         .route("/api/v2/resources", get(api_v2::resources))
         .route("/api/v2/drlcs", get(api_v2::drlcs))
         .route("/api/v2/queue", get(api_v2::queue))

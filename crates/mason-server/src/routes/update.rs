@@ -10,17 +10,17 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use mason_store::UpdateRequest;
 use mason_types::UserData;
 
+use crate::body;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
-use crate::MAX_BODY_BYTES;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
@@ -59,18 +59,7 @@ pub(super) async fn handle(
 
 /// The user data in the body; `None` when there is none (empty, whitespace, `null`, `{}`).
 async fn decode_body(body: Body) -> Result<Option<UserData>, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            if is_length_limit(&e) {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
-                )
-            } else {
-                ApiError::bad_request(format!("cannot read request body: {e}"))
-            }
-        })?;
+    let bytes = body::read(body).await?;
     // Go decodes a `null` member as the empty string, which the merge rule reads as
     // "delete this key"; do the same.
     type Wire = Option<BTreeMap<String, Option<String>>>;
@@ -97,15 +86,4 @@ async fn decode_body(body: Body) -> Result<Option<UserData>, ApiError> {
             "cannot decode user data: {e}"
         ))),
     }
-}
-
-fn is_length_limit(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }

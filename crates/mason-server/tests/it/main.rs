@@ -4,6 +4,7 @@
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
 //! - `in_process`: the in-process Boskos client;
 //! - `lease_params`: the `lease_ttl=` and `generation=` parameters (issue 12), 400s;
+//! - `multi_acquire`: `POST /api/v2/acquire`'s bad-input line (issue 12);
 //! - `reload`: config file reload (applied, rejected with the old config kept);
 //! - `dashboard_api`: `/ui`, the overview, one resource by name, paged resources;
 //! - `status`: `/api/v2/status` with the server's own loops running;
@@ -18,6 +19,7 @@ mod failing_store;
 mod golden;
 mod in_process;
 mod lease_params;
+mod multi_acquire;
 mod reload;
 mod replacement;
 mod status;
