@@ -20,12 +20,10 @@
 //! - [`ui`]: the dashboard at `GET /ui` (embedded HTML, CSS and JavaScript).
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`lease`]: the lease-safety extension's parameters and per-process settings.
-//! - [`in_process`]: [`InProcessClient`], the Boskos API straight over the store.
 
 mod body;
 pub mod config;
 pub mod error;
-pub mod in_process;
 pub mod lease;
 pub mod metrics;
 mod params;
@@ -39,7 +37,6 @@ pub mod ui;
 
 pub use config::ConfigSource;
 pub use error::{ApiError, Error, Result};
-pub use in_process::InProcessClient;
 pub use lease::{LeaseControl, DEFAULT_MAX_LEASE_TTL};
 pub use routes::{health_router, metrics_router, router, status_router};
 pub use server::{run, serve, Listeners, ServerOptions};

@@ -14,7 +14,7 @@ use mason_client::{BoskosApi, VirtualClient};
 use mason_controllers::builder::{
     Builder, BuilderOptions, ConstructError, ConvertError, Masonable, StaticPools, TypeToResources,
 };
-use mason_server::InProcessClient;
+use mason_inprocess::InProcessClient;
 use mason_types::{ConfigType, DynamicResourceLifeCycle, Resource, UserData};
 use tokio_util::sync::CancellationToken;
 

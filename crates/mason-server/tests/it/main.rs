@@ -2,7 +2,6 @@
 //! - `golden`: every upstream golden body in `../shared/upstream-testdata/handlers/`;
 //! - `errors`: every status code and error text of SPEC §3, content types, catch-all;
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
-//! - `in_process`: the in-process Boskos client;
 //! - `lease_params`: the `lease_ttl=` and `generation=` parameters (issue 12), 400s;
 //! - `multi_acquire`: `POST /api/v2/acquire`'s bad-input line (issue 12);
 //! - `reload`: config file reload (applied, rejected with the old config kept);
@@ -17,7 +16,6 @@ mod errors;
 mod extensions;
 mod failing_store;
 mod golden;
-mod in_process;
 mod lease_params;
 mod multi_acquire;
 mod reload;

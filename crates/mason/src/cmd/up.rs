@@ -35,7 +35,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use mason_controllers::types_source::parse_type_list;
-use mason_server::InProcessClient;
+use mason_inprocess::InProcessClient;
 use mason_store::StoreUrl;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;

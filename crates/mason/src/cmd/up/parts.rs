@@ -4,25 +4,21 @@
 //! leases, builds, recycling and cleaning happen).
 //!
 //! Pool definitions and the builder's leftovers come straight from the store
-//! ([`StorePools`], [`StoreInventory`]) rather than over HTTP.
+//! ([`StorePools`], [`StoreInventory`] of `mason-inprocess`) rather than over HTTP.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mason_controllers::builder::{
-    exec_converter, Builder, BuilderOptions, InventoryError, LeaseInventory, PoolSource,
-    PoolSourceError, EXEC_CONVERTER,
-};
+use mason_controllers::builder::{exec_converter, Builder, BuilderOptions, EXEC_CONVERTER};
 use mason_controllers::cleaner::{Cleaner, CleanerOptions, CLEANER_OWNER};
 use mason_controllers::janitor::{Janitor, JanitorOptions, JANITOR_OWNER};
 use mason_controllers::reaper::{Reaper, ReaperOptions, REAPER_OWNER};
 use mason_controllers::types_source::{parse_type_list, TypeSource};
 use mason_controllers::Driver;
-use mason_server::{AppState, InProcessClient, Listeners, ServerOptions, StatusBoard};
-use mason_store::{ResourceFilter, Store};
-use mason_types::{DynamicResourceLifeCycle, Resource};
+use mason_inprocess::{InProcessClient, StoreInventory, StorePools};
+use mason_server::{AppState, Listeners, ServerOptions, StatusBoard};
+use mason_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -249,39 +245,4 @@ pub(super) fn spawn_pool_log(
             }
         }
     });
-}
-
-/// Dynamic pools as the store keeps them (also pools removed from the config whose last
-/// resources are still being deleted).
-pub(super) struct StorePools(pub(super) Arc<dyn Store>);
-
-#[async_trait]
-impl PoolSource for StorePools {
-    fn describe(&self) -> String {
-        format!("the {} store", self.0.backend())
-    }
-
-    async fn load(&self) -> Result<Vec<DynamicResourceLifeCycle>, PoolSourceError> {
-        self.0.drlcs().await.map_err(|e| PoolSourceError::Server {
-            url: self.describe(),
-            message: e.to_string(),
-        })
-    }
-}
-
-/// Resources by owner, straight from the store (the builder's start-up recovery).
-pub(super) struct StoreInventory(pub(super) Arc<dyn Store>);
-
-#[async_trait]
-impl LeaseInventory for StoreInventory {
-    async fn owned_by(&self, owner: &str) -> Result<Vec<Resource>, InventoryError> {
-        let filter = ResourceFilter {
-            owner: Some(owner.to_string()),
-            ..ResourceFilter::default()
-        };
-        self.0
-            .list(&filter)
-            .await
-            .map_err(|e| InventoryError::Failed(e.to_string()))
-    }
 }

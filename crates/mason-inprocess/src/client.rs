@@ -1,7 +1,8 @@
 //! [`InProcessClient`]: the Boskos API straight over a store, for controllers running
 //! inside the server process (`mason up`), so they do not loop back over HTTP. Errors map
 //! to the same [`mason_client::Error`] variants the HTTP client produces for the matching
-//! statuses.
+//! statuses ([`client_error`]), and parameters are checked as the server's routes check
+//! them (a missing one is a [`mason_client::Error::BadRequest`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,5 +171,68 @@ impl BoskosApi for InProcessClient {
     async fn metric(&self, rtype: &str) -> Result<Metric> {
         require("type", rtype)?;
         self.store.metric(rtype).await.map_err(client_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Whether a client error is the expected one.
+    type Expected = fn(&ClientError) -> bool;
+
+    #[test]
+    fn store_errors_become_the_client_errors_of_their_status() {
+        let cases: [(StoreError, Expected); 6] = [
+            (StoreError::ResourceNotFound("t".into()), |e| {
+                matches!(e, ClientError::NotFound(_))
+            }),
+            (StoreError::ResourceTypeNotFound("t".into()), |e| {
+                matches!(e, ClientError::TypeNotFound(_))
+            }),
+            (
+                StoreError::OwnerNotMatch {
+                    request: "a".into(),
+                    owner: "b".into(),
+                },
+                |e| matches!(e, ClientError::OwnerMismatch(_)),
+            ),
+            (
+                StoreError::StateNotMatch {
+                    expect: "a".into(),
+                    current: "b".into(),
+                },
+                |e| matches!(e, ClientError::StateMismatch(_)),
+            ),
+            (StoreError::InvalidArgument("x".into()), |e| {
+                matches!(e, ClientError::BadRequest(_))
+            }),
+            (StoreError::Unavailable("locked".into()), |e| {
+                matches!(e, ClientError::Status { status: 503, .. })
+            }),
+        ];
+        for (err, expected) in cases {
+            let text = err.to_string();
+            let mapped = client_error(err);
+            assert!(expected(&mapped), "{text} -> {mapped:?}");
+            assert!(mapped.to_string().contains(&text), "{mapped}");
+        }
+    }
+
+    #[test]
+    fn a_backend_fault_keeps_its_whole_cause_chain() {
+        let err =
+            StoreError::backend_from("writing the WAL", std::io::Error::other("disk on fire"));
+        let mapped = client_error(err);
+        assert!(
+            matches!(&mapped, ClientError::Status { status: 500, .. }),
+            "{mapped:?}"
+        );
+        let store = mapped.source().expect("the store error");
+        assert_eq!(store.to_string(), "database error: writing the WAL");
+        let io = store.source().expect("the store error's cause");
+        assert_eq!(io.to_string(), "disk on fire");
     }
 }
