@@ -248,14 +248,18 @@ pub async fn run(opts: Opts) -> Result<()> {
             setup.target = format!("sqlite://{}", path.display());
             let _ = std::fs::remove_file(&path);
             let stats = if opts.layer == Layer::RawSqlite {
-                raw::sqlite_commits(&path, pool_size, load.warmup, load.duration).await
+                raw::sqlite_commits(
+                    &path,
+                    pool_size,
+                    raw::Span::timed(load.warmup, load.duration),
+                )
+                .await
             } else {
                 raw::sqlite_commits_async(
                     &path,
                     pool_size,
                     load.clients,
-                    load.warmup,
-                    load.duration,
+                    raw::Span::timed(load.warmup, load.duration),
                 )
                 .await
             };

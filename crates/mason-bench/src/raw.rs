@@ -102,49 +102,106 @@ fn commit_one(conn: &mut Connection, i: u64, rows: usize) -> rusqlite::Result<()
     tx.commit()
 }
 
-/// Commit in a loop on one thread for `warmup + duration`.
-pub(crate) async fn sqlite_commits(
-    path: &Path,
-    rows: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> Result<Stats> {
+/// How long a commit loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Commit unmeasured for `warmup`, then measured for `duration` (the benchmark).
+    Timed {
+        /// Commits before this much time has passed are not measured.
+        warmup: Duration,
+        /// How long the measured part lasts.
+        duration: Duration,
+    },
+    /// Exactly this many measured commits per loop, without a warm-up: the same work on
+    /// any machine, however loaded (for tests, which must not depend on timing).
+    #[cfg(test)]
+    Commits(u64),
+}
+
+impl Span {
+    /// The benchmark's span: `warmup`, then `duration`.
+    pub(crate) fn timed(warmup: Duration, duration: Duration) -> Self {
+        Span::Timed { warmup, duration }
+    }
+
+    /// Start the clock of one run.
+    fn start(self) -> Run {
+        let start = Instant::now();
+        match self {
+            Span::Timed { warmup, duration } => Run {
+                measure_from: start + warmup,
+                deadline: Some(start + warmup + duration),
+                commits: None,
+            },
+            #[cfg(test)]
+            Span::Commits(n) => Run {
+                measure_from: start,
+                deadline: None,
+                commits: Some(n),
+            },
+        }
+    }
+}
+
+/// One started [`Span`].
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// Commits started from here on are measured.
+    measure_from: Instant,
+    /// No commit starts at or after this instant.
+    deadline: Option<Instant>,
+    /// No more than this many measured commits per loop.
+    commits: Option<u64>,
+}
+
+impl Run {
+    /// Whether a loop that has made `measured` measured commits starts another at `t`.
+    fn goes_on(&self, t: Instant, measured: u64) -> bool {
+        self.deadline.is_none_or(|d| t < d) && self.commits.is_none_or(|n| measured < n)
+    }
+
+    /// The measured time, from the end of the warm-up to now.
+    fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.measure_from)
+    }
+}
+
+/// Commit in a loop on one thread for `span`.
+pub(crate) async fn sqlite_commits(path: &Path, rows: usize, span: Span) -> Result<Stats> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut conn = commit_db(&path, rows)?;
-        let start = Instant::now();
-        let measure_from = start + warmup;
-        let deadline = measure_from + duration;
+        let run = span.start();
         let mut hist = Histogram::default();
         let mut stats = Stats::default();
         let mut i = 0u64;
         loop {
             let t = Instant::now();
-            if t >= deadline {
+            if !run.goes_on(t, stats.ops) {
                 break;
             }
             commit_one(&mut conn, i, rows).map_err(Error::sqlite("raw SQLite commit"))?;
             i += 1;
-            if t >= measure_from {
+            if t >= run.measure_from {
                 hist.record(t.elapsed());
                 stats.ops += 1;
             }
         }
         stats.latency.insert(Kind::Commit, hist);
-        stats.elapsed = Instant::now().saturating_duration_since(measure_from);
+        stats.elapsed = run.elapsed();
         Ok(stats)
     })
     .await
     .map_err(Error::task)?
 }
 
-/// The same commits from `clients` tasks through `spawn_blocking` + a mutex.
+/// The same commits from `clients` tasks through `spawn_blocking` + a mutex, each for
+/// `span`.
 pub(crate) async fn sqlite_commits_async(
     path: &Path,
     rows: usize,
     clients: usize,
-    warmup: Duration,
-    duration: Duration,
+    span: Span,
 ) -> Result<Stats> {
     let conn = {
         let path = path.to_path_buf();
@@ -153,9 +210,7 @@ pub(crate) async fn sqlite_commits_async(
             .map_err(Error::task)??
     };
     let conn = Arc::new(Mutex::new(conn));
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let deadline = measure_from + duration;
+    let run = span.start();
     let mut tasks = Vec::new();
     for c in 0..clients.max(1) {
         let conn = Arc::clone(&conn);
@@ -165,7 +220,7 @@ pub(crate) async fn sqlite_commits_async(
             let mut i = c as u64 * 1_000_000_007;
             loop {
                 let t = Instant::now();
-                if t >= deadline {
+                if !run.goes_on(t, ops) {
                     break;
                 }
                 let conn = Arc::clone(&conn);
@@ -178,7 +233,7 @@ pub(crate) async fn sqlite_commits_async(
                 .await
                 .map_err(Error::task)??;
                 i += 1;
-                if t >= measure_from {
+                if t >= run.measure_from {
                     hist.record(t.elapsed());
                     ops += 1;
                 }
@@ -194,7 +249,7 @@ pub(crate) async fn sqlite_commits_async(
         stats.ops += ops;
     }
     stats.latency.insert(Kind::Commit, hist);
-    stats.elapsed = Instant::now().saturating_duration_since(measure_from);
+    stats.elapsed = run.elapsed();
     Ok(stats)
 }
 
@@ -202,29 +257,50 @@ pub(crate) async fn sqlite_commits_async(
 mod tests {
     use super::*;
 
+    /// Count-based, so the same work is checked on any machine: each loop makes exactly
+    /// the commits asked for, measures each one, and every one reaches the file (a
+    /// trigger the test adds logs each committed update).
     #[tokio::test]
     async fn commit_loops_commit_what_they_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw.db");
-        let short = Duration::from_millis(30);
-        let direct = sqlite_commits(&path, 10, Duration::ZERO, short)
+        let conn = commit_db(&path, 10).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE log (n INTEGER NOT NULL);
+             CREATE TRIGGER logged AFTER UPDATE ON r BEGIN INSERT INTO log VALUES (1); END;",
+        )
+        .unwrap();
+        let committed = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+                .unwrap()
+        };
+
+        let direct = sqlite_commits(&path, 10, Span::Commits(25)).await.unwrap();
+        assert_eq!(direct.ops, 25);
+        assert_eq!(direct.latency[&Kind::Commit].count(), 25);
+        assert_eq!(committed(&conn), 25);
+
+        let bridged = sqlite_commits_async(&path, 10, 2, Span::Commits(25))
             .await
             .unwrap();
-        assert!(direct.ops > 0);
-        assert_eq!(direct.latency[&Kind::Commit].count(), direct.ops);
-        let bridged = sqlite_commits_async(&path, 10, 2, Duration::ZERO, short)
-            .await
-            .unwrap();
-        assert_eq!(bridged.latency[&Kind::Commit].count(), bridged.ops);
-        let conn = Connection::open(&path).unwrap();
+        assert_eq!(bridged.ops, 50);
+        assert_eq!(bridged.latency[&Kind::Commit].count(), 50);
+        assert_eq!(committed(&conn), 75);
         let rows: i64 = conn
             .query_row("SELECT count(*) FROM r", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(rows, 10);
-        let newest: i64 = conn
-            .query_row("SELECT max(lastupdate) FROM r", [], |r| r.get(0))
-            .unwrap();
-        assert!(newest > 0, "no commit reached the file");
+        assert_eq!(rows, 10, "the loops update rows, never add any");
+    }
+
+    #[test]
+    fn a_timed_span_stops_at_its_deadline_and_a_counted_one_at_its_count() {
+        let timed = Span::timed(Duration::ZERO, Duration::from_secs(3600)).start();
+        let now = Instant::now();
+        assert!(timed.goes_on(now, u64::MAX));
+        assert!(!timed.goes_on(now + Duration::from_secs(7200), 0));
+        let counted = Span::Commits(3).start();
+        assert!(counted.goes_on(now + Duration::from_secs(7200), 2));
+        assert!(!counted.goes_on(now, 3));
     }
 
     #[tokio::test]
