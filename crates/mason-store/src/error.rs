@@ -41,6 +41,9 @@ pub enum Error {
     /// A parameter the store cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A bulk import that conflicts with what the store holds; nothing was written.
+    #[error("{}", list_conflicts(.0))]
+    ImportRefused(Vec<String>),
     /// The database cannot be reached right now; try again.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -73,14 +76,14 @@ impl Error {
     }
 
     /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
-    /// for both misses, 401 for the wrong owner, 409 for the wrong state, 400 for a bad
-    /// parameter, 503 while the database is unreachable (so clients retry), 500 for any
-    /// other fault.
+    /// for both misses, 401 for the wrong owner, 409 for the wrong state (and for an
+    /// import that conflicts with the store), 400 for a bad parameter, 503 while the
+    /// database is unreachable (so clients retry), 500 for any other fault.
     pub fn status(&self) -> u16 {
         match self {
             Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
             Error::OwnerNotMatch { .. } => 401,
-            Error::StateNotMatch { .. } => 409,
+            Error::StateNotMatch { .. } | Error::ImportRefused(_) => 409,
             Error::InvalidArgument(_) => 400,
             Error::Unavailable(_) => 503,
             Error::Backend { .. } => 500,
@@ -90,6 +93,13 @@ impl Error {
     /// Whether the error is the caller's to fix (a 4xx), as opposed to a server fault.
     pub fn is_client_error(&self) -> bool {
         (400..500).contains(&self.status())
+    }
+}
+
+fn list_conflicts(conflicts: &[String]) -> String {
+    match conflicts {
+        [one] => one.clone(),
+        many => format!("{} conflicts:\n  - {}", many.len(), many.join("\n  - ")),
     }
 }
 

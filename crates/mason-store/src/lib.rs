@@ -43,6 +43,7 @@ pub use request::{
     AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, ResourceFilter,
     UpdateRequest,
 };
+pub use rules::{ImportMode, ImportReport, ImportRequest};
 
 /// Default time a `request_id` keeps its place in the queue without polling again.
 pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(30);
@@ -96,6 +97,11 @@ pub trait Store: Send + Sync + 'static {
     /// Dynamic upkeep only (SPEC §4.8): expiry, min-count top-up, max-count scale-down,
     /// tombstone deletion. Run on a timer so it never waits for an event.
     async fn sync_dynamic(&self) -> Result<SyncReport>;
+
+    /// Write many resources and dynamic pools at once, all or nothing (`mason import`):
+    /// every field as given, in one transaction; what is refused is described at
+    /// [`rules::plan_import`]. A dry run decides and reports, and writes nothing.
+    async fn import(&self, request: &ImportRequest) -> Result<ImportReport>;
 
     /// Drop expired `request_id` entries; returns how many.
     async fn gc_requests(&self) -> Result<u64>;

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mason_store::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
-    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, ImportReport, ImportRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
 
@@ -86,6 +87,10 @@ impl Store for FailingStore {
     async fn sync_dynamic(&self) -> Result<SyncReport> {
         self.check()?;
         self.inner.sync_dynamic().await
+    }
+    async fn import(&self, request: &ImportRequest) -> Result<ImportReport> {
+        self.check()?;
+        self.inner.import(request).await
     }
     async fn gc_requests(&self) -> Result<u64> {
         self.check()?;

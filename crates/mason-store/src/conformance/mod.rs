@@ -5,8 +5,9 @@
 //! case gets its own empty store and a [`ManualClock`] it can move.
 //!
 //! Layout: [`leases`] (acquire, queue, acquire-by-state, release, update, reset, metrics,
-//! races) and [`sync`] (config sync and dynamic upkeep).
+//! races), [`sync`] (config sync and dynamic upkeep) and [`import`] (bulk import).
 
+pub mod import;
 pub mod leases;
 pub mod sync;
 
@@ -144,7 +145,14 @@ macro_rules! store_conformance_suite {
             sync::sync_tombstone_deleted_and_replaced,
             sync::sync_scale_down_highest_names_first,
             sync::sync_owned_resources_never_touched,
-            sync::sync_static_dynamic_adoption
+            sync::sync_static_dynamic_adoption,
+            import::import_keeps_every_field_and_leases_work,
+            import::import_refuses_a_store_that_is_not_empty,
+            import::import_merge_adds_missing_and_refuses_conflicts,
+            import::import_replace_removes_everything_first,
+            import::import_rejects_invalid_rows_and_changes_nothing,
+            import::import_dry_run_writes_nothing,
+            import::import_of_a_listed_store_is_the_identity
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

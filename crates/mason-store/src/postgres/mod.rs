@@ -24,6 +24,7 @@
 //! TLS is not supported yet: connection strings asking for `sslmode=require` are refused.
 
 mod error;
+mod import;
 mod leases;
 mod migrate;
 mod sync;
@@ -42,8 +43,9 @@ use tokio_postgres::NoTls;
 use self::error::{pool_error, PgError};
 use crate::clock::Clock;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
-    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, ImportReport, ImportRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
 
 /// Default number of pooled connections per store.
@@ -304,6 +306,10 @@ impl Store for PostgresStore {
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {
         run!(self, |c, ctx| sync::sync_dynamic(c, ctx))
+    }
+
+    async fn import(&self, request: &ImportRequest) -> Result<ImportReport> {
+        run!(self, |c, _ctx| import::import(c, request))
     }
 
     async fn gc_requests(&self) -> Result<u64> {

@@ -21,7 +21,7 @@ use crate::rules::{self, Snapshot, StoredResource, SyncPlan};
 use crate::{Error, SyncReport};
 
 /// `pg_advisory_xact_lock` key serialising sync and upkeep across replicas ("mason-sy").
-const SYNC_LOCK: i64 = 0x6d61_736f_6e2d_7379;
+pub(super) const SYNC_LOCK: i64 = 0x6d61_736f_6e2d_7379;
 
 /// SPEC §2.3 phases A and B against `config`.
 pub(super) async fn sync_config(

@@ -14,9 +14,11 @@
 //! - `config_sync`: phase A of SPEC §2.3 (static names, DRLC objects), followed by
 //!   phase B on the state phase A leaves behind.
 //! - `dynamic`: phase B alone, the per-type upkeep of SPEC §4.8.
+//! - [`import`]: what an all-or-nothing bulk import (`mason import`) writes.
 
 mod config_sync;
 mod dynamic;
+pub mod import;
 pub mod plan;
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod tests;
 
 pub use config_sync::plan_config_sync;
 pub use dynamic::plan_dynamic_upkeep;
+pub use import::{plan_import, ImportMode, ImportPlan, ImportReport, ImportRequest};
 pub use plan::{FlagChange, RowGuard, Snapshot, StoredResource, SyncPlan};
 
 /// A fresh name for a dynamic resource: a random UUID v4, as upstream generates them.

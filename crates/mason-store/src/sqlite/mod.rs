@@ -24,6 +24,7 @@ macro_rules! resource_columns {
 
 mod checkpoint;
 mod free_index;
+mod import;
 mod leases;
 mod lifespans;
 mod sync;
@@ -43,8 +44,9 @@ use self::lifespans::Lifespans;
 
 use crate::clock::Clock;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Error, QueuedRequest, ReleaseRequest,
-    ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Error, ImportReport, ImportRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -621,6 +623,12 @@ impl Store for SqliteStore {
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {
         self.write_scan(sync::sync_dynamic).await
+    }
+
+    async fn import(&self, request: &ImportRequest) -> Result<ImportReport> {
+        let request = request.clone();
+        self.write_scan(move |tx, ctx| import::import(tx, ctx, &request))
+            .await
     }
 
     async fn gc_requests(&self) -> Result<u64> {
