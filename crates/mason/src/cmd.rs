@@ -8,6 +8,7 @@ pub(crate) mod check_config;
 pub(crate) mod cleaner;
 pub(crate) mod export;
 pub(crate) mod heartbeat;
+pub(crate) mod import;
 pub(crate) mod janitor;
 pub(crate) mod metrics;
 pub(crate) mod probe;

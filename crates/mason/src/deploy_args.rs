@@ -54,9 +54,10 @@ struct Parsed {
 }
 
 impl Parsed {
-    /// A flag's value as the innermost subcommand parsed it.
+    /// A flag's value as the innermost subcommand parsed it (`None` when the subcommand
+    /// has no such flag or it is unset).
     fn value<T: Clone + Send + Sync + 'static>(&self, id: &str) -> Option<T> {
-        self.matches.get_one::<T>(id).cloned()
+        self.matches.try_get_one::<T>(id).ok().flatten().cloned()
     }
 }
 

@@ -68,6 +68,8 @@ enum Command {
     /// Run the Boskos-compatible lease server (upstream's boskos).
     #[command(after_help = cli::help::after(cmd::serve::EXAMPLES, DAEMON))]
     Serve(cmd::serve::Opts),
+    /// Write upstream Boskos' Kubernetes objects (kubectl get -o yaml) into a store, all or nothing.
+    Import(cmd::import::Opts),
     /// Print a store as upstream Boskos' Kubernetes objects, for kubectl apply or mason import.
     #[command(after_help = cli::help::after(cmd::export::EXAMPLES, &[]))]
     Export(cmd::export::Opts),
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
+            Command::Import(opts) => cmd::import::run(opts).await,
             Command::Export(opts) => cmd::export::run(opts).await,
             Command::Probe(opts) => cmd::probe::run(opts).await,
             Command::Up(opts) => cmd::up::run(opts).await,

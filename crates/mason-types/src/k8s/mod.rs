@@ -27,7 +27,7 @@ pub use objects::{
     API_VERSION,
 };
 pub use problem::{Place, Problem, ReadError};
-pub use read::{ObjectSet, Reader, StateCount};
+pub use read::{count_by_type_and_state, ObjectSet, Reader, StateCount};
 pub use write::{object_list, render, Format};
 
 #[cfg(test)]

@@ -405,19 +405,19 @@ pub struct StateCount {
     pub owned: usize,
 }
 
-impl ObjectSet {
-    /// Resources per (type, state), sorted.
-    pub fn counts(&self) -> BTreeMap<(String, String), StateCount> {
-        let mut counts: BTreeMap<(String, String), StateCount> = BTreeMap::new();
-        for r in &self.resources {
-            let c = counts
-                .entry((r.rtype.clone(), r.state.clone()))
-                .or_default();
-            c.total += 1;
-            if !r.owner.is_empty() {
-                c.owned += 1;
-            }
+/// Resources per (type, state), sorted.
+pub fn count_by_type_and_state<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+) -> BTreeMap<(String, String), StateCount> {
+    let mut counts: BTreeMap<(String, String), StateCount> = BTreeMap::new();
+    for r in resources {
+        let c = counts
+            .entry((r.rtype.clone(), r.state.clone()))
+            .or_default();
+        c.total += 1;
+        if !r.owner.is_empty() {
+            c.owned += 1;
         }
-        counts
     }
+    counts
 }

@@ -421,7 +421,7 @@ fn times_keep_their_sub_second_digits_to_the_microsecond() {
 #[test]
 fn counts_per_type_and_state() {
     let set = read(&[("export.yaml", KUBECTL_LIST)]).unwrap();
-    let counts = set.counts();
+    let counts = count_by_type_and_state(&set.resources);
     let rows: Vec<(&str, &str, usize, usize)> = counts
         .iter()
         .map(|((t, s), c)| (t.as_str(), s.as_str(), c.total, c.owned))

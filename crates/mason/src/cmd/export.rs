@@ -49,7 +49,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         OutputFormat::Json => k8s::Format::Json,
     };
     print!("{}", k8s::render(&list, format));
-    eprintln!(
+    tracing::info!(
         "exported {} and {} from {}",
         count(resources.len(), "resource"),
         count(drlcs.len(), "dynamic pool"),

@@ -49,11 +49,20 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
 
-/// The pod spec of a workload, and its pod labels and annotations.
+/// The pod template (metadata + spec) of a long-running workload.
 fn pod_template(v: &Value) -> Option<&Value> {
     match v.get("kind")?.as_str()? {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => v.get("spec")?.get("template"),
+        "Deployment" | "StatefulSet" | "DaemonSet" => v.get("spec")?.get("template"),
         _ => None,
+    }
+}
+
+/// The pod template of a workload, or a one-off Pod itself.
+fn any_pod(v: &Value) -> Option<&Value> {
+    match v.get("kind")?.as_str()? {
+        "Pod" => Some(v),
+        "Job" => v.get("spec")?.get("template"),
+        _ => pod_template(v),
     }
 }
 
@@ -106,9 +115,28 @@ fn every_mason_container_passes_the_cli_and_is_wired_up() {
     };
     let secrets = by_kind("Secret");
     let config_maps = by_kind("ConfigMap");
+    // The claims a StatefulSet's pod 0 gets: <template>-<statefulset>-0. A one-off pod
+    // must use one of those, and a claim a manifest creates must be one of those.
+    let claims: Vec<String> = by_kind("StatefulSet")
+        .iter()
+        .flat_map(|(set, doc)| {
+            doc["spec"]["volumeClaimTemplates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |t| format!("{}-{set}-0", str_at(t, &["metadata", "name"]).unwrap()))
+        })
+        .collect();
+    for claim in by_kind("PersistentVolumeClaim").keys() {
+        assert!(
+            claims.contains(claim),
+            "claim {claim} is no StatefulSet's ({claims:?})"
+        );
+    }
     let mut servers = Vec::new();
+    let mut one_off = Vec::new();
     for (file, doc) in &docs {
-        let Some(template) = pod_template(doc) else {
+        let Some(template) = any_pod(doc) else {
             continue;
         };
         let kind = doc["kind"].as_str().unwrap();
@@ -118,16 +146,28 @@ fn every_mason_container_passes_the_cli_and_is_wired_up() {
             if !image.starts_with("mason") {
                 continue;
             }
+            let shown = file.strip_prefix(deploy_dir()).unwrap_or(file);
             let origin = format!(
-                "{} ({kind}, container {})",
-                file.display(),
+                "deploy/{} ({kind}, container {})",
+                shown.display(),
                 container["name"]
             );
             let inv = invocation(&origin, container, &secrets);
             let parsed = check(&inv).unwrap_or_else(|e| panic!("{e}"));
+            check_files(
+                &origin,
+                doc,
+                template,
+                container,
+                &parsed,
+                &config_maps,
+                &claims,
+            );
             if parsed.subcommands == ["serve"] {
-                check_server(&origin, doc, template, container, &parsed, &config_maps);
+                check_server(&origin, doc, template, container, &parsed);
                 servers.push(kind.to_string());
+            } else {
+                one_off.push(format!("{kind} {}", parsed.subcommands.join(" ")));
             }
         }
     }
@@ -136,6 +176,12 @@ fn every_mason_container_passes_the_cli_and_is_wired_up() {
         servers,
         ["Deployment", "StatefulSet"],
         "one server workload per setup"
+    );
+    one_off.sort();
+    assert_eq!(
+        one_off,
+        ["Pod export", "Pod export", "Pod import", "Pod import"],
+        "an import and an export pod per setup"
     );
 }
 
@@ -191,14 +237,17 @@ fn invocation(origin: &str, container: &Value, secrets: &BTreeMap<String, &Value
     }
 }
 
-/// What a `mason serve` container needs around its command line.
-fn check_server(
+/// The files a container's command line names exist where it looks: `--config` is a key
+/// of a mounted ConfigMap holding a valid config; a SQLite store is on a persistent volume
+/// (a claim template of the StatefulSet, or a claim the one-off pod shares with it).
+fn check_files(
     origin: &str,
     workload: &Value,
     template: &Value,
     container: &Value,
     parsed: &Parsed,
     config_maps: &BTreeMap<String, &Value>,
+    claims: &[String],
 ) {
     let spec = &template["spec"];
     let mounts: Vec<(&str, &str)> = container["volumeMounts"]
@@ -219,42 +268,60 @@ fn check_server(
             .max_by_key(|(mp, _)| mp.len())
             .map(|(_, name)| *name)
     };
+    let source_of = |volume: &str| -> Option<&Value> {
+        spec["volumes"]
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == volume)
+    };
 
-    // The config is a key of a mounted ConfigMap and is valid.
-    let config: PathBuf = parsed.value("config").expect("--config");
-    let volume =
-        volume_of(&config).unwrap_or_else(|| panic!("{origin}: {config:?} is not mounted"));
-    let source = spec["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == volume)
-        .unwrap();
-    let cm_name = str_at(source, &["configMap", "name"])
-        .unwrap_or_else(|| panic!("{origin}: {config:?} is not on a ConfigMap volume"));
-    let key = config.file_name().unwrap().to_str().unwrap();
-    let text = config_maps
-        .get(cm_name)
-        .and_then(|cm| str_at(cm, &["data", key]))
-        .unwrap_or_else(|| panic!("{origin}: ConfigMap {cm_name} has no key {key}"));
-    BoskosConfig::parse_and_validate(text)
-        .unwrap_or_else(|e| panic!("{origin}: ConfigMap {cm_name}/{key}: {e}"));
+    if let Some(config) = parsed.value::<PathBuf>("config") {
+        let volume =
+            volume_of(&config).unwrap_or_else(|| panic!("{origin}: {config:?} is not mounted"));
+        let cm_name = source_of(volume)
+            .and_then(|s| str_at(s, &["configMap", "name"]))
+            .unwrap_or_else(|| panic!("{origin}: {config:?} is not on a ConfigMap volume"));
+        let key = config.file_name().unwrap().to_str().unwrap();
+        let text = config_maps
+            .get(cm_name)
+            .and_then(|cm| str_at(cm, &["data", key]))
+            .unwrap_or_else(|| panic!("{origin}: ConfigMap {cm_name} has no key {key}"));
+        BoskosConfig::parse_and_validate(text)
+            .unwrap_or_else(|e| panic!("{origin}: ConfigMap {cm_name}/{key}: {e}"));
+    }
 
-    // A SQLite store must be on a persistent volume of a single-replica StatefulSet.
-    let store: StoreUrl = parsed.value("store").expect("--store has a default");
-    if let StoreUrl::Sqlite { path, .. } = &store {
-        let path = path.as_ref().expect("not in memory");
-        let volume = volume_of(path).unwrap_or_else(|| panic!("{origin}: {path:?} is not mounted"));
-        let claims: Vec<&str> = workload["spec"]["volumeClaimTemplates"]
+    if let Some(StoreUrl::Sqlite { path, .. }) = parsed.value::<StoreUrl>("store") {
+        let path = path.expect("not in memory");
+        let volume =
+            volume_of(&path).unwrap_or_else(|| panic!("{origin}: {path:?} is not mounted"));
+        let templates: Vec<&str> = workload["spec"]["volumeClaimTemplates"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|c| str_at(c, &["metadata", "name"]).unwrap())
             .collect();
+        let claim =
+            source_of(volume).and_then(|s| str_at(s, &["persistentVolumeClaim", "claimName"]));
+        let persistent =
+            templates.contains(&volume) || claim.is_some_and(|c| claims.iter().any(|k| k == c));
         assert!(
-            claims.contains(&volume),
-            "{origin}: {path:?} is not on a persistent volume"
+            persistent,
+            "{origin}: {path:?} is not on the server's persistent volume"
         );
+    }
+}
+
+/// What a `mason serve` container needs around its command line: replicas that suit its
+/// store, ports, probes and scrape annotations that match what it listens on.
+fn check_server(
+    origin: &str,
+    workload: &Value,
+    template: &Value,
+    container: &Value,
+    parsed: &Parsed,
+) {
+    let store: StoreUrl = parsed.value("store").expect("--store has a default");
+    if matches!(store, StoreUrl::Sqlite { .. }) {
         assert_eq!(
             workload["spec"]["replicas"], 1,
             "{origin}: SQLite serves one process"
@@ -265,8 +332,6 @@ fn check_server(
             "{origin}: PostgreSQL setup runs several replicas"
         );
     }
-
-    // Ports, probes and scrape annotations match what the server listens on.
     let port: u16 = parsed.value("port").expect("--port has a default");
     let metrics: u16 = parsed.value("metrics_port").expect("--metrics-port set");
     let ports: BTreeMap<&str, u64> = container["ports"]

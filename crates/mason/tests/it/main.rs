@@ -8,11 +8,13 @@
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
 //! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
 //! - [`bad_input`]: bad input on every surface of a running server.
+//! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
 
 mod bad_input;
 mod builder_cli;
 mod cli;
 mod controllers_cli;
+mod migrate;
 mod replicas;
 mod torture;
 mod up_e2e;
