@@ -69,6 +69,7 @@ enum Command {
     #[command(after_help = cli::help::after(cmd::serve::EXAMPLES, DAEMON))]
     Serve(cmd::serve::Opts),
     /// Write upstream Boskos' Kubernetes objects (kubectl get -o yaml) into a store, all or nothing.
+    #[command(after_help = cli::help::after(cmd::import::EXAMPLES, &[]))]
     Import(cmd::import::Opts),
     /// Print a store as upstream Boskos' Kubernetes objects, for kubectl apply or mason import.
     #[command(after_help = cli::help::after(cmd::export::EXAMPLES, &[]))]
@@ -129,6 +130,7 @@ impl Command {
             Command::Reset(_) => Plain("mason reset"),
             Command::Update(_) => Plain("mason update"),
             Command::Run(_) => Plain("mason run"),
+            Command::Import(_) => Plain("mason import"),
             Command::Export(_) => Plain("mason export"),
             Command::Probe(_) => Plain("mason probe"),
             Command::Builder(_)

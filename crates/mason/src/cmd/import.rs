@@ -16,8 +16,15 @@ use mason_types::k8s::{self, ObjectSet, Reader};
 use mason_types::{BoskosConfig, Resource};
 
 use super::export::count;
-use super::store_opts::StoreOpts;
+use crate::cli::store_opts::StoreOpts;
 use crate::exit::{self, Exit};
+
+/// Two or three typical uses, for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+kubectl get resources.boskos.k8s.io,dynamicresourcelifecycles.boskos.k8s.io -o yaml > state.yaml
+mason import --dry-run --config resources.yaml --with-drlcs state.yaml   # check, compare, count
+mason import --store postgres://mason@db/mason --with-drlcs state.yaml
+";
 
 /// Options of `import`.
 #[derive(Debug, Args)]
