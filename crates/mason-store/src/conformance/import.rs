@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mason_types::{DynamicResourceLifeCycle, Resource, UserData};
 
-use super::{assert_err_text, Harness};
+use super::{assert_err_text, release_req, Harness};
 use crate::{
     AcquireRequest, Error, ImportMode, ImportReport, ImportRequest, ResourceFilter, SyncReport,
 };
@@ -120,14 +120,17 @@ pub async fn import_keeps_every_field_and_leases_work(h: Harness) {
     assert_eq!(order, ["proj-d", "proj-a", "proj-c"]);
 
     // The imported lease belongs to its owner, and only to it.
-    let err = h.store.release("proj-b", "dirty", "someone-else").await;
+    let err = h
+        .store
+        .release(&release_req("proj-b", "dirty", "someone-else"))
+        .await;
     assert_err_text(
         err,
         "owner mismatch request by someone-else, currently owned by job-1",
     );
     let released = h
         .store
-        .release("proj-b", "dirty", "job-1")
+        .release(&release_req("proj-b", "dirty", "job-1"))
         .await
         .expect("release");
     assert_eq!(
@@ -137,7 +140,7 @@ pub async fn import_keeps_every_field_and_leases_work(h: Harness) {
     // The imported pool's lifespan applies on release.
     let c2 = h
         .store
-        .release("c-2", "dirty", "job-2")
+        .release(&release_req("c-2", "dirty", "job-2"))
         .await
         .expect("release");
     assert_eq!(

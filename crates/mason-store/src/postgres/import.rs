@@ -54,7 +54,7 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
             .iter()
             .map(|r| serde_json::to_string(&r.userdata))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
         execute(
             &tx,
             "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
@@ -74,7 +74,8 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
         .await?;
     }
     for d in &plan.insert_drlcs {
-        let spec = serde_json::to_string(d).map_err(|e| Error::Backend(e.to_string()))?;
+        let spec = serde_json::to_string(d)
+            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
         let lifespan = d
             .lifespan
             .map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX));

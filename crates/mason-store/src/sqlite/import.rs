@@ -38,7 +38,8 @@ pub(super) fn import(
     }
     let mut insert_drlc = tx.prepare_cached("INSERT INTO drlcs (type, spec) VALUES (?1, ?2)")?;
     for d in &plan.insert_drlcs {
-        let spec = serde_json::to_string(d).map_err(|e| Error::Backend(e.to_string()))?;
+        let spec = serde_json::to_string(d)
+            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
         insert_drlc.execute(params![d.rtype, spec])?;
     }
     ctx.reload_after_commit();
@@ -58,6 +59,6 @@ fn load_drlcs(tx: &Connection) -> Result<Vec<DynamicResourceLifeCycle>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     specs
         .iter()
-        .map(|s| serde_json::from_str(s).map_err(|e| Error::Backend(format!("bad DRLC row: {e}"))))
+        .map(|s| serde_json::from_str(s).map_err(|e| Error::backend_from("bad DRLC row", e)))
         .collect()
 }
