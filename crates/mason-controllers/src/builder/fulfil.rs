@@ -7,7 +7,7 @@
 //! `free` (nothing touched it), the virtual resource back to `dirty`, and the pool backs
 //! off. A need type the server does not know fails at once. A need of count 0 is simply
 //! skipped (upstream quirk 14 broke the pipeline on it). Held resources are heartbeated
-//! by the sync loop meanwhile.
+//! by the heartbeat loop meanwhile.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

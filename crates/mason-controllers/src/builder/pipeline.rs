@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::masonable::{ConstructError, Masonable};
 use super::status::StatusBoard;
-use super::sync::Held;
+use super::heartbeat::Held;
 use super::BuilderOptions;
 use super::{construct, free, fulfil, recycle};
 

@@ -89,7 +89,7 @@ impl Opts {
             idle_poll: self.poll_interval,
             fulfil_timeout: self.fulfil_timeout,
             construct_timeout: self.construct_timeout,
-            sync_period: self.sync_period,
+            heartbeat_period: self.sync_period,
             ..BuilderOptions::default()
         }
     }

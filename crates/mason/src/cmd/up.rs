@@ -25,7 +25,7 @@
 //! janitor are kept under a third of `--reaper-expire`, so a short expiry in a demo
 //! never reaps live work.
 
-mod parts;
+mod tasks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -162,15 +162,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let client = |owner: &str| Arc::new(InProcessClient::new(store.clone(), owner));
     let board = state.status().clone();
     board.set_process("up");
-    let plan = parts::Plan {
+    let plan = tasks::Plan {
         opts: &opts,
         store: store.clone(),
         client: &client,
         status: &board,
     };
-    let failed = parts::spawn_server(&tracker, &token, state, api, opts.sync_period);
+    let failed = tasks::spawn_server(&tracker, &token, state, api, opts.sync_period);
     let summary = plan.spawn_controllers(&tracker, &token).map_err(usage)?;
-    parts::spawn_pool_log(&tracker, &token, store);
+    tasks::spawn_pool_log(&tracker, &token, store);
 
     println!("mason up: Boskos API on {url}");
     for line in summary {

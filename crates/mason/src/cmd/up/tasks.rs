@@ -1,4 +1,4 @@
-//! The parts `mason up` runs, each spawned on the shared tracker with a child token:
+//! The tasks `mason up` runs, each spawned on the shared tracker with a child token:
 //! the HTTP server, the builder, the reaper, the cleaner, the janitor, and a log line
 //! whenever the pools' state counts change (so a newcomer watching the terminal sees
 //! leases, builds, recycling and cleaning happen).
@@ -97,7 +97,7 @@ impl Plan<'_> {
         };
         let options = BuilderOptions {
             cleaner_count: opts.build_workers,
-            sync_period: self.heartbeat(MAX_HEARTBEAT),
+            heartbeat_period: self.heartbeat(MAX_HEARTBEAT),
             ..BuilderOptions::default()
         };
         let builder = Builder::new((self.client)(BUILDER_OWNER), options);

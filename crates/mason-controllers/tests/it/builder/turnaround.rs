@@ -18,7 +18,7 @@ use mason_inprocess::InProcessClient;
 use mason_types::{ConfigType, DynamicResourceLifeCycle, Resource, UserData};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{built, Fixture, LIMIT};
+use super::support::{built, Fixture, LIMIT};
 
 struct Noop;
 

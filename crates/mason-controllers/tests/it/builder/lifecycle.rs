@@ -4,7 +4,7 @@
 use mason_client::{VirtualClient, VirtualError};
 use mason_types::LEASED_RESOURCES;
 
-use crate::support::{built, quick_options, Fixture};
+use super::support::{built, quick_options, Fixture};
 
 pub(crate) const CONFIG: &str = "\
 resources:

@@ -8,8 +8,8 @@ use mason_controllers::builder::{
     EXEC_CONVERTER,
 };
 
-use crate::lifecycle::{BUILD_SH, CONFIG};
-use crate::support::{built, quick_options, Fixture};
+use super::lifecycle::{BUILD_SH, CONFIG};
+use super::support::{built, quick_options, Fixture};
 
 /// The client `mason builder` reads the routes with (its owner does not matter here).
 fn routes(url: &str) -> HttpClient {

@@ -1,6 +1,7 @@
-//! The sync stage: the set of resources the builder holds right now (virtual ones in
-//! `cleaning`, physical ones in `leased`) and the loop that heartbeats them, so a
-//! reaper never takes a lease away from a build that is still going.
+//! Heartbeats (upstream Mason's "sync" stage): the set of resources the builder holds
+//! right now (virtual ones in `cleaning`, physical ones in `leased`) and the loop that
+//! heartbeats them, so a reaper never takes a lease away from a build that is still
+//! going.
 //!
 //! Heartbeats are plain `/update` calls with the resource's current state and no user
 //! data. A resource is removed from the set just before it is released, so a late

@@ -23,7 +23,7 @@ pub(crate) fn quick_options() -> BuilderOptions {
     BuilderOptions {
         cleaner_count: 2,
         fulfil_timeout: Duration::from_secs(2),
-        sync_period: Duration::from_millis(500),
+        heartbeat_period: Duration::from_millis(500),
         pool_reload: Duration::from_millis(200),
         failure_backoff: Duration::from_millis(100),
         max_failure_backoff: Duration::from_millis(500),

@@ -16,7 +16,8 @@
 //! 4. **free** (`free`): park each physical resource, unowned, in a state named after the
 //!    virtual resource, then release the virtual resource to `free`.
 //!
-//! A **sync** loop (`sync`) heartbeats everything held. Any failure garbage-collects:
+//! A **heartbeat** loop (`heartbeat`, upstream Mason's "sync" stage) heartbeats
+//! everything held. Any failure garbage-collects:
 //! the virtual resource goes back to `dirty`, physical ones to `dirty` (or `free` when no
 //! construct touched them).
 //!
@@ -30,7 +31,7 @@
 //!
 //! Layout: [`masonable`] (the trait, converters and their registry), [`exec`] (the
 //! built-in `exec` converter), [`pools`] (where pool definitions come from), `manager`
-//! (a recycler per pool), `pipeline` (one build), the four stage modules, `sync`,
+//! (a recycler per pool), `pipeline` (one build), the four stage modules, `heartbeat`,
 //! [`recover`] (leftovers of a previous run), [`status`]. Against `mason serve`, a
 //! [`mason_client::HttpClient`] is both a [`PoolSource`] and a [`LeaseInventory`].
 //!
@@ -50,6 +51,7 @@ mod construct;
 pub mod exec;
 mod free;
 mod fulfil;
+mod heartbeat;
 mod manager;
 pub mod masonable;
 mod pipeline;
@@ -57,7 +59,6 @@ pub mod pools;
 pub mod recover;
 mod recycle;
 pub mod status;
-mod sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,9 +80,9 @@ pub use pools::{FilePools, PoolSource, PoolSourceError, StaticPools};
 pub use recover::{InventoryError, LeaseInventory};
 pub use status::{BuilderStatus, PoolStatus};
 
+use heartbeat::Held;
 use manager::PoolManager;
 use pipeline::Ctx;
-use sync::Held;
 
 /// Tuning of a [`Builder`]. The defaults suit a real deployment; tests shorten them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +99,9 @@ pub struct BuilderOptions {
     pub fulfil_timeout: Duration,
     /// Timeout of a construct whose Masonable sets none.
     pub construct_timeout: Duration,
-    /// Heartbeat period of held resources (keep it well under the reaper's expiry).
-    pub sync_period: Duration,
+    /// Heartbeat period of held resources (keep it well under the reaper's expiry);
+    /// upstream Mason's sync period, `mason builder --sync-period`.
+    pub heartbeat_period: Duration,
     /// How often pool definitions are reloaded.
     pub pool_reload: Duration,
     /// Pause after a pool's first failed build; doubles per consecutive failure.
@@ -117,7 +119,7 @@ impl Default for BuilderOptions {
             need_poll: Duration::from_millis(250),
             fulfil_timeout: Duration::from_secs(60),
             construct_timeout: Duration::from_secs(30 * 60),
-            sync_period: Duration::from_secs(30),
+            heartbeat_period: Duration::from_secs(30),
             pool_reload: Duration::from_secs(1),
             failure_backoff: Duration::from_secs(1),
             max_failure_backoff: Duration::from_secs(60),
@@ -285,11 +287,11 @@ impl Builder {
         }
 
         let heartbeat_stop = CancellationToken::new();
-        let heartbeat = tokio::spawn(sync::heartbeat_loop(
+        let heartbeat = tokio::spawn(heartbeat::heartbeat_loop(
             ctx.client.clone(),
             ctx.held.clone(),
             ctx.status.clone(),
-            options.sync_period,
+            options.heartbeat_period,
             heartbeat_stop.clone(),
         ));
         let tracker = TaskTracker::new();

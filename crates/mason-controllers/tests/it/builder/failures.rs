@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mason_controllers::builder::{StaticPools, EXEC_CONVERTER};
 use mason_types::{ConfigType, DynamicResourceLifeCycle, LEASED_RESOURCES};
 
-use crate::support::{built, quick_options, wait_until, Fixture};
+use super::support::{built, quick_options, wait_until, Fixture};
 
 fn config(script: &str, min: u32, phys: &[&str]) -> String {
     format!(

@@ -3,8 +3,8 @@
 
 use mason_types::UserData;
 
-use crate::lifecycle::{BUILD_SH, CONFIG};
-use crate::support::{built, quick_options, wait_until, Fixture};
+use super::lifecycle::{BUILD_SH, CONFIG};
+use super::support::{built, quick_options, wait_until, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_dead_builder_are_released_and_the_pool_recovers() {
