@@ -17,9 +17,9 @@ use mason_types::{format_go_duration, DynamicResourceLifeCycle, Resource};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::heartbeat::Held;
 use super::masonable::{ConstructError, Masonable};
 use super::status::StatusBoard;
-use super::heartbeat::Held;
 use super::BuilderOptions;
 use super::{construct, free, fulfil, recycle};
 
