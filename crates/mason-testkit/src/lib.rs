@@ -3,7 +3,8 @@
 //! [`ManualClock`] — so client, controller and CLI tests talk HTTP to the genuine article
 //! and stop it when done. [`PausableProxy`] sits between a client and a server and cuts
 //! them off (a paused network) when the test says so. [`browser::Browser`] drives a real
-//! headless Chromium for the dashboard tests.
+//! headless Chromium for the dashboard tests. [`fixtures`] holds test data shared by
+//! several crates' tests.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -14,6 +15,7 @@
 //! ```
 
 pub mod browser;
+pub mod fixtures;
 pub mod postgres;
 mod proxy;
 

@@ -1,4 +1,6 @@
 //! Integration tests of mason-server (one binary, CONVENTIONS "tests"):
+//! - `bad_input`: bad requests, bodies, config files and connections change nothing
+//!   (SQLite and PostgreSQL);
 //! - `golden`: every upstream golden body in `../shared/upstream-testdata/handlers/`;
 //! - `errors`: every status code and error text of SPEC §3, content types, catch-all;
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
@@ -10,6 +12,7 @@
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
 
+mod bad_input;
 mod concurrency;
 mod dashboard_api;
 mod errors;

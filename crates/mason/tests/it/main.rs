@@ -7,10 +7,8 @@
 //! - [`up_e2e`]: `mason up` through the whole lifecycle, and the shipped quick start.
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
 //! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
-//! - [`bad_input`]: bad input on every surface of a running server.
 //! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
 
-mod bad_input;
 mod builder_cli;
 mod cli;
 mod controllers_cli;
