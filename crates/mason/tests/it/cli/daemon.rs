@@ -26,10 +26,15 @@ pub(crate) struct Daemon {
     pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
+    /// The tasks reading stderr and stdout; they end at the end of the output.
+    collectors: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Collect `pipe` line by line into `into`.
-fn collect(pipe: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+/// Collect `pipe` line by line into `into`, until its end.
+fn collect(
+    pipe: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(pipe).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -37,7 +42,7 @@ fn collect(pipe: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String
             text.push_str(&line);
             text.push('\n');
         }
-    });
+    })
 }
 
 /// The first `http://…` in `text`, up to a space or quote.
@@ -90,14 +95,24 @@ impl Daemon {
         let mut child = cmd.spawn().expect("spawn mason");
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(String::new()));
-        collect(child.stderr.take().unwrap(), stderr.clone());
-        collect(child.stdout.take().unwrap(), stdout.clone());
+        let collectors = vec![
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+        ];
         Daemon {
             child,
             url: String::new(),
             stderr,
             stdout,
+            collectors,
         }
+    }
+
+    /// `mason ARGS` in `dir` (any subcommand), started without waiting for anything.
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Daemon {
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        Self::spawn(cmd, dir)
     }
 
     /// Everything written to stderr so far.
@@ -140,8 +155,10 @@ impl Daemon {
             .await
             .expect("mason exits in time")
             .unwrap();
-        // Let the collectors read the last lines.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The output ends with the process (bounded: a grandchild could hold a pipe).
+        for collector in std::mem::take(&mut self.collectors) {
+            let _ = tokio::time::timeout(LIMIT, collector).await;
+        }
         (status.code().unwrap_or(-1), self.stderr())
     }
 }

@@ -11,7 +11,7 @@ use mason_testkit::TestServer;
 use rustix::process::Signal;
 
 use super::common::{client, command, Running, SOLO};
-use super::daemon::{Daemon, LIMIT};
+use super::daemon::Daemon;
 
 #[tokio::test]
 async fn two_sigterms_at_once_are_one_clean_stop() {
@@ -42,29 +42,23 @@ async fn a_later_second_signal_cuts_the_shutdown_short_with_its_code() {
     let url = format!("http://{}", blackhole.local_addr().unwrap());
     for (signal, code) in [(Signal::TERM, 143), (Signal::INT, 130)] {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = tokio::process::Command::new(super::daemon::bin());
-        cmd.args(["cleaner", "--server-url", &url, "--request-timeout", "50s"])
-            .current_dir(dir.path())
-            .env("MASON_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut run = Running::spawn(cmd);
-        let pid = rustix::process::Pid::from_raw(run.child.id().unwrap() as i32).unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        rustix::process::kill_process(pid, signal).unwrap();
+        let args = ["cleaner", "--server-url", &url, "--request-timeout", "50s"];
+        let mut cleaner = Daemon::start(dir.path(), &args);
+        // The handlers are in place before the loop says it is running (a signal sent
+        // earlier would kill the process the default way).
+        cleaner.wait_for_stderr("running").await;
+        cleaner.signal(signal);
+        // Once the first signal is logged as taken, one sent more than the repeat window
+        // later is a second request, however slowly the machine runs.
+        cleaner.wait_for_stderr("shutting down").await;
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        rustix::process::kill_process(pid, signal).unwrap();
+        cleaner.signal(signal);
         let started = std::time::Instant::now();
-        let status = tokio::time::timeout(LIMIT, run.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(status.code(), Some(code), "{signal:?}");
+        let (got, log) = cleaner.wait().await;
+        assert_eq!(got, code, "{signal:?}: {log}");
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "at once, not after the deadline"
+            "at once, not after the deadline: {log}"
         );
     }
 }
