@@ -56,7 +56,7 @@ const CONTROLLER: &[Scope] = &[Scope::Daemon];
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load a Boskos-compatible server (or a self-hosted pool) and print throughput and latency.
-    #[command(after_help = cli::help::after(cli::help::BENCH_EXAMPLES, CLIENT))]
+    #[command(after_help = cli::help::after(cmd::bench::EXAMPLES, CLIENT))]
     Bench(cmd::bench::Opts),
     /// Check a resource config file strictly: silent exit 0 when sound, every problem
     /// with its path and fix otherwise.

@@ -15,12 +15,6 @@ pub(crate) fn after(examples: &str, scopes: &[Scope]) -> String {
     format!("Examples:\n{examples}\n{}", exit::help(scopes))
 }
 
-/// `mason bench`'s examples (kept here while the load generator moves to its own crate).
-pub(crate) const BENCH_EXAMPLES: &str = "\
-mason bench --pool-size 10000 --clients 8            # self-hosted: SQLite + HTTP on 127.0.0.1
-mason bench --layer store --pool-size 10000          # the store alone, no HTTP
-mason bench --server-url http://boskos:8080 --type t  # load a running server";
-
 #[cfg(test)]
 mod tests {
     use super::*;

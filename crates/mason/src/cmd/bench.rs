@@ -5,6 +5,12 @@ use mason_bench::Error;
 
 use crate::exit::{self, Exit};
 
+/// Examples for `--help`.
+pub(crate) const EXAMPLES: &str = "\
+mason bench --pool-size 10000 --clients 8            # self-hosted: SQLite + HTTP on 127.0.0.1
+mason bench --layer store --pool-size 10000          # the store alone, no HTTP
+mason bench --server-url http://boskos:8080 --type t  # load a running server";
+
 /// Options of `bench` (defined by `mason-bench`).
 pub(crate) type Opts = mason_bench::Opts;
 
