@@ -6,7 +6,9 @@
 //! `boskos_http_request_duration_seconds` and `boskos_http_response_size_bytes`
 //! `{path,method,status,user_agent}`. Mason extras: `mason_config_reload_errors_total`,
 //! `mason_config_last_reload_success_timestamp_seconds`, `mason_config_sync_errors_total`,
-//! `mason_config_last_sync_success_timestamp_seconds`.
+//! `mason_config_last_sync_success_timestamp_seconds`, and the lease extension's
+//! (`crate::lease`): `mason_leases_expired_total{type}`,
+//! `mason_lease_expiry_lateness_seconds`.
 //!
 //! `user_agent` is the product token of the header (`Go-http-client`, `curl`, …, at most
 //! 64 characters) so that version strings or hostile headers cannot explode the number of
@@ -23,6 +25,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::lease::metrics::LeaseMetrics;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -68,6 +72,7 @@ pub struct Metrics {
     last_reload_success: Gauge<f64, AtomicU64>,
     sync_errors: Counter,
     last_sync_success: Gauge<f64, AtomicU64>,
+    lease: LeaseMetrics,
 }
 
 fn acquire_histogram() -> Histogram {
@@ -144,6 +149,7 @@ impl Metrics {
             "Unix time of the last successful config sync",
             last_sync_success.clone(),
         );
+        let lease = LeaseMetrics::register(&mut registry);
         Self {
             registry,
             acquire_duration,
@@ -153,7 +159,13 @@ impl Metrics {
             last_reload_success,
             sync_errors,
             last_sync_success,
+            lease,
         }
+    }
+
+    /// The lease extension's metrics.
+    pub(crate) fn lease(&self) -> &LeaseMetrics {
+        &self.lease
     }
 
     /// A successful acquire that waited `seconds` since its first attempt.

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lease::{self, ExpiryOptions};
 use crate::routes::{health_router, metrics_router, router};
 use crate::state::AppState;
 use crate::tasks;
@@ -26,6 +27,8 @@ pub struct ServerOptions {
     pub config_poll_interval: Duration,
     /// Request-queue GC period (upstream's fixed 1 minute).
     pub request_gc_period: Duration,
+    /// Lease expiry loop timings (runs only when the store offers lease expiry).
+    pub lease_expiry: ExpiryOptions,
 }
 
 impl Default for ServerOptions {
@@ -34,6 +37,7 @@ impl Default for ServerOptions {
             sync_period: Duration::from_secs(60),
             config_poll_interval: Duration::from_secs(2),
             request_gc_period: Duration::from_secs(60),
+            lease_expiry: ExpiryOptions::default(),
         }
     }
 }
@@ -92,6 +96,7 @@ pub async fn run(
         options.request_gc_period,
         local.child_token(),
     ));
+    lease::spawn_loops(&tracker, &state, options.lease_expiry, &local);
 
     let mut servers = JoinSet::new();
     servers.spawn(serve(

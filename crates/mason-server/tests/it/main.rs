@@ -4,6 +4,8 @@
 //! - `golden`: every upstream golden body in `../shared/upstream-testdata/handlers/`;
 //! - `errors`: every status code and error text of SPEC §3, content types, catch-all;
 //! - `extensions`: health, Prometheus metrics, `/api/v2`, 5xx mapping with a failing store;
+//! - `lease_backend`: `/api/v2/acquire`, long polls and lease expiry over a fake
+//!   lease backend (issue 12);
 //! - `lease_params`: the `lease_ttl=` and `generation=` parameters (issue 12), 400s;
 //! - `multi_acquire`: `POST /api/v2/acquire`'s bad-input line (issue 12);
 //! - `reload`: config file reload (applied, rejected with the old config kept);
@@ -19,6 +21,7 @@ mod errors;
 mod extensions;
 mod failing_store;
 mod golden;
+mod lease_backend;
 mod lease_params;
 mod multi_acquire;
 mod reload;

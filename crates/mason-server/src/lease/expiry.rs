@@ -1,0 +1,107 @@
+//! The lease expiry loop: the server itself ends leases whose TTL deadline passed without
+//! a renewal (`lease-ttl` in the config or `lease_ttl=` on the acquire).
+//!
+//! It asks the store to end every lease due, in batches of [`ExpiryOptions::batch`]
+//! (oldest deadline first, each ended by a compare-and-set), then sleeps until the next
+//! deadline the store reports — at most [`ExpiryOptions::max_sleep`] (500 ms), so a lease
+//! granted by another replica with an earlier deadline is still ended within a second,
+//! and woken at once when this process grants a lease. Every lease it ends is counted in
+//! `mason_leases_expired_total{type}`, its lateness in
+//! `mason_lease_expiry_lateness_seconds`, and logged with its previous owner. With
+//! several replicas each lease is reported by exactly one of them: the store returns a
+//! lease only to the call whose compare-and-set ended it.
+
+use std::time::Duration;
+
+use super::backend::{ExpireRequest, ExpiredLease};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+
+/// Timings of the expiry loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiryOptions {
+    /// Leases ended per store call (one transaction per lease, batched in one call).
+    pub batch: u32,
+    /// Longest sleep between two looks at the store.
+    pub max_sleep: Duration,
+}
+
+impl Default for ExpiryOptions {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            max_sleep: Duration::from_millis(500),
+        }
+    }
+}
+
+/// End due leases until `shutdown`.
+pub(crate) async fn lease_expiry_loop(
+    state: AppState,
+    options: ExpiryOptions,
+    shutdown: CancellationToken,
+) {
+    let Some(backend) = state.lease().backend().cloned() else {
+        return;
+    };
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let woken = state.lease().expiry_wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let now = state.clock().now();
+        let request = ExpireRequest {
+            now,
+            limit: options.batch,
+        };
+        let next = match backend.expire_leases(&request).await {
+            Ok(report) => {
+                backoff = Duration::from_millis(200);
+                for lease in &report.expired {
+                    record(&state, lease, now);
+                }
+                if report.expired.len() >= options.batch as usize {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                report.next_deadline
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "lease expiry failed; will retry");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let until_next = next
+            .map(|at| (at - state.clock().now()).to_std().unwrap_or_default())
+            .unwrap_or(options.max_sleep);
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(until_next.min(options.max_sleep)) => {}
+            () = woken => {}
+        }
+    }
+    tracing::debug!("lease expiry loop stopped");
+}
+
+fn record(state: &AppState, lease: &ExpiredLease, now: mason_types::Timestamp) {
+    let late = (now - lease.deadline).to_std().unwrap_or_default();
+    state
+        .metrics()
+        .lease()
+        .lease_expired(&lease.rtype, late.as_secs_f64());
+    tracing::info!(
+        resource = %lease.name,
+        r#type = %lease.rtype,
+        previous_owner = %lease.previous_owner,
+        state = %lease.state,
+        generation = lease.generation,
+        late_ms = late.as_millis() as u64,
+        "lease expired: its owner did not renew it before the deadline"
+    );
+}
