@@ -353,7 +353,12 @@ mod tests {
             ..Default::default()
         }]);
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
-        assert_eq!(helps.len(), 8, "{text}");
+        // 8 of the server, 2 of the lease extension.
+        assert_eq!(helps.len(), 10, "{text}");
+        assert!(
+            text.contains("# HELP mason_leases_expired Leases the server ended"),
+            "{text}"
+        );
         for help in helps {
             assert!(help.ends_with('.') && !help.ends_with(".."), "{help}");
         }
