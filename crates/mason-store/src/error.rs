@@ -103,22 +103,6 @@ fn list_conflicts(conflicts: &[String]) -> String {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                Error::Unavailable(e.to_string())
-            }
-            _ => Error::backend_from("SQLite call failed", e),
-        }
-    }
-}
-
 /// Result with the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -163,18 +147,5 @@ mod tests {
         let source = std::error::Error::source(&err).expect("a source");
         assert_eq!(source.to_string(), "disk on fire");
         assert!(std::error::Error::source(&Error::backend("x")).is_none());
-    }
-
-    #[test]
-    fn sqlite_busy_is_unavailable_and_other_failures_keep_the_driver_error() {
-        let busy = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        );
-        assert!(matches!(Error::from(busy), Error::Unavailable(_)));
-        let other = Error::from(rusqlite::Error::InvalidQuery);
-        assert_eq!(other.status(), 500);
-        let source = std::error::Error::source(&other).expect("the driver error");
-        assert!(source.is::<rusqlite::Error>());
     }
 }

@@ -10,20 +10,28 @@
 //! - [`error`]: the typed errors, carrying upstream's exact messages, and the one
 //!   store → HTTP status mapping ([`Error::status`]).
 //! - [`clock`]: injected time, so tests control timestamps.
-//! - [`rules`]: backend-independent rules (config sync planning, dynamic pool upkeep).
+//! - `lease/`: the lease rules every backend follows — checks and their order, which
+//!   error a miss is, new dynamic resources, what each transition writes, expiry and
+//!   lifespans, metrics folding, queue ranking — and where to add a transition.
+//! - [`rules`]: the config sync and dynamic pool upkeep planners.
+//! - `rows.rs`: how values are stored (columns, timestamps, JSON), for both backends.
 //! - [`sqlite`]: the embedded default backend (one file, WAL).
-//! - `postgres` (cargo feature `postgres`): the backend for several replicas on one database.
+//! - `postgres` (cargo feature `postgres`): the backend for several replicas on one
+//!   database. The two backends have the same files with the same responsibilities and
+//!   hold only SQL, transactions and row decoding.
 //! - [`mod@open`]: store URLs (`sqlite://mason.db`, `postgres://…`) and the one `match` on the engine.
 //! - [`conformance`]: the suite every backend must pass (compiled always, so any
 //!   backend's tests — in this crate or another — can run it).
 
 pub mod clock;
 pub mod error;
+mod lease;
 pub mod open;
 mod outcome;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod request;
+mod rows;
 pub mod rules;
 pub mod sqlite;
 

@@ -8,8 +8,10 @@
 use deadpool_postgres::Object;
 
 use super::error::PgResult;
-use super::leases::{execute, parse_drlc, query, row_to_resource, to_micros, RESOURCE_COLUMNS};
+use super::rows::{all_drlcs, execute, query, resources, Lock};
 use super::sync::SYNC_LOCK;
+use super::writes;
+use crate::rows::{duration_micros, encode_drlc, resource_columns};
 use crate::rules::{self, ImportReport, ImportRequest};
 use crate::Error;
 
@@ -26,21 +28,20 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
         &[],
     )
     .await?;
-    let resources = query(
-        &tx,
-        &format!("SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY name"),
-        &[],
-    )
-    .await?
-    .iter()
-    .map(row_to_resource)
-    .collect::<PgResult<Vec<_>>>()?;
-    let drlcs = query(&tx, "SELECT spec FROM drlcs ORDER BY type", &[])
-        .await?
-        .iter()
-        .map(|r| parse_drlc(r.try_get(0)?))
-        .collect::<PgResult<Vec<_>>>()?;
-    let plan = rules::plan_import(&resources, &drlcs, request)?;
+    let held = resources(
+        &query(
+            &tx,
+            concat!(
+                "SELECT ",
+                resource_columns!(),
+                " FROM resources ORDER BY name"
+            ),
+            &[],
+        )
+        .await?,
+    )?;
+    let drlcs = all_drlcs(&tx, Lock::None).await?;
+    let plan = rules::plan_import(&held, &drlcs, request)?;
     if request.dry_run {
         return Ok(plan.report);
     }
@@ -49,40 +50,18 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
         execute(&tx, "DELETE FROM drlcs", &[]).await?;
     }
     if !plan.insert.is_empty() {
-        let rs: Vec<_> = plan.insert.iter().map(|s| &s.resource).collect();
-        let userdata = rs
-            .iter()
-            .map(|r| serde_json::to_string(&r.userdata))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
-        execute(
-            &tx,
-            "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                                  $6::text[], $7::bigint[], $8::bool[])",
-            &[
-                &rs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.rtype.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.owner.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| to_micros(&r.lastupdate)).collect::<Vec<_>>(),
-                &userdata,
-                &rs.iter().map(|r| r.expiration_date.as_ref().map(to_micros)).collect::<Vec<_>>(),
-                &plan.insert.iter().map(|s| s.is_static).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
+        let inserted = writes::insert(&tx, &plan.insert).await?;
+        if inserted.len() != plan.insert.len() {
+            // The tables are locked and the plan saw every name: this cannot happen.
+            return Err(Error::backend("import: a planned name existed already").into());
+        }
     }
     for d in &plan.insert_drlcs {
-        let spec = serde_json::to_string(d)
-            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
-        let lifespan = d
-            .lifespan
-            .map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX));
+        let lifespan = d.lifespan.map(duration_micros);
         execute(
             &tx,
             "INSERT INTO drlcs (type, spec, lifespan_us) VALUES ($1, $2, $3)",
-            &[&d.rtype, &spec, &lifespan],
+            &[&d.rtype, &encode_drlc(d)?, &lifespan],
         )
         .await?;
     }

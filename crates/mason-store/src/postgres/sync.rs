@@ -1,7 +1,7 @@
 //! Config sync and dynamic upkeep on PostgreSQL: load a snapshot, plan with
-//! [`crate::rules`], apply the plan with compare-and-set conditions — all in one
-//! transaction that first takes a transaction-scoped advisory lock, so however many
-//! replicas run sync at once, they run it one after the other.
+//! [`crate::rules`], apply the plan through [`super::writes`] — all in one transaction
+//! that first takes a transaction-scoped advisory lock, so however many replicas run sync
+//! at once, they run it one after the other.
 //!
 //! The pools' rows are locked (`FOR UPDATE`) before the snapshot is read: an acquire that
 //! grows a pool for a new request id locks its pool's row too, so the counts the planner
@@ -11,17 +11,24 @@
 //! reported as deferred, never forced. Each kind of change is one set-based statement
 //! over `UNNEST`ed arrays, so a large sync costs a handful of round trips.
 
-use deadpool_postgres::Object;
-use mason_types::{state, BoskosConfig};
+use deadpool_postgres::{Object, Transaction};
+use mason_types::BoskosConfig;
 
 use super::error::PgResult;
-use super::leases::{execute, parse_drlc, query, row_to_resource, to_micros};
-use super::Ctx;
+use super::rows::{all_drlcs, execute, query, resource, Lock};
+use super::txn::Ctx;
+use super::writes;
+use crate::rows::{duration_micros, encode_drlc, resource_columns, to_micros};
 use crate::rules::{self, Snapshot, StoredResource, SyncPlan};
-use crate::{Error, SyncReport};
+use crate::SyncReport;
 
 /// `pg_advisory_xact_lock` key serialising sync and upkeep across replicas ("mason-sy").
 pub(super) const SYNC_LOCK: i64 = 0x6d61_736f_6e2d_7379;
+
+/// Rows created or deleted by one sync beyond which the planner statistics are refreshed
+/// at once rather than whenever autovacuum gets to it (a freshly loaded pool of 100k
+/// resources must be served at full speed from the first acquire).
+const ANALYZE_AFTER: usize = 1000;
 
 /// SPEC §2.3 phases A and B against `config`.
 pub(super) async fn sync_config(
@@ -30,7 +37,7 @@ pub(super) async fn sync_config(
     config: &BoskosConfig,
 ) -> PgResult<SyncReport> {
     let tx = client.transaction().await?;
-    let snapshot = load(&tx, Scope::Everything).await?;
+    let snapshot = load(&tx, rules::Scope::Everything).await?;
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
@@ -42,7 +49,7 @@ pub(super) async fn sync_config(
 /// SPEC §2.3 phase B alone (§4.8 per pool).
 pub(super) async fn sync_dynamic(client: &mut Object, ctx: &Ctx) -> PgResult<SyncReport> {
     let tx = client.transaction().await?;
-    let snapshot = load(&tx, Scope::PoolMembers).await?;
+    let snapshot = load(&tx, rules::Scope::PoolMembers).await?;
     let plan = rules::plan_dynamic_upkeep(&snapshot, ctx.now, rules::uuid_name);
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
@@ -50,11 +57,6 @@ pub(super) async fn sync_dynamic(client: &mut Object, ctx: &Ctx) -> PgResult<Syn
     rules::log_report("dynamic upkeep", &plan, &report);
     Ok(report)
 }
-
-/// Rows created or deleted by one sync beyond which the planner statistics are refreshed
-/// at once rather than whenever autovacuum gets to it (a freshly loaded pool of 100k
-/// resources must be served at full speed from the first acquire).
-const ANALYZE_AFTER: usize = 1000;
 
 /// `ANALYZE resources` after a large sync. Best effort: the sync has committed already.
 async fn refresh_statistics(client: &Object, report: &SyncReport) {
@@ -66,37 +68,29 @@ async fn refresh_statistics(client: &Object, report: &SyncReport) {
     }
 }
 
-/// Which resources a snapshot needs.
-#[derive(Clone, Copy)]
-enum Scope {
-    /// Every resource (config sync judges static names too).
-    Everything,
-    /// Only the non-static resources of pool types (all that upkeep looks at).
-    PoolMembers,
-}
-
 /// Take the sync lock, lock the pools, and read the snapshot.
-async fn load(tx: &deadpool_postgres::Transaction<'_>, scope: Scope) -> PgResult<Snapshot> {
+async fn load(tx: &Transaction<'_>, scope: rules::Scope) -> PgResult<Snapshot> {
     execute(tx, "SELECT pg_advisory_xact_lock($1)", &[&SYNC_LOCK]).await?;
-    let drlcs = query(tx, "SELECT spec FROM drlcs ORDER BY type FOR UPDATE", &[])
-        .await?
-        .iter()
-        .map(|r| parse_drlc(r.try_get(0)?))
-        .collect::<PgResult<Vec<_>>>()?;
-    let filter = match scope {
-        Scope::Everything => "",
-        Scope::PoolMembers => "WHERE NOT is_static AND type IN (SELECT type FROM drlcs)",
+    let drlcs = all_drlcs(tx, Lock::ForUpdate).await?;
+    let sql = match scope {
+        rules::Scope::Everything => concat!(
+            "SELECT ",
+            resource_columns!(),
+            ", is_static FROM resources ORDER BY name"
+        ),
+        rules::Scope::PoolMembers => concat!(
+            "SELECT ",
+            resource_columns!(),
+            ", is_static FROM resources \
+             WHERE NOT is_static AND type IN (SELECT type FROM drlcs) ORDER BY name"
+        ),
     };
-    let sql = format!(
-        "SELECT name, type, state, owner, lastupdate, userdata, expiration, is_static \
-         FROM resources {filter} ORDER BY name"
-    );
-    let resources = query(tx, &sql, &[])
+    let resources = query(tx, sql, &[])
         .await?
         .iter()
         .map(|row| {
             Ok(StoredResource {
-                resource: row_to_resource(row)?,
+                resource: resource(row)?,
                 is_static: row.try_get(7)?,
             })
         })
@@ -104,134 +98,55 @@ async fn load(tx: &deadpool_postgres::Transaction<'_>, scope: Scope) -> PgResult
     Ok(Snapshot { resources, drlcs })
 }
 
-/// Column arrays of a list of row guards, for `UNNEST`.
-fn guard_arrays(guards: &[rules::RowGuard]) -> (Vec<&str>, Vec<&str>, Vec<i64>) {
-    (
-        guards.iter().map(|g| g.name.as_str()).collect(),
-        guards.iter().map(|g| g.state.as_str()).collect(),
-        guards.iter().map(|g| to_micros(&g.lastupdate)).collect(),
-    )
-}
-
 /// Names in `planned` that are not in `done`.
-fn missing(planned: impl Iterator<Item = String>, done: &[String]) -> Vec<String> {
+fn missing<'a>(planned: impl Iterator<Item = &'a String>, done: &[String]) -> Vec<String> {
     let done: std::collections::HashSet<&str> = done.iter().map(String::as_str).collect();
-    planned.filter(|n| !done.contains(n.as_str())).collect()
+    planned
+        .filter(|n| !done.contains(n.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Apply `plan` in the order [`SyncPlan`] prescribes and report what really happened.
-async fn apply(
-    tx: &deadpool_postgres::Transaction<'_>,
-    ctx: &Ctx,
-    plan: &SyncPlan,
-) -> PgResult<SyncReport> {
-    let now = to_micros(&ctx.now);
+async fn apply(tx: &Transaction<'_>, ctx: &Ctx, plan: &SyncPlan) -> PgResult<SyncReport> {
     let mut report = SyncReport {
         deferred: plan.deferred.clone(),
         ..Default::default()
     };
-    let names = |rows: Vec<tokio_postgres::Row>| -> PgResult<Vec<String>> {
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
-    };
-
     if !plan.delete.is_empty() {
-        let (n, s, l) = guard_arrays(&plan.delete);
-        let rows = query(
-            tx,
-            "DELETE FROM resources r USING UNNEST($1::text[], $2::text[], $3::bigint[]) \
-                 AS g(name, state, lastupdate) \
-             WHERE r.name = g.name AND r.owner = '' AND r.state = g.state \
-               AND r.lastupdate = g.lastupdate \
-             RETURNING r.name",
-            &[&n, &s, &l],
-        )
-        .await?;
-        report.deleted = names(rows)?;
-        report.deferred.extend(missing(
-            plan.delete.iter().map(|g| g.name.clone()),
-            &report.deleted,
-        ));
+        report.deleted = writes::delete_guarded(tx, &plan.delete).await?;
+        let planned = plan.delete.iter().map(|g| &g.name);
+        report.deferred.extend(missing(planned, &report.deleted));
     }
-
     if !plan.mark_to_be_deleted.is_empty() {
-        let (n, s, l) = guard_arrays(&plan.mark_to_be_deleted);
-        let rows = query(
-            tx,
-            "UPDATE resources r SET state = $4, lastupdate = $5 \
-             FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS g(name, state, lastupdate) \
-             WHERE r.name = g.name AND r.owner = '' AND r.state = g.state \
-               AND r.lastupdate = g.lastupdate \
-             RETURNING r.name",
-            &[&n, &s, &l, &state::TO_BE_DELETED, &now],
-        )
-        .await?;
-        report.marked_for_deletion = names(rows)?;
-        report.deferred.extend(missing(
-            plan.mark_to_be_deleted.iter().map(|g| g.name.clone()),
-            &report.marked_for_deletion,
-        ));
-    }
-
-    if !plan.set_static.is_empty() {
-        let n: Vec<&str> = plan.set_static.iter().map(|f| f.name.as_str()).collect();
-        let f: Vec<bool> = plan.set_static.iter().map(|f| f.is_static).collect();
-        execute(
-            tx,
-            "UPDATE resources r SET is_static = f.is_static \
-             FROM UNNEST($1::text[], $2::bool[]) AS f(name, is_static) WHERE r.name = f.name",
-            &[&n, &f],
-        )
-        .await?;
-    }
-
-    if !plan.create.is_empty() {
-        let rs: Vec<_> = plan.create.iter().map(|c| &c.resource).collect();
-        let userdata = rs
-            .iter()
-            .map(|r| serde_json::to_string(&r.userdata))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::backend_from("cannot encode userdata", e))?;
-        let rows = query(
-            tx,
-            "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                                  $6::text[], $7::bigint[], $8::bool[]) \
-             ON CONFLICT (name) DO NOTHING RETURNING name",
-            &[
-                &rs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.rtype.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| r.owner.as_str()).collect::<Vec<_>>(),
-                &rs.iter().map(|r| to_micros(&r.lastupdate)).collect::<Vec<_>>(),
-                &userdata,
-                &rs.iter().map(|r| r.expiration_date.as_ref().map(to_micros)).collect::<Vec<_>>(),
-                &plan.create.iter().map(|c| c.is_static).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-        report.created = names(rows)?;
-        // A moved name whose old row is still there (leased since the snapshot).
+        let now = to_micros(&ctx.now);
+        report.marked_for_deletion =
+            writes::mark_to_be_deleted(tx, &plan.mark_to_be_deleted, now).await?;
+        let planned = plan.mark_to_be_deleted.iter().map(|g| &g.name);
         report
             .deferred
-            .extend(missing(rs.iter().map(|r| r.name.clone()), &report.created));
+            .extend(missing(planned, &report.marked_for_deletion));
     }
-
-    for d in &plan.upsert_drlcs {
-        let spec =
-            serde_json::to_string(d).map_err(|e| Error::backend_from("cannot encode a DRLC", e))?;
-        let lifespan = d
-            .lifespan
-            .map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX));
+    if !plan.set_static.is_empty() {
+        writes::set_static(tx, &plan.set_static).await?;
+    }
+    if !plan.create.is_empty() {
+        report.created = writes::insert(tx, &plan.create).await?;
+        // A moved name whose old row is still there (leased since the snapshot).
+        let planned = plan.create.iter().map(|c| &c.resource.name);
+        report.deferred.extend(missing(planned, &report.created));
+    }
+    for drlc in &plan.upsert_drlcs {
+        let lifespan = drlc.lifespan.map(duration_micros);
         execute(
             tx,
             "INSERT INTO drlcs (type, spec, lifespan_us) VALUES ($1, $2, $3) \
              ON CONFLICT (type) DO UPDATE SET spec = excluded.spec, lifespan_us = excluded.lifespan_us",
-            &[&d.rtype, &spec, &lifespan],
+            &[&drlc.rtype, &encode_drlc(drlc)?, &lifespan],
         )
         .await?;
-        report.drlcs_upserted.push(d.rtype.clone());
+        report.drlcs_upserted.push(drlc.rtype.clone());
     }
-
     for rtype in &plan.delete_drlcs {
         let deleted = execute(
             tx,

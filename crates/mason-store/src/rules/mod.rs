@@ -27,7 +27,7 @@ mod tests;
 pub use config_sync::plan_config_sync;
 pub use dynamic::plan_dynamic_upkeep;
 pub use import::{plan_import, ImportMode, ImportPlan, ImportReport, ImportRequest};
-pub use plan::{FlagChange, RowGuard, Snapshot, StoredResource, SyncPlan};
+pub use plan::{FlagChange, RowGuard, Scope, Snapshot, StoredResource, SyncPlan};
 
 /// A fresh name for a dynamic resource: a random UUID v4, as upstream generates them.
 pub fn uuid_name() -> String {

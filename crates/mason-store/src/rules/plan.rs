@@ -24,6 +24,16 @@ pub struct Snapshot {
     pub drlcs: Vec<DynamicResourceLifeCycle>,
 }
 
+/// Which resources a backend loads into a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every resource (a config sync judges static names too).
+    Everything,
+    /// Only the non-static resources of the pools' types (all that dynamic upkeep looks
+    /// at).
+    PoolMembers,
+}
+
 /// The compare-and-set condition of a change to an existing row: it applies only if the
 /// row is still unowned and still has the state and `lastupdate` seen in the snapshot
 /// (every write bumps `lastupdate`, so together they act as a version).

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::Inner;
+use super::txn::Inner;
 
 /// How often the WAL is checkpointed.
 const PERIOD: Duration = Duration::from_millis(250);

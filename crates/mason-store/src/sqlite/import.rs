@@ -4,13 +4,14 @@
 //! Every column is set explicitly. The acquire order and the pools' lifespans kept in
 //! memory are rebuilt once the transaction commits.
 
-use mason_types::DynamicResourceLifeCycle;
 use rusqlite::{params, Connection};
 
-use super::leases::insert_resource;
-use super::{row_to_resource, Ctx, RESOURCE_COLUMNS};
+use super::rows::{all_drlcs, all_resources};
+use super::txn::Ctx;
+use super::writes;
+use crate::rows::{encode_drlc, resource_columns};
 use crate::rules::{self, ImportReport, ImportRequest};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Plan and (unless a dry run) write `request`.
 pub(super) fn import(
@@ -18,31 +19,28 @@ pub(super) fn import(
     ctx: &Ctx<'_>,
     request: &ImportRequest,
 ) -> Result<ImportReport> {
-    let resources = tx
-        .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY name"
-        ))?
-        .query_map([], row_to_resource)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let drlcs = load_drlcs(tx)?;
-    let plan = rules::plan_import(&resources, &drlcs, request)?;
+    let mut stmt = tx.prepare_cached(concat!(
+        "SELECT ",
+        resource_columns!(),
+        " FROM resources ORDER BY name"
+    ))?;
+    let resources = all_resources(&mut stmt, [])?;
+    let plan = rules::plan_import(&resources, &all_drlcs(tx)?, request)?;
     if request.dry_run {
         return Ok(plan.report);
     }
+    ctx.reload_after_commit();
     if plan.clear {
         tx.execute("DELETE FROM resources", [])?;
         tx.execute("DELETE FROM drlcs", [])?;
     }
     for stored in &plan.insert {
-        insert_resource(tx, &stored.resource, stored.is_static)?;
+        writes::insert(tx, ctx, stored)?;
     }
     let mut insert_drlc = tx.prepare_cached("INSERT INTO drlcs (type, spec) VALUES (?1, ?2)")?;
     for d in &plan.insert_drlcs {
-        let spec = serde_json::to_string(d)
-            .map_err(|e| Error::backend_from("could not encode an imported row", e))?;
-        insert_drlc.execute(params![d.rtype, spec])?;
+        insert_drlc.execute(params![d.rtype, encode_drlc(d)?])?;
     }
-    ctx.reload_after_commit();
     tracing::info!(
         added = plan.report.added.len(),
         removed = plan.report.removed.len(),
@@ -50,15 +48,4 @@ pub(super) fn import(
         "import wrote the store"
     );
     Ok(plan.report)
-}
-
-fn load_drlcs(tx: &Connection) -> Result<Vec<DynamicResourceLifeCycle>> {
-    let specs = tx
-        .prepare_cached("SELECT spec FROM drlcs ORDER BY type")?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    specs
-        .iter()
-        .map(|s| serde_json::from_str(s).map_err(|e| Error::backend_from("bad DRLC row", e)))
-        .collect()
 }

@@ -1,5 +1,5 @@
 //! Config sync and dynamic upkeep on SQLite: load a snapshot, plan with
-//! [`crate::rules`], apply the plan with compare-and-set conditions, all in the caller's
+//! [`crate::rules`], apply the plan through [`super::writes`], all in the caller's
 //! transaction.
 //!
 //! Every change to an existing row is conditional on the row being unowned and unchanged
@@ -8,13 +8,15 @@
 //! in between, but the conditions are written out anyway so the statements say what they
 //! guarantee (and match what the PostgreSQL backend must do).
 
-use mason_types::{state, BoskosConfig, DynamicResourceLifeCycle};
+use mason_types::BoskosConfig;
 use rusqlite::{params, Connection};
 
-use super::leases::insert_resource;
-use super::{row_to_resource, to_micros, Ctx, RESOURCE_COLUMNS};
+use super::rows::{all_drlcs, resource};
+use super::txn::Ctx;
+use super::writes;
+use crate::rows::{encode_drlc, RESOURCE_COLUMNS};
 use crate::rules::{self, Snapshot, StoredResource, SyncPlan};
-use crate::{Error, Result, SyncReport};
+use crate::{Result, SyncReport};
 
 /// SPEC §2.3 phases A and B against `config`.
 pub(super) fn sync_config(
@@ -22,7 +24,7 @@ pub(super) fn sync_config(
     ctx: &Ctx<'_>,
     config: &BoskosConfig,
 ) -> Result<SyncReport> {
-    let snapshot = load(tx, Scope::Everything)?;
+    let snapshot = load(tx, rules::Scope::Everything)?;
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
     rules::log_report("config sync", &plan, &report);
@@ -31,130 +33,86 @@ pub(super) fn sync_config(
 
 /// SPEC §2.3 phase B alone (§4.8 per pool).
 pub(super) fn sync_dynamic(tx: &Connection, ctx: &Ctx<'_>) -> Result<SyncReport> {
-    let snapshot = load(tx, Scope::PoolMembers)?;
+    let snapshot = load(tx, rules::Scope::PoolMembers)?;
     let plan = rules::plan_dynamic_upkeep(&snapshot, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
     rules::log_report("dynamic upkeep", &plan, &report);
     Ok(report)
 }
 
-/// Which resources a snapshot needs.
-#[derive(Clone, Copy)]
-enum Scope {
-    /// Every resource (config sync judges static names too).
-    Everything,
-    /// Only the non-static resources of pool types (all that upkeep looks at).
-    PoolMembers,
-}
-
-fn load(tx: &Connection, scope: Scope) -> Result<Snapshot> {
+/// The resources `scope` asks for (with their `is_static` flag), and every pool.
+fn load(tx: &Connection, scope: rules::Scope) -> Result<Snapshot> {
     let filter = match scope {
-        Scope::Everything => "",
-        Scope::PoolMembers => "WHERE is_static = 0 AND type IN (SELECT type FROM drlcs)",
+        rules::Scope::Everything => "",
+        rules::Scope::PoolMembers => "WHERE is_static = 0 AND type IN (SELECT type FROM drlcs)",
     };
     let sql = format!("SELECT {RESOURCE_COLUMNS}, is_static FROM resources {filter} ORDER BY name");
     let resources = tx
         .prepare_cached(&sql)?
         .query_map([], |row| {
-            Ok(StoredResource {
-                resource: row_to_resource(row)?,
-                is_static: row.get(7)?,
-            })
+            let is_static: bool = row.get(7)?;
+            Ok(resource(row)?.map(|resource| StoredResource {
+                resource,
+                is_static,
+            }))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let specs = tx
-        .prepare_cached("SELECT spec FROM drlcs ORDER BY type")?
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let drlcs = specs
-        .iter()
-        .map(|s| {
-            serde_json::from_str::<DynamicResourceLifeCycle>(s)
-                .map_err(|e| Error::backend_from("bad DRLC row", e))
-        })
+        .map(|row| row?)
         .collect::<Result<Vec<_>>>()?;
-    Ok(Snapshot { resources, drlcs })
+    Ok(Snapshot {
+        resources,
+        drlcs: all_drlcs(tx)?,
+    })
 }
 
 /// Apply `plan` in the order [`SyncPlan`] prescribes and report what really happened.
 fn apply(tx: &Connection, ctx: &Ctx<'_>, plan: &SyncPlan) -> Result<SyncReport> {
     // Sync writes rows and pools in many ways; what the store keeps in memory is
     // reloaded once it commits.
-    if !(plan.delete.is_empty()
-        && plan.mark_to_be_deleted.is_empty()
-        && plan.create.is_empty()
-        && plan.upsert_drlcs.is_empty()
-        && plan.delete_drlcs.is_empty())
-    {
+    if !plan.is_empty() {
         ctx.reload_after_commit();
     }
-    let now = to_micros(&ctx.now);
     let mut report = SyncReport {
         deferred: plan.deferred.clone(),
         ..Default::default()
     };
-
-    let mut delete = tx.prepare_cached(
-        "DELETE FROM resources WHERE name = ?1 AND owner = '' AND state = ?2 AND lastupdate = ?3",
-    )?;
-    for g in &plan.delete {
-        let done = delete.execute(params![g.name, g.state, to_micros(&g.lastupdate)])? == 1;
-        let list = if done {
+    for guard in &plan.delete {
+        let list = if writes::delete_guarded(tx, ctx, guard)? {
             &mut report.deleted
         } else {
             &mut report.deferred
         };
-        list.push(g.name.clone());
+        list.push(guard.name.clone());
     }
-
-    let mut mark = tx.prepare_cached(
-        "UPDATE resources SET state = ?1, lastupdate = ?2 \
-         WHERE name = ?3 AND owner = '' AND state = ?4 AND lastupdate = ?5",
-    )?;
-    for g in &plan.mark_to_be_deleted {
-        let done = mark.execute(params![
-            state::TO_BE_DELETED,
-            now,
-            g.name,
-            g.state,
-            to_micros(&g.lastupdate)
-        ])? == 1;
-        let list = if done {
+    for guard in &plan.mark_to_be_deleted {
+        let list = if writes::mark_to_be_deleted(tx, ctx, guard)? {
             &mut report.marked_for_deletion
         } else {
             &mut report.deferred
         };
-        list.push(g.name.clone());
+        list.push(guard.name.clone());
     }
-
-    let mut flag = tx.prepare_cached("UPDATE resources SET is_static = ?1 WHERE name = ?2")?;
-    for f in &plan.set_static {
-        flag.execute(params![f.is_static, f.name])?;
+    for change in &plan.set_static {
+        writes::set_static(tx, change)?;
     }
-
     let mut exists =
         tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM resources WHERE name = ?1)")?;
-    for c in &plan.create {
-        if exists.query_row([&c.resource.name], |r| r.get::<_, bool>(0))? {
+    for new in &plan.create {
+        if exists.query_row([&new.resource.name], |r| r.get::<_, bool>(0))? {
             // A moved name whose old row is still there (leased since the snapshot).
-            report.deferred.push(c.resource.name.clone());
+            report.deferred.push(new.resource.name.clone());
         } else {
-            insert_resource(tx, &c.resource, c.is_static)?;
-            report.created.push(c.resource.name.clone());
+            writes::insert(tx, ctx, new)?;
+            report.created.push(new.resource.name.clone());
         }
     }
-
     let mut upsert = tx.prepare_cached(
         "INSERT INTO drlcs (type, spec) VALUES (?1, ?2) \
          ON CONFLICT (type) DO UPDATE SET spec = excluded.spec",
     )?;
-    for d in &plan.upsert_drlcs {
-        let spec =
-            serde_json::to_string(d).map_err(|e| Error::backend_from("cannot encode a DRLC", e))?;
-        upsert.execute(params![d.rtype, spec])?;
-        report.drlcs_upserted.push(d.rtype.clone());
+    for drlc in &plan.upsert_drlcs {
+        upsert.execute(params![drlc.rtype, encode_drlc(drlc)?])?;
+        report.drlcs_upserted.push(drlc.rtype.clone());
     }
-
     let mut drop_pool = tx.prepare_cached(
         "DELETE FROM drlcs WHERE type = ?1 \
          AND NOT EXISTS (SELECT 1 FROM resources WHERE type = ?1 AND is_static = 0)",

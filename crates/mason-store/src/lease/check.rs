@@ -1,0 +1,108 @@
+//! The checks a transition makes on the row it changes, in upstream's order, and which
+//! error each refusal is (SPEC §1.8): a missing row is `ResourceNotFound(name)` (404),
+//! then the owner (401), then — where the caller names a state — the state (409).
+
+use crate::{Error, Result};
+
+/// What a caller expects of a resource it holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect<'a> {
+    /// The resource, for the 404's text.
+    pub(crate) name: &'a str,
+    /// Its owner.
+    pub(crate) owner: &'a str,
+    /// Its state, when the call names one (update does, release does not).
+    pub(crate) state: Option<&'a str>,
+}
+
+/// A row as the checks see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held<'a> {
+    /// The current owner (`""` when unowned).
+    pub(crate) owner: &'a str,
+    /// The current state.
+    pub(crate) state: &'a str,
+}
+
+impl Expect<'_> {
+    /// Whether `current` (the row, `None` when it does not exist) satisfies the caller;
+    /// otherwise the error to answer.
+    pub(crate) fn check(&self, current: Option<Held<'_>>) -> Result<()> {
+        let Some(current) = current else {
+            return Err(Error::ResourceNotFound(self.name.to_string()));
+        };
+        if current.owner != self.owner {
+            return Err(Error::OwnerNotMatch {
+                request: self.owner.to_string(),
+                owner: current.owner.to_string(),
+            });
+        }
+        match self.state {
+            Some(state) if current.state != state => Err(Error::StateNotMatch {
+                expect: current.state.to_string(),
+                current: state.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: Expect<'static> = Expect {
+        name: "r",
+        owner: "me",
+        state: Some("busy"),
+    };
+
+    #[test]
+    fn missing_then_owner_then_state() {
+        assert_eq!(
+            ME.check(None).unwrap_err().to_string(),
+            "no available resource r, try again later."
+        );
+        let other = Held {
+            owner: "you",
+            state: "free",
+        };
+        assert_eq!(
+            ME.check(Some(other)).unwrap_err().to_string(),
+            "owner mismatch request by me, currently owned by you",
+            "the owner is checked before the state"
+        );
+        let wrong_state = Held {
+            owner: "me",
+            state: "dirty",
+        };
+        assert_eq!(
+            ME.check(Some(wrong_state)).unwrap_err().to_string(),
+            "state mismatch - expected dirty, current busy",
+            "upstream's swapped fields: the actual state first"
+        );
+        let held = Held {
+            owner: "me",
+            state: "busy",
+        };
+        assert!(ME.check(Some(held)).is_ok());
+    }
+
+    #[test]
+    fn without_a_state_only_the_owner_counts() {
+        let release = Expect { state: None, ..ME };
+        let held = Held {
+            owner: "me",
+            state: "anything",
+        };
+        assert!(release.check(Some(held)).is_ok());
+        let unowned = Held {
+            owner: "",
+            state: "free",
+        };
+        assert!(matches!(
+            release.check(Some(unowned)),
+            Err(Error::OwnerNotMatch { .. })
+        ));
+    }
+}

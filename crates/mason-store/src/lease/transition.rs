@@ -1,0 +1,189 @@
+//! What a transition writes into a resource row, computed once here from the request and
+//! the clock, then bound by each backend's `writes.rs` (the only code that changes a
+//! resource row). A new column that every grant or every end of lease sets (a fencing
+//! generation, a lease deadline, the holder, the last transition) gets its value here and
+//! its `SET` in those statements.
+
+use mason_types::{Resource, Timestamp};
+
+use super::check::{Expect, Held};
+use crate::{rows, ReleaseRequest, Result, UpdateRequest};
+
+/// A grant: an unowned resource becomes `owner`'s, in `state` (acquire, acquirebystate).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant<'a> {
+    /// The new owner.
+    pub(crate) owner: &'a str,
+    /// The state it moves to.
+    pub(crate) state: &'a str,
+    /// Its new `lastupdate` (stored microseconds).
+    pub(crate) at: i64,
+}
+
+impl<'a> Grant<'a> {
+    /// `owner` takes the resource into `dest` at `now`.
+    pub(crate) fn new(owner: &'a str, dest: &'a str, now: Timestamp) -> Self {
+        Self {
+            owner,
+            state: dest,
+            at: rows::to_micros(&now),
+        }
+    }
+}
+
+/// An end of lease: the resource becomes unowned, in `state` (release, reset). What
+/// happens to its expiration date is [`super::end::Expiration`]'s to say.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndOfLease<'a> {
+    /// The state it is left in.
+    pub(crate) state: &'a str,
+    /// Its new `lastupdate` (stored microseconds).
+    pub(crate) at: i64,
+}
+
+impl<'a> EndOfLease<'a> {
+    /// The lease ends at `now`, leaving the resource in `dest`.
+    pub(crate) fn new(dest: &'a str, now: Timestamp) -> Self {
+        Self {
+            state: dest,
+            at: rows::to_micros(&now),
+        }
+    }
+}
+
+/// A touch: the holder heartbeats, optionally replacing the user data (update).
+#[derive(Debug, Clone)]
+pub(crate) struct Touch {
+    /// The new `lastupdate` (stored microseconds).
+    pub(crate) at: i64,
+    /// The user data to store (encoded), `None` to keep it.
+    pub(crate) userdata: Option<String>,
+}
+
+impl Touch {
+    /// A heartbeat that changes no user data.
+    pub(crate) fn heartbeat(now: Timestamp) -> Self {
+        Self {
+            at: rows::to_micros(&now),
+            userdata: None,
+        }
+    }
+
+    /// The update `req` makes to `current` (the row as read, `None` when missing): the
+    /// checks of [`Expect`] first, then the merged user data (SPEC §1.2).
+    pub(crate) fn update(
+        req: &UpdateRequest,
+        current: Option<&Resource>,
+        now: Timestamp,
+    ) -> Result<Self> {
+        expect_held(req).check(current.map(held))?;
+        let userdata = match (&req.userdata, current) {
+            (Some(incoming), Some(current)) => {
+                let mut merged = current.userdata.clone();
+                merged.merge(incoming);
+                Some(rows::encode_userdata(&merged)?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            at: rows::to_micros(&now),
+            userdata,
+        })
+    }
+}
+
+/// What `update` expects of the row: held by its owner, in its state.
+pub(crate) fn expect_held(req: &UpdateRequest) -> Expect<'_> {
+    Expect {
+        name: &req.name,
+        owner: &req.owner,
+        state: Some(&req.state),
+    }
+}
+
+/// What `release` expects of the row: held by its owner, in any state.
+pub(crate) fn expect_owner(req: &ReleaseRequest) -> Expect<'_> {
+    Expect {
+        name: &req.name,
+        owner: &req.owner,
+        state: None,
+    }
+}
+
+/// The checks' view of a resource.
+pub(crate) fn held(r: &Resource) -> Held<'_> {
+    Held {
+        owner: &r.owner,
+        state: &r.state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mason_types::UserData;
+
+    use super::*;
+    use crate::rows::from_micros;
+
+    fn held_by(owner: &str, state: &str, pairs: &[(&str, &str)]) -> Resource {
+        let mut r = Resource::new("t", "r", state, from_micros(1));
+        r.owner = owner.into();
+        for (k, v) in pairs {
+            r.userdata.insert(*k, *v);
+        }
+        r
+    }
+
+    fn update(owner: &str, state: &str, userdata: Option<&[(&str, &str)]>) -> UpdateRequest {
+        UpdateRequest {
+            name: "r".into(),
+            owner: owner.into(),
+            state: state.into(),
+            userdata: userdata.map(|pairs| {
+                let mut ud = UserData::new();
+                for (k, v) in pairs {
+                    ud.insert(*k, *v);
+                }
+                ud
+            }),
+        }
+    }
+
+    #[test]
+    fn an_update_checks_then_merges() {
+        let now = from_micros(9);
+        let current = held_by("me", "busy", &[("keep", "1"), ("drop", "x")]);
+        let touch = Touch::update(
+            &update("me", "busy", Some(&[("drop", ""), ("new", "2")])),
+            Some(&current),
+            now,
+        )
+        .unwrap();
+        assert_eq!(touch.at, 9);
+        assert_eq!(touch.userdata.as_deref(), Some(r#"{"keep":"1","new":"2"}"#));
+        let heartbeat = Touch::update(&update("me", "busy", None), Some(&current), now).unwrap();
+        assert_eq!(
+            heartbeat.userdata, None,
+            "no user data: keep what is stored"
+        );
+        assert!(Touch::update(&update("you", "busy", None), Some(&current), now).is_err());
+        assert!(Touch::update(&update("me", "free", None), Some(&current), now).is_err());
+        assert!(Touch::update(&update("me", "busy", None), None, now).is_err());
+    }
+
+    #[test]
+    fn grants_and_ends_stamp_the_time() {
+        let now = from_micros(42);
+        let grant = Grant::new("me", "busy", now);
+        assert_eq!((grant.owner, grant.state, grant.at), ("me", "busy", 42));
+        let end = EndOfLease::new("dirty", now);
+        assert_eq!((end.state, end.at), ("dirty", 42));
+        let release = ReleaseRequest {
+            name: "r".into(),
+            owner: "me".into(),
+            ..Default::default()
+        };
+        let current = held_by("you", "busy", &[]);
+        assert!(expect_owner(&release).check(Some(held(&current))).is_err());
+    }
+}

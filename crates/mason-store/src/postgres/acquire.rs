@@ -1,0 +1,145 @@
+//! Acquire and acquire-by-state on PostgreSQL. Without a request id and with nobody
+//! queued, an acquire is one statement ([`writes::acquire_first`]); with a request id, a
+//! transaction that also keeps the queue entry and may grow a dynamic pool. The
+//! decisions are the lease layer's ([`crate::lease::acquire`]).
+
+use std::collections::BTreeMap;
+
+use deadpool_postgres::{GenericClient, Object};
+use mason_types::Resource;
+
+use super::error::PgResult;
+use super::rows::{lock_drlc, query, query_opt};
+use super::txn::Ctx;
+use super::{queue, writes};
+use crate::lease::acquire::{self as rules, Pick};
+use crate::lease::Grant;
+use crate::rows::{from_micros, to_micros};
+use crate::rules::StoredResource;
+use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
+
+/// How many live requests are ahead of `$3` (a `seq` bound), and whether the type has
+/// any resource at all (which 404 a miss answers).
+const AHEAD_AND_TYPE: &str = "SELECT \
+        (SELECT count(*) FROM requests \
+         WHERE type = $1 AND state = $2 AND seq < $3 AND expires_at >= $4), \
+        EXISTS (SELECT 1 FROM resources WHERE type = $1)";
+
+/// How many resources of `$1` exist, counting no further than `$2`.
+const COUNT_TYPE_UP_TO: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM resources WHERE type = $1 LIMIT $2) AS t";
+
+/// Lock the named rows that are unowned in `$2`, in name order (so two callers cannot
+/// deadlock), with their `lastupdate` before the move.
+const LOCK_NAMED: &str = "SELECT name, lastupdate FROM resources \
+    WHERE name = ANY($1) AND owner = '' AND state = $2 ORDER BY name FOR UPDATE";
+
+/// SPEC §4.1. The outer result is the database's; the inner one is the caller's (a failed
+/// acquire still commits its queue entry and any resource it created).
+pub(super) async fn acquire(
+    client: &mut Object,
+    ctx: &Ctx,
+    req: &AcquireRequest,
+) -> PgResult<Result<Acquired>> {
+    let Some(id) = rules::request_id(req) else {
+        let pick = pick(&*client, ctx, req, i64::MAX).await?;
+        return Ok(rules::answer(req, pick, ctx.now));
+    };
+    let tx = client.transaction().await?;
+    let entry = queue::enter(&tx, ctx, req, id).await?;
+    let pick = pick(&tx, ctx, req, entry.seq).await?;
+    match &pick {
+        Pick::Got(_) => queue::leave(&tx, entry.seq).await?,
+        Pick::Miss { .. } if entry.is_new => grow_dynamic_pool(&tx, ctx, &req.rtype).await?,
+        Pick::Miss { .. } => {}
+    }
+    tx.commit().await?;
+    Ok(rules::answer(req, pick, from_micros(entry.created_at)))
+}
+
+/// Grant the resource due to a caller with every live request older than `before_seq`
+/// ahead of it: one statement when nobody is ahead (the common case), otherwise a count
+/// and a ranked pick.
+async fn pick<C: GenericClient>(
+    c: &C,
+    ctx: &Ctx,
+    req: &AcquireRequest,
+    before_seq: i64,
+) -> PgResult<Pick> {
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    if let Some(resource) = writes::acquire_first(c, req, &grant, before_seq).await? {
+        return Ok(Pick::Got(resource));
+    }
+    let now = to_micros(&ctx.now);
+    let Some(row) = query_opt(
+        c,
+        AHEAD_AND_TYPE,
+        &[&req.rtype, &req.state, &before_seq, &now],
+    )
+    .await?
+    else {
+        return Ok(Pick::Miss { type_exists: false });
+    };
+    let (ahead, type_exists): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
+    if ahead > 0 {
+        if let Some(resource) = writes::acquire_ranked(c, req, &grant, ahead).await? {
+            return Ok(Pick::Got(resource));
+        }
+    }
+    Ok(Pick::Miss { type_exists })
+}
+
+/// Create one resource of `rtype` when its dynamic pool has room (see
+/// [`rules::dynamic_growth`]). The pool's row is locked first, so replicas growing the
+/// same pool at once count one after the other and never exceed max-count.
+async fn grow_dynamic_pool<C: GenericClient>(c: &C, ctx: &Ctx, rtype: &str) -> PgResult<()> {
+    let Some(drlc) = lock_drlc(c, rtype).await? else {
+        return Ok(());
+    };
+    let max = i64::from(drlc.max_count);
+    let count: i64 = match query_opt(c, COUNT_TYPE_UP_TO, &[&rtype, &max]).await? {
+        Some(row) => row.try_get(0)?,
+        None => 0,
+    };
+    if let Some(resource) = rules::dynamic_growth(&drlc, count, ctx.now) {
+        writes::insert(
+            c,
+            &[StoredResource {
+                resource,
+                is_static: false,
+            }],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// SPEC §4.3, made atomic: the named rows (`names`, distinct, from
+/// [`rules::wanted_names`]) are locked, checked, and moved together — or the transaction
+/// rolls back.
+pub(super) async fn acquire_by_state(
+    client: &mut Object,
+    ctx: &Ctx,
+    req: &AcquireByStateRequest,
+    names: &[&str],
+) -> PgResult<Vec<Resource>> {
+    let tx = client.transaction().await?;
+    let locked = query(&tx, LOCK_NAMED, &[&names, &req.state]).await?;
+    if locked.len() != names.len() {
+        return Err(rules::by_state_miss(req).into());
+    }
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    let mut granted = writes::acquire_named(&tx, req, names, &grant).await?;
+    if granted.len() != names.len() {
+        return Err(rules::by_state_miss(req).into());
+    }
+    tx.commit().await?;
+    let before: BTreeMap<String, i64> = locked
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<PgResult<_>>()?;
+    rules::order_by_state_answer(&mut granted, |r| {
+        (before.get(&r.name).copied().unwrap_or_default(), &r.name)
+    });
+    Ok(granted)
+}

@@ -1,0 +1,339 @@
+//! Every statement that changes a resource row on PostgreSQL, and nothing else: the
+//! grants, the ends of a lease, the touch, the inserts and the guarded writes of config
+//! sync. The values come from [`crate::lease`]; every statement is a compare-and-set on
+//! what the caller expects of the row, so zero rows means "not as expected", never a
+//! silent overwrite.
+//!
+//! The hot paths are single statements (one round trip, their own transaction): an
+//! acquire with nobody queued ahead ([`ACQUIRE_FIRST`]), a release, a heartbeat, a reset.
+//! Every grant sets the same columns ([`grant_set!`], bind parameters `$3`–`$5`), and so
+//! does every end of a lease ([`end_set!`], `$3`–`$4`): a column that every grant or end
+//! of lease must set goes into those two fragments, and an `events` row or kept counts
+//! written in the same transaction become a common table expression of these statements.
+//!
+//! **Acquire under concurrency.** The pick is
+//! `… ORDER BY lastupdate, name LIMIT 1 [OFFSET k] FOR UPDATE SKIP LOCKED`, where `k` is
+//! the number of live queue entries ahead of the caller (upstream's rank − 1; when it is
+//! 0, the usual case, the statement has no offset at all and one round trip does the
+//! whole acquire). With `SKIP LOCKED`, rows that another transaction holds are neither
+//! counted by the offset nor returned, and the `k` rows walked past are locked by this
+//! statement until it ends. So concurrent acquirers take different resources without
+//! waiting on each other, and the offset is counted over the resources nobody else is
+//! moving right now. The effect is conservative: a request never takes a resource
+//! reserved for an older live request in the queue snapshot it read, but under
+//! contention it may see "no resource" where a one-at-a-time execution would have served
+//! it (it polls again, as every Boskos client does). The row is locked by the pick, so the
+//! `UPDATE … WHERE owner = '' AND state = $2` that follows in the same statement cannot
+//! lose; should it ever match nothing the caller just gets a 404 and polls again — a
+//! resource is never given to two owners.
+
+use deadpool_postgres::GenericClient;
+use mason_types::{state, Resource};
+
+use super::error::PgResult;
+use super::rows::{execute, query, query_opt, resource, resources};
+use crate::lease::{EndOfLease, Grant, Touch};
+use crate::rows::{encode_userdata, resource_columns, to_micros};
+use crate::rules::{FlagChange, RowGuard, StoredResource};
+use crate::{AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, UpdateRequest};
+
+/// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time.
+macro_rules! grant_set {
+    () => {
+        "owner = $3, state = $4, lastupdate = $5"
+    };
+}
+
+/// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time.
+macro_rules! end_set {
+    () => {
+        "owner = '', state = $3, lastupdate = $4"
+    };
+}
+
+/// Grant the least recently updated unlocked free resource of `$1` in `$2`, when nobody
+/// is queued ahead (`$6` bounds the queue entries that count as ahead: the caller's own
+/// `seq`, or `i64::MAX` without a request id). The queue check is an uncorrelated
+/// `NOT EXISTS`, evaluated once; with a constant `LIMIT 1` and no `OFFSET` the planner
+/// walks the `resources_pick` index whatever the pool size.
+const ACQUIRE_FIRST: &str = concat!(
+    "WITH picked AS ( \
+        SELECT name AS pick FROM resources \
+        WHERE type = $1 AND state = $2 AND owner = '' \
+          AND NOT EXISTS (SELECT 1 FROM requests \
+                          WHERE type = $1 AND state = $2 AND seq < $6 AND expires_at >= $5) \
+        ORDER BY lastupdate, name LIMIT 1 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE resources SET ",
+    grant_set!(),
+    " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
+    resource_columns!()
+);
+
+/// With `$6` live requests ahead: skip that many unlocked free resources (they are
+/// reserved for the older requests) and grant the next. The offset is a bind parameter
+/// rather than a subquery so the planner sees its value and keeps the index walk.
+const ACQUIRE_RANKED: &str = concat!(
+    "WITH picked AS ( \
+        SELECT name AS pick FROM resources \
+        WHERE type = $1 AND state = $2 AND owner = '' \
+        ORDER BY lastupdate, name LIMIT 1 OFFSET $6 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE resources SET ",
+    grant_set!(),
+    " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
+    resource_columns!()
+);
+
+/// Grant every resource named in `$1` that is unowned in `$2`.
+const ACQUIRE_NAMED: &str = concat!(
+    "UPDATE resources SET ",
+    grant_set!(),
+    " WHERE name = ANY($1) AND owner = '' AND state = $2 RETURNING ",
+    resource_columns!()
+);
+
+/// Release `$1` held by `$2`, with the expiration rules of [`crate::lease::end`] over
+/// the `drlcs` table (lifespan set → now + lifespan; pool without lifespan → unchanged;
+/// no pool → cleared), so a release stays one statement.
+const RELEASE: &str = concat!(
+    "UPDATE resources r SET ",
+    end_set!(),
+    ", expiration = (SELECT CASE WHEN d.type IS NULL THEN NULL \
+                               WHEN d.lifespan_us IS NULL THEN r.expiration \
+                               ELSE $4 + d.lifespan_us END \
+                     FROM (SELECT 1) AS one LEFT JOIN drlcs d ON d.type = r.type) \
+     WHERE r.name = $1 AND r.owner = $2 RETURNING ",
+    resource_columns!()
+);
+
+/// End every lease of type `$1` in state `$2` idle since `$5`. A resource heartbeated
+/// concurrently is re-checked after its lock is released and stays leased.
+const RESET: &str = concat!(
+    "WITH stale AS ( \
+        SELECT name, owner FROM resources \
+        WHERE type = $1 AND state = $2 AND owner <> '' AND lastupdate <= $5 FOR UPDATE) \
+    UPDATE resources r SET ",
+    end_set!(),
+    " FROM stale WHERE r.name = stale.name AND r.owner = stale.owner AND r.state = $2 \
+    RETURNING r.name, stale.owner"
+);
+
+/// Touch `$1` held by `$2` in `$3`: `lastupdate` `$4`, user data `$5` (`NULL` keeps it).
+const TOUCH: &str = concat!(
+    "UPDATE resources SET lastupdate = $4, userdata = coalesce($5, userdata) \
+     WHERE name = $1 AND owner = $2 AND state = $3 RETURNING ",
+    resource_columns!()
+);
+
+/// Insert new resources, skipping names that exist; returns the names inserted.
+const INSERT: &str = "INSERT INTO resources \
+        (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+                         $6::text[], $7::bigint[], $8::bool[]) \
+    ON CONFLICT (name) DO NOTHING RETURNING name";
+
+/// Delete the guarded rows still unowned and unchanged; returns their names.
+const DELETE_GUARDED: &str = "DELETE FROM resources r \
+    USING UNNEST($1::text[], $2::text[], $3::bigint[]) AS g(name, state, lastupdate) \
+    WHERE r.name = g.name AND r.owner = '' AND r.state = g.state \
+      AND r.lastupdate = g.lastupdate \
+    RETURNING r.name";
+
+/// Move the guarded rows still unowned and unchanged to `$4` at `$5`; returns their names.
+const MARK_GUARDED: &str = "UPDATE resources r SET state = $4, lastupdate = $5 \
+    FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS g(name, state, lastupdate) \
+    WHERE r.name = g.name AND r.owner = '' AND r.state = g.state \
+      AND r.lastupdate = g.lastupdate \
+    RETURNING r.name";
+
+/// Set the `is_static` flag of the named rows.
+const SET_STATIC: &str = "UPDATE resources r SET is_static = f.is_static \
+    FROM UNNEST($1::text[], $2::bool[]) AS f(name, is_static) WHERE r.name = f.name";
+
+/// [`ACQUIRE_FIRST`]: `None` when nothing is free for this caller.
+pub(super) async fn acquire_first<C: GenericClient>(
+    c: &C,
+    req: &AcquireRequest,
+    grant: &Grant<'_>,
+    before_seq: i64,
+) -> PgResult<Option<Resource>> {
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &req.rtype,
+        &req.state,
+        &grant.owner,
+        &grant.state,
+        &grant.at,
+        &before_seq,
+    ];
+    query_opt(c, ACQUIRE_FIRST, &args)
+        .await?
+        .as_ref()
+        .map(resource)
+        .transpose()
+}
+
+/// [`ACQUIRE_RANKED`] with `ahead` requests ahead.
+pub(super) async fn acquire_ranked<C: GenericClient>(
+    c: &C,
+    req: &AcquireRequest,
+    grant: &Grant<'_>,
+    ahead: i64,
+) -> PgResult<Option<Resource>> {
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &req.rtype,
+        &req.state,
+        &grant.owner,
+        &grant.state,
+        &grant.at,
+        &ahead,
+    ];
+    query_opt(c, ACQUIRE_RANKED, &args)
+        .await?
+        .as_ref()
+        .map(resource)
+        .transpose()
+}
+
+/// [`ACQUIRE_NAMED`] over `names` (locked by the caller).
+pub(super) async fn acquire_named<C: GenericClient>(
+    c: &C,
+    req: &AcquireByStateRequest,
+    names: &[&str],
+    grant: &Grant<'_>,
+) -> PgResult<Vec<Resource>> {
+    let rows = query(
+        c,
+        ACQUIRE_NAMED,
+        &[&names, &req.state, &grant.owner, &grant.state, &grant.at],
+    )
+    .await?;
+    resources(&rows)
+}
+
+/// [`RELEASE`]: `None` when `req.owner` does not hold it.
+pub(super) async fn release<C: GenericClient>(
+    c: &C,
+    req: &ReleaseRequest,
+    end: &EndOfLease<'_>,
+) -> PgResult<Option<Resource>> {
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&req.name, &req.owner, &end.state, &end.at];
+    query_opt(c, RELEASE, &args)
+        .await?
+        .as_ref()
+        .map(resource)
+        .transpose()
+}
+
+/// [`RESET`] with leases idle since `cutoff`: name → previous owner of each.
+pub(super) async fn reset<C: GenericClient>(
+    c: &C,
+    req: &ResetRequest,
+    end: &EndOfLease<'_>,
+    cutoff: i64,
+) -> PgResult<Vec<(String, String)>> {
+    let rows = query(
+        c,
+        RESET,
+        &[&req.rtype, &req.state, &end.state, &end.at, &cutoff],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// [`TOUCH`]: `None` when `req.owner` does not hold it in `req.state`.
+pub(super) async fn touch<C: GenericClient>(
+    c: &C,
+    req: &UpdateRequest,
+    touch: &Touch,
+) -> PgResult<Option<Resource>> {
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &req.name,
+        &req.owner,
+        &req.state,
+        &touch.at,
+        &touch.userdata,
+    ];
+    query_opt(c, TOUCH, &args)
+        .await?
+        .as_ref()
+        .map(resource)
+        .transpose()
+}
+
+/// [`INSERT`]: the names inserted (a name that exists is skipped).
+pub(super) async fn insert<C: GenericClient>(
+    c: &C,
+    new: &[StoredResource],
+) -> PgResult<Vec<String>> {
+    let rs: Vec<&Resource> = new.iter().map(|n| &n.resource).collect();
+    let userdata = rs
+        .iter()
+        .map(|r| encode_userdata(&r.userdata))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let rows = query(
+        c,
+        INSERT,
+        &[
+            &rs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            &rs.iter().map(|r| r.rtype.as_str()).collect::<Vec<_>>(),
+            &rs.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
+            &rs.iter().map(|r| r.owner.as_str()).collect::<Vec<_>>(),
+            &rs.iter()
+                .map(|r| to_micros(&r.lastupdate))
+                .collect::<Vec<_>>(),
+            &userdata,
+            &rs.iter()
+                .map(|r| r.expiration_date.as_ref().map(to_micros))
+                .collect::<Vec<_>>(),
+            &new.iter().map(|n| n.is_static).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    names(&rows)
+}
+
+/// [`DELETE_GUARDED`]: the names deleted.
+pub(super) async fn delete_guarded<C: GenericClient>(
+    c: &C,
+    guards: &[RowGuard],
+) -> PgResult<Vec<String>> {
+    let (n, s, l) = guard_arrays(guards);
+    names(&query(c, DELETE_GUARDED, &[&n, &s, &l]).await?)
+}
+
+/// [`MARK_GUARDED`] to `toBeDeleted` at `now`: the names marked.
+pub(super) async fn mark_to_be_deleted<C: GenericClient>(
+    c: &C,
+    guards: &[RowGuard],
+    now: i64,
+) -> PgResult<Vec<String>> {
+    let (n, s, l) = guard_arrays(guards);
+    let rows = query(c, MARK_GUARDED, &[&n, &s, &l, &state::TO_BE_DELETED, &now]).await?;
+    names(&rows)
+}
+
+/// [`SET_STATIC`].
+pub(super) async fn set_static<C: GenericClient>(c: &C, changes: &[FlagChange]) -> PgResult<()> {
+    let n: Vec<&str> = changes.iter().map(|f| f.name.as_str()).collect();
+    let f: Vec<bool> = changes.iter().map(|f| f.is_static).collect();
+    execute(c, SET_STATIC, &[&n, &f]).await?;
+    Ok(())
+}
+
+/// Column arrays of a list of row guards, for `UNNEST`.
+fn guard_arrays(guards: &[RowGuard]) -> (Vec<&str>, Vec<&str>, Vec<i64>) {
+    (
+        guards.iter().map(|g| g.name.as_str()).collect(),
+        guards.iter().map(|g| g.state.as_str()).collect(),
+        guards.iter().map(|g| to_micros(&g.lastupdate)).collect(),
+    )
+}
+
+/// The first column of every row, as names.
+fn names(rows: &[tokio_postgres::Row]) -> PgResult<Vec<String>> {
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}

@@ -1,0 +1,27 @@
+//! The SQLite schema and its version. `schema.sql` is idempotent and brings any older
+//! file up to date; the version lives in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::{Error, Result};
+
+/// The whole schema (`CREATE … IF NOT EXISTS`, plus the drops of older indexes).
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// The schema version this build writes.
+pub(super) const SCHEMA_VERSION: i64 = 3;
+
+/// Bring the schema up to date; refuses a file written by a newer mason.
+pub(super) fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::backend(format!(
+            "database schema version {version} is newer than this mason ({SCHEMA_VERSION}); upgrade mason"
+        )));
+    }
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Every statement that changes a resource row on SQLite, and nothing else: the grant,
+//! the end of a lease, the touch, and the guarded writes of config sync. Each reports
+//! the row it wrote to the transaction (for the in-memory acquire order).
+//!
+//! The values come from [`crate::lease`]; every statement is a compare-and-set on what
+//! the caller expects of the row, so zero rows means "not as expected", never a silent
+//! overwrite. A column that every grant or end of lease must set (see the lease layer's
+//! docs) is added to [`grant`] and [`end_lease`] here, and an `events` row or kept
+//! counts are written next to them, in the same transaction.
+
+use mason_types::{state, Resource};
+use rusqlite::{params, Connection};
+
+use super::rows::one_resource;
+use super::txn::Ctx;
+use crate::lease::end::Expiration;
+use crate::lease::{EndOfLease, Grant, Touch};
+use crate::rows::{encode_userdata, resource_columns, to_micros};
+use crate::rules::{FlagChange, RowGuard, StoredResource};
+use crate::Result;
+
+/// Grant `name` (of `rtype`, unowned, in `from`). `None` when it is not (any more).
+pub(super) fn grant(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    name: &str,
+    rtype: &str,
+    from: &str,
+    grant: &Grant<'_>,
+) -> Result<Option<Resource>> {
+    let mut stmt = tx.prepare_cached(concat!(
+        "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
+         WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
+        resource_columns!()
+    ))?;
+    let granted = one_resource(
+        &mut stmt,
+        params![grant.owner, grant.state, grant.at, name, rtype, from],
+    )?;
+    if let Some(r) = &granted {
+        ctx.wrote(r);
+    }
+    Ok(granted)
+}
+
+/// End `owner`'s lease on `name` (which must be in `from`, when given), doing
+/// `expiration` to its expiration date. `None` when `owner` does not hold it (in that
+/// state).
+pub(super) fn end_lease(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    name: &str,
+    owner: &str,
+    from: Option<&str>,
+    end: &EndOfLease<'_>,
+    expiration: Expiration,
+) -> Result<Option<Resource>> {
+    let (keep_expiration, expiration) = expiration.as_params();
+    let mut stmt = tx.prepare_cached(concat!(
+        "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
+         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END \
+         WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
+        resource_columns!()
+    ))?;
+    let ended = one_resource(
+        &mut stmt,
+        params![
+            end.state,
+            end.at,
+            keep_expiration,
+            expiration,
+            name,
+            owner,
+            from
+        ],
+    )?;
+    if let Some(r) = &ended {
+        ctx.wrote(r);
+    }
+    Ok(ended)
+}
+
+/// Touch `name`, held by `owner` in `state`. `None` when it is not so held.
+pub(super) fn touch(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    name: &str,
+    owner: &str,
+    state: &str,
+    touch: &Touch,
+) -> Result<Option<Resource>> {
+    let mut stmt = tx.prepare_cached(concat!(
+        "UPDATE resources SET lastupdate = ?1, userdata = coalesce(?2, userdata) \
+         WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING ",
+        resource_columns!()
+    ))?;
+    let touched = one_resource(
+        &mut stmt,
+        params![touch.at, touch.userdata, name, owner, state],
+    )?;
+    if let Some(r) = &touched {
+        ctx.wrote(r);
+    }
+    Ok(touched)
+}
+
+/// Insert a new resource row.
+pub(super) fn insert(tx: &Connection, ctx: &Ctx<'_>, new: &StoredResource) -> Result<()> {
+    let r = &new.resource;
+    tx.prepare_cached(
+        "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        r.name,
+        r.rtype,
+        r.state,
+        r.owner,
+        to_micros(&r.lastupdate),
+        encode_userdata(&r.userdata)?,
+        r.expiration_date.as_ref().map(to_micros),
+        new.is_static,
+    ])?;
+    ctx.wrote(r);
+    Ok(())
+}
+
+/// Delete the row `guard` names if it is still unowned and unchanged; whether it was.
+pub(super) fn delete_guarded(tx: &Connection, ctx: &Ctx<'_>, guard: &RowGuard) -> Result<bool> {
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM resources WHERE name = ?1 AND owner = '' AND state = ?2 AND lastupdate = ?3",
+        )?
+        .execute(params![guard.name, guard.state, to_micros(&guard.lastupdate)])?;
+    // Deletions are not patched into the acquire order one by one.
+    ctx.reload_after_commit();
+    Ok(deleted == 1)
+}
+
+/// Move the row `guard` names to `toBeDeleted` if it is still unowned and unchanged;
+/// whether it was.
+pub(super) fn mark_to_be_deleted(tx: &Connection, ctx: &Ctx<'_>, guard: &RowGuard) -> Result<bool> {
+    let mut stmt = tx.prepare_cached(concat!(
+        "UPDATE resources SET state = ?1, lastupdate = ?2 \
+         WHERE name = ?3 AND owner = '' AND state = ?4 AND lastupdate = ?5 RETURNING ",
+        resource_columns!()
+    ))?;
+    let marked = one_resource(
+        &mut stmt,
+        params![
+            state::TO_BE_DELETED,
+            to_micros(&ctx.now),
+            guard.name,
+            guard.state,
+            to_micros(&guard.lastupdate)
+        ],
+    )?;
+    if let Some(r) = &marked {
+        ctx.wrote(r);
+    }
+    Ok(marked.is_some())
+}
+
+/// Set a resource's `is_static` flag (bookkeeping: `lastupdate` stays).
+pub(super) fn set_static(tx: &Connection, change: &FlagChange) -> Result<()> {
+    tx.prepare_cached("UPDATE resources SET is_static = ?1 WHERE name = ?2")?
+        .execute(params![change.is_static, change.name])?;
+    Ok(())
+}
