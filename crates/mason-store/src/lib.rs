@@ -20,8 +20,8 @@
 //!   database. The two backends have the same files with the same responsibilities and
 //!   hold only SQL, transactions and row decoding.
 //! - [`mod@open`]: store URLs (`sqlite://mason.db`, `postgres://…`) and the one `match` on the engine.
-//! - [`conformance`]: the suite every backend must pass (compiled always, so any
-//!   backend's tests — in this crate or another — can run it).
+//! - `testsuite` (cargo feature `testsuite`, for tests only): the conformance suite every
+//!   backend must pass, per-engine harnesses, and a throwaway PostgreSQL server.
 
 pub mod clock;
 pub mod error;
@@ -34,8 +34,8 @@ mod request;
 mod rows;
 pub mod rules;
 pub mod sqlite;
-
-pub mod conformance;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -16,7 +16,10 @@
 
 pub mod browser;
 pub mod fixtures;
-pub mod postgres;
+/// A throwaway PostgreSQL for tests (a private server or `MASON_TEST_POSTGRES_URL`, a
+/// fresh database per test). It lives in `mason-store`'s test suite, whose own tests need
+/// it too; see `mason_store::testsuite`.
+pub use mason_store::testsuite::postgres;
 mod proxy;
 
 use std::net::SocketAddr;

@@ -15,7 +15,7 @@
 //!   them at a time, and apply their plan with compare-and-set conditions.
 //!
 //! Failures: a lost connection, an unreachable database, or one that has not answered a
-//! call within 30 s is [`Error::Unavailable`] (the server answers 503); the broken
+//! call within 30 s is [`Error::Unavailable`](crate::Error::Unavailable) (the server answers 503); the broken
 //! connection is dropped from the pool and a later call reconnects by itself.
 //! Serialization failures and deadlocks are retried a few times.
 //!
@@ -24,11 +24,11 @@
 //! TLS is not supported yet: connection strings asking for `sslmode=require` are refused.
 //!
 //! Layout (the same files as `sqlite/`, with the same responsibilities; the lease
-//! decisions are [`crate::lease`]'s):
+//! decisions are `crate::lease`'s):
 //! - `mod.rs`: the store, its options, and the [`Store`] impl (one line per call).
 //! - `connect.rs`: the connection string and the pool.
 //! - `txn.rs`: the transaction runner (deadline, retries) and the per-call context.
-//! - `error.rs`: driver and pool errors → [`Error`].
+//! - `error.rs`: driver and pool errors → [`Error`](crate::Error).
 //! - `migrate.rs` + `migrations/`: versioned schema migrations.
 //! - `rows.rs`: row decoding, statement helpers and point reads.
 //! - `writes.rs`: every statement that changes a resource row.
@@ -97,7 +97,7 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connect, create the pool and bring the schema up to date. Fails with
-    /// [`Error::Unavailable`] when the database cannot be reached.
+    /// [`Error::Unavailable`](crate::Error::Unavailable) when the database cannot be reached.
     pub async fn open(options: PostgresOptions) -> Result<Self> {
         let store = Self {
             pool: connect::pool(&options)?,

@@ -1,8 +1,5 @@
-//! A throwaway PostgreSQL for tests.
-//!
-//! (This file is also compiled into `mason-store`'s integration tests through a `#[path]`
-//! module, so the store's own suite needs no dependency on this crate; keep it free of
-//! other workspace crates.)
+//! A throwaway PostgreSQL for tests: this crate's PostgreSQL suites use it, and
+//! `mason-testkit` re-exports it as `mason_testkit::postgres` for everyone else's.
 //!
 //! [`fresh_database`] hands each test an empty database of its own. The server behind it
 //! is, in order of preference:
@@ -326,6 +323,13 @@ fn with_database(url: &str, db: &str) -> String {
         Some(q) => format!("{base}/{db}?{q}"),
         None => format!("{base}/{db}"),
     }
+}
+
+/// Empty a store's tables in the database at `url` (resources, pools, the request queue),
+/// so one database can serve many short cases (a property test's) without creating a
+/// database for each.
+pub async fn empty_store(url: &str) -> Result<(), String> {
+    admin(url, "TRUNCATE resources, drlcs, requests RESTART IDENTITY").await
 }
 
 /// Run one SQL command on the server's `postgres` database (external: the given one).

@@ -1,45 +1,21 @@
-//! The store conformance suite on PostgreSQL (a fresh database per case, see
-//! `support/pg.rs`), plus what only a networked backend has: losing the database and
-//! getting it back. Enabled by the `postgres` feature. Without a PostgreSQL installation
-//! (and no `MASON_TEST_POSTGRES_URL`) the cases skip with a loud message, except under
-//! `CI=true`, where they fail: CI must never lose this coverage silently.
-#![cfg(feature = "postgres")]
+//! PostgreSQL: the conformance suite (a fresh database per case on the throwaway server,
+//! see `mason_store::testsuite::postgres`), plus what only a networked backend has:
+//! replicas sharing one database, and losing the database and getting it back.
 
-mod support;
-
-use std::sync::Arc;
 use std::time::Duration;
 
-use mason_store::conformance::Harness;
 use mason_store::open::StoreOptions;
-use mason_store::{open, AcquireRequest, Error, ManualClock, StoreUrl};
+use mason_store::testsuite::postgres as pg;
+use mason_store::testsuite::{acquire_req, Harness};
+use mason_store::{open, Error, StoreUrl};
 
-use support::pg;
+mason_store::store_conformance_suite!(optional Harness::postgres_or_skip("postgres conformance"));
 
-/// A fresh database's URL, or `None` (skip; see the module docs).
+/// A fresh database's URL, or `None` (skip, loudly; a failure under `CI=true`).
 async fn database_or_skip() -> Option<StoreUrl> {
-    let url = pg::fresh_database_or_skip("postgres conformance").await?;
+    let url = pg::fresh_database_or_skip("postgres replicas").await?;
     Some(url.parse().expect("postgres URL"))
 }
-
-/// Open a store on a fresh database with a manual clock.
-async fn harness() -> Option<Harness> {
-    let url = database_or_skip().await?;
-    let clock = Arc::new(ManualClock::at_upstream_epoch());
-    let options = StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::default()
-    };
-    let store = open(&url, options).await.expect("open postgres store");
-    assert_eq!(store.backend(), "postgres");
-    Some(Harness {
-        store,
-        clock,
-        guard: None,
-    })
-}
-
-mason_store::store_conformance_suite!(optional harness());
 
 /// Opening twice (a second replica) finds the schema in place and shares the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,13 +32,7 @@ async fn second_replica_shares_the_database() {
         mason_types::BoskosConfig::parse_and_validate("resources:\n- type: t\n  names: [r1]\n")
             .expect("config");
     a.sync_config(&config).await.expect("sync on a");
-    let req = AcquireRequest {
-        rtype: "t".into(),
-        state: "free".into(),
-        dest: "busy".into(),
-        owner: "me".into(),
-        request_id: None,
-    };
+    let req = acquire_req("t", "free", "busy", "me", None);
     let got = b.acquire(&req).await.expect("acquire on b");
     assert!(matches!(
         a.acquire(&req).await,
@@ -71,8 +41,8 @@ async fn second_replica_shares_the_database() {
     assert_eq!(a.get("r1").await.expect("get on a"), got.resource);
 }
 
-/// Three stores on one database (three replicas).
-async fn replicas(n: usize) -> Option<Vec<Arc<dyn mason_store::Store>>> {
+/// `n` stores on one database (`n` replicas).
+async fn replicas(n: usize) -> Option<Vec<std::sync::Arc<dyn mason_store::Store>>> {
     let url = database_or_skip().await?;
     let mut out = Vec::new();
     for _ in 0..n {
@@ -92,13 +62,7 @@ async fn request_queue_is_shared_between_replicas() {
     let Some(r) = replicas(2).await else {
         return;
     };
-    let req = |owner: &str, id: Option<&str>| AcquireRequest {
-        rtype: "t".into(),
-        state: "free".into(),
-        dest: "busy".into(),
-        owner: owner.into(),
-        request_id: id.map(str::to_string),
-    };
+    let req = |owner: &str, id: Option<&str>| acquire_req("t", "free", "busy", owner, id);
     assert!(r[0].acquire(&req("u1", Some("req1"))).await.is_err());
     let queued = r[1].queue().await.unwrap();
     assert_eq!(queued.len(), 1);

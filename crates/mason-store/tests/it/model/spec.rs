@@ -1,0 +1,312 @@
+//! The model: SPEC §4 over plain maps, written from the spec independently of the
+//! store's code, and a hand-written check of the model itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use mason_store::{QueuedRequest, DEFAULT_REQUEST_TTL};
+use mason_types::{Resource, Timestamp, UserData};
+
+/// A queued `request_id`.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    seq: u64,
+    rtype: String,
+    state: String,
+    id: String,
+    created: Timestamp,
+    expires: Timestamp,
+}
+
+/// SPEC §4 over plain maps.
+pub(super) struct Model {
+    pub(super) resources: BTreeMap<String, Resource>,
+    queue: Vec<Entry>,
+    next_seq: u64,
+    ttl: chrono::Duration,
+}
+
+/// What a call answered: a value rendered comparably, or the error text.
+pub(super) type Answer = Result<String, String>;
+
+pub(super) fn not_found(what: &str) -> String {
+    format!("no available resource {what}, try again later.")
+}
+
+impl Model {
+    pub(super) fn new(resources: Vec<Resource>) -> Self {
+        Self {
+            resources: resources.into_iter().map(|r| (r.name.clone(), r)).collect(),
+            queue: Vec::new(),
+            next_seq: 0,
+            ttl: chrono::Duration::from_std(DEFAULT_REQUEST_TTL).unwrap(),
+        }
+    }
+
+    /// Unowned resources of `rtype` in `state`, least recently updated first.
+    fn free(&self, rtype: &str, state: &str) -> Vec<String> {
+        let mut v: Vec<&Resource> = self
+            .resources
+            .values()
+            .filter(|r| r.rtype == rtype && r.state == state && r.owner.is_empty())
+            .collect();
+        v.sort_by(|a, b| (a.lastupdate, &a.name).cmp(&(b.lastupdate, &b.name)));
+        v.into_iter().map(|r| r.name.clone()).collect()
+    }
+
+    pub(super) fn acquire(
+        &mut self,
+        now: Timestamp,
+        rtype: &str,
+        state: &str,
+        dest: &str,
+        owner: &str,
+        rid: Option<&str>,
+    ) -> Answer {
+        let rid = rid.filter(|id| !id.is_empty());
+        let (my_seq, created) = match rid {
+            Some(id) => {
+                let found = self
+                    .queue
+                    .iter_mut()
+                    .find(|e| e.rtype == rtype && e.state == state && e.id == id);
+                match found {
+                    // Known (even if lapsed but not yet collected): keeps its place.
+                    Some(e) => {
+                        e.expires = now + self.ttl;
+                        (e.seq, e.created)
+                    }
+                    None => {
+                        let seq = self.next_seq;
+                        self.next_seq += 1;
+                        self.queue.push(Entry {
+                            seq,
+                            rtype: rtype.into(),
+                            state: state.into(),
+                            id: id.into(),
+                            created: now,
+                            expires: now + self.ttl,
+                        });
+                        (seq, now)
+                    }
+                }
+            }
+            None => (u64::MAX, now),
+        };
+        let ahead = self
+            .queue
+            .iter()
+            .filter(|e| e.rtype == rtype && e.state == state && e.seq < my_seq && e.expires >= now)
+            .count();
+        if let Some(name) = self.free(rtype, state).get(ahead) {
+            let r = self.resources.get_mut(name).unwrap();
+            r.owner = owner.into();
+            r.state = dest.into();
+            r.lastupdate = now;
+            if let Some(id) = rid {
+                self.queue
+                    .retain(|e| !(e.rtype == rtype && e.state == state && e.id == id));
+            }
+            return Ok(format!("{r:?} requested_at={created}"));
+        }
+        if self.resources.values().any(|r| r.rtype == rtype) {
+            Err(not_found(rtype))
+        } else {
+            Err(format!("resource type \"{rtype}\" does not exist"))
+        }
+    }
+
+    pub(super) fn acquire_by_state(
+        &mut self,
+        now: Timestamp,
+        state: &str,
+        dest: &str,
+        owner: &str,
+        names: &[&str],
+    ) -> Answer {
+        if names.is_empty() {
+            return Err("must provide names of expected resources".into());
+        }
+        let wanted: BTreeSet<&str> = names.iter().copied().collect();
+        let ok = wanted.iter().all(|n| {
+            self.resources
+                .get(*n)
+                .is_some_and(|r| r.owner.is_empty() && r.state == state)
+        });
+        if !ok {
+            return Err(not_found(state));
+        }
+        let mut picked: Vec<&Resource> = wanted.iter().map(|n| &self.resources[*n]).collect();
+        picked.sort_by(|a, b| (a.lastupdate, &a.name).cmp(&(b.lastupdate, &b.name)));
+        let order: Vec<String> = picked.iter().map(|r| r.name.clone()).collect();
+        let mut out = Vec::new();
+        for name in order {
+            let r = self.resources.get_mut(&name).unwrap();
+            r.owner = owner.into();
+            r.state = dest.into();
+            r.lastupdate = now;
+            out.push(r.clone());
+        }
+        Ok(format!("{out:?}"))
+    }
+
+    pub(super) fn release(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        dest: &str,
+        owner: &str,
+    ) -> Answer {
+        let Some(r) = self.resources.get_mut(name) else {
+            return Err(not_found(name));
+        };
+        if r.owner != owner {
+            return Err(format!(
+                "owner mismatch request by {owner}, currently owned by {}",
+                r.owner
+            ));
+        }
+        r.owner.clear();
+        r.state = dest.into();
+        r.lastupdate = now;
+        // Static resources: no dynamic pool, so no expiration date.
+        r.expiration_date = None;
+        Ok(format!("{r:?}"))
+    }
+
+    pub(super) fn update(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        owner: &str,
+        state: &str,
+        ud: Option<&BTreeMap<String, String>>,
+    ) -> Answer {
+        let Some(r) = self.resources.get_mut(name) else {
+            return Err(not_found(name));
+        };
+        if r.owner != owner {
+            return Err(format!(
+                "owner mismatch request by {owner}, currently owned by {}",
+                r.owner
+            ));
+        }
+        if r.state != state {
+            return Err(format!(
+                "state mismatch - expected {}, current {state}",
+                r.state
+            ));
+        }
+        let mut map = r.userdata.clone().into_map();
+        for (k, v) in ud.into_iter().flatten() {
+            if v.is_empty() {
+                map.remove(k);
+            } else {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        r.userdata = UserData::from(map);
+        r.lastupdate = now;
+        Ok(format!("{r:?}"))
+    }
+
+    pub(super) fn reset(
+        &mut self,
+        now: Timestamp,
+        rtype: &str,
+        state: &str,
+        expire: Duration,
+        dest: &str,
+    ) -> Answer {
+        let cutoff = now - chrono::Duration::from_std(expire).unwrap();
+        let mut out = BTreeMap::new();
+        for r in self.resources.values_mut() {
+            if r.rtype == rtype && r.state == state && !r.owner.is_empty() && r.lastupdate <= cutoff
+            {
+                out.insert(r.name.clone(), std::mem::take(&mut r.owner));
+                r.state = dest.into();
+                r.lastupdate = now;
+            }
+        }
+        Ok(format!("{out:?}"))
+    }
+
+    pub(super) fn gc(&mut self, now: Timestamp) -> Answer {
+        let before = self.queue.len();
+        self.queue.retain(|e| e.expires >= now);
+        Ok(format!("{}", before - self.queue.len()))
+    }
+
+    /// The live queue as the store lists it.
+    pub(super) fn live_queue(&self, now: Timestamp) -> Vec<QueuedRequest> {
+        let mut live: Vec<&Entry> = self.queue.iter().filter(|e| e.expires >= now).collect();
+        live.sort_by(|a, b| (&a.rtype, &a.state, a.seq).cmp(&(&b.rtype, &b.state, b.seq)));
+        let mut out: Vec<QueuedRequest> = Vec::new();
+        for e in live {
+            let rank = match out.last() {
+                Some(p) if p.rtype == e.rtype && p.state == e.state => p.rank + 1,
+                _ => 1,
+            };
+            out.push(QueuedRequest {
+                rtype: e.rtype.clone(),
+                state: e.state.clone(),
+                request_id: e.id.clone(),
+                rank,
+                created_at: e.created,
+                expires_at: e.expires,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model itself on a hand-written sequence, so a wrong model cannot pass by
+    /// agreeing with a wrong store: the request_id queue reserves the first free resource.
+    #[test]
+    fn model_queue_reserves_for_older_requests() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        let res = |n: &str, s: u32| {
+            Resource::new("a", n, "free", t0 + chrono::Duration::seconds(s.into()))
+        };
+        let mut m = Model::new(vec![res("x", 1), res("y", 2)]);
+        let now = t0 + chrono::Duration::seconds(10);
+        // Both free: r1 takes x, the least recently updated.
+        assert!(m
+            .acquire(now, "a", "free", "busy", "o1", Some("r1"))
+            .unwrap()
+            .contains("\"x\""));
+        // A queued r2 that polled before r3 keeps rank 1; r3 (rank 2) needs two free ones.
+        m.release(now, "x", "dirty", "o1").unwrap();
+        assert_eq!(m.free("a", "free"), vec!["y".to_string()]);
+        m.queue.push(Entry {
+            seq: 99,
+            rtype: "a".into(),
+            state: "free".into(),
+            id: "r2".into(),
+            created: now,
+            expires: now + m.ttl,
+        });
+        m.next_seq = 100;
+        assert_eq!(
+            m.acquire(now, "a", "free", "busy", "o3", Some("r3")),
+            Err(not_found("a"))
+        );
+        assert_eq!(
+            m.acquire(now, "a", "free", "busy", "o4", None),
+            Err(not_found("a"))
+        );
+        assert!(m
+            .acquire(now, "a", "free", "busy", "o2", Some("r2"))
+            .unwrap()
+            .contains("\"y\""));
+        assert_eq!(m.live_queue(now).len(), 1, "r3 still waits");
+        assert_eq!(
+            m.acquire(now, "zz", "free", "busy", "o", None),
+            Err("resource type \"zz\" does not exist".into())
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! SQLite: the conformance suite in memory and on a file (the file-backed store adds the
+//! exclusive file lock and the checkpoint thread), the lock itself, and upgrading an old
+//! file.
+
+use std::sync::Arc;
+
+use mason_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use mason_store::testsuite::acquire_req;
+use mason_store::{Error, ManualClock, Store, SystemClock, DEFAULT_REQUEST_TTL};
+use mason_types::BoskosConfig;
+
+mod in_memory {
+    mason_store::store_conformance_suite!(async {
+        mason_store::testsuite::Harness::sqlite_in_memory()
+    });
+}
+
+mod on_file {
+    mason_store::store_conformance_suite!(async {
+        mason_store::testsuite::Harness::sqlite_on_file()
+    });
+}
+
+fn open(path: &std::path::Path) -> Result<SqliteStore, Error> {
+    SqliteStore::open(SqliteOptions {
+        path: Some(path.to_path_buf()),
+        synchronous: Synchronous::Normal,
+        request_ttl: DEFAULT_REQUEST_TTL,
+        clock: Arc::new(ManualClock::at_upstream_epoch()),
+    })
+}
+
+/// A store file serves one store at a time: a second opener is refused with a message
+/// naming the file, and gets in once the first store is gone.
+#[tokio::test]
+async fn a_second_store_on_the_same_file_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mason.db");
+    let first = open(&path).unwrap();
+    let config =
+        BoskosConfig::parse_and_validate("resources:\n- type: t\n  names: [a, b]\n").unwrap();
+    first.sync_config(&config).await.unwrap();
+    let held = first
+        .acquire(&acquire_req("t", "free", "busy", "me", None))
+        .await
+        .unwrap()
+        .resource;
+
+    let refused = open(&path).err().expect("second opener must be refused");
+    let text = refused.to_string();
+    assert!(matches!(refused, Error::Unavailable(_)), "{text}");
+    assert!(text.contains("in use by another process"), "{text}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+
+    // The refusal changed nothing for the first store.
+    assert_eq!(first.get(&held.name).await.unwrap().owner, "me");
+    drop(first);
+
+    let second = open(&path).unwrap();
+    let again = second.get(&held.name).await.unwrap();
+    assert_eq!((again.owner.as_str(), again.state.as_str()), ("me", "busy"));
+}
+
+/// Opening a version-1 file upgrades it in place and keeps its leases.
+#[tokio::test]
+async fn version_1_file_is_upgraded_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE resources (name TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL, \
+             state TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '', lastupdate INTEGER NOT NULL, \
+             userdata TEXT NOT NULL DEFAULT '{}', expiration INTEGER, is_static INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX resources_type ON resources (type, owner, state);
+             INSERT INTO resources (name, type, state, owner, lastupdate) VALUES ('r1', 't', 'busy', 'alice', 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(SqliteOptions {
+        path: Some(path.clone()),
+        synchronous: Synchronous::Normal,
+        request_ttl: DEFAULT_REQUEST_TTL,
+        clock: Arc::new(SystemClock),
+    })
+    .unwrap();
+    let r1 = store.get("r1").await.unwrap();
+    assert_eq!((r1.owner.as_str(), r1.state.as_str()), ("alice", "busy"));
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resources' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, ["resources_by_type"]);
+}
