@@ -8,7 +8,7 @@ use std::future::Future;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
 use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -23,9 +23,17 @@ pub(crate) struct HttpTarget {
     authority: String,
     /// Path prefix without a trailing slash (usually empty).
     prefix: String,
+    /// `Authorization` value of every request, for a server with `--auth-file`.
+    authorization: Option<String>,
 }
 
 impl HttpTarget {
+    /// Send `value` as the `Authorization` header of every request.
+    pub(crate) fn with_authorization(mut self, value: String) -> Self {
+        self.authorization = Some(value);
+        self
+    }
+
     /// Parse the server URL (plain `http://` only: the bench is for loopback or a LAN).
     pub(crate) fn new(url: &str) -> Result<Self> {
         let bad = |why: String| Error::Usage(format!("bad server URL {url:?}: {why}"));
@@ -47,7 +55,11 @@ impl HttpTarget {
             None => format!("{}:80", authority.host()),
         };
         let prefix = uri.path().trim_end_matches('/').to_string();
-        Ok(Self { authority, prefix })
+        Ok(Self {
+            authority,
+            prefix,
+            authorization: None,
+        })
     }
 }
 
@@ -61,6 +73,7 @@ impl Target for HttpTarget {
     fn connect(&self) -> impl Future<Output = Result<HttpConn, String>> + Send {
         let authority = self.authority.clone();
         let prefix = self.prefix.clone();
+        let authorization = self.authorization.clone();
         async move {
             let stream = TcpStream::connect(&authority)
                 .await
@@ -77,6 +90,7 @@ impl Target for HttpTarget {
                 sender,
                 authority,
                 prefix,
+                authorization,
             })
         }
     }
@@ -87,6 +101,7 @@ pub(crate) struct HttpConn {
     sender: SendRequest<Full<Bytes>>,
     authority: String,
     prefix: String,
+    authorization: Option<String>,
 }
 
 /// Just the field of an acquired resource the bench needs.
@@ -100,9 +115,13 @@ impl HttpConn {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let request = Request::post(format!("{}/{route}?{query}", self.prefix))
+        let mut request = Request::post(format!("{}/{route}?{query}", self.prefix))
             .header(HOST, &self.authority)
-            .header(CONTENT_LENGTH, "0")
+            .header(CONTENT_LENGTH, "0");
+        if let Some(value) = &self.authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        let request = request
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
         self.sender.ready().await.map_err(|e| e.to_string())?;

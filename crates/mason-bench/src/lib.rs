@@ -86,6 +86,17 @@ pub enum TlsMode {
     Both,
 }
 
+/// Whether the cross-process servers check credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// No auth file: the server is open.
+    Off,
+    /// `--auth-file` with a generated user; every request carries Basic credentials.
+    On,
+    /// Both, interleaved, to measure the cost of authentication.
+    Both,
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -157,6 +168,16 @@ pub struct Opts {
     /// Cross-process: plain HTTP, HTTPS, or both interleaved.
     #[arg(long, value_enum, default_value_t = TlsMode::Off)]
     tls: TlsMode,
+    /// Cross-process: servers open, with an auth file (clients send Basic credentials),
+    /// or both interleaved.
+    #[arg(long, value_enum, default_value_t = AuthMode::Off)]
+    auth: AuthMode,
+    /// With --server-url: Basic-auth user name for a server with --auth-file.
+    #[arg(long, value_name = "USER", requires_all = ["server_url", "password_file"])]
+    username: Option<String>,
+    /// With --server-url: file holding the Basic-auth password (whitespace trimmed).
+    #[arg(long, value_name = "FILE", requires = "username")]
+    password_file: Option<std::path::PathBuf>,
     /// Cross-process: skip the `/metric` and `/metrics` measurements.
     #[arg(long)]
     no_reads: bool,
@@ -187,6 +208,11 @@ pub async fn run(opts: Opts) -> Result<()> {
     if opts.layer == Layer::CrossProcess {
         return cross_process(&opts).await;
     }
+    if opts.auth != AuthMode::Off {
+        return Err(Error::Usage(
+            "--auth starts servers with an auth file: it needs --layer cross-process (against a running server, give --username and --password-file)".into(),
+        ));
+    }
     let pool_size = opts.pool_size.map_or(DEFAULT_POOL, |n| n as usize);
     let load = Load {
         rtype: opts.rtype.clone(),
@@ -210,7 +236,14 @@ pub async fn run(opts: Opts) -> Result<()> {
     let stats = match (&opts.server_url, opts.layer) {
         (Some(url), _) => {
             setup.target = url.clone();
-            let target = http::HttpTarget::new(url)?;
+            let mut target = http::HttpTarget::new(url)?;
+            if let (Some(user), Some(file)) = (&opts.username, &opts.password_file) {
+                let password = std::fs::read_to_string(file).map_err(Error::io(format!(
+                    "cannot read password file {}",
+                    file.display()
+                )))?;
+                target = target.with_authorization(cross::basic_header(user, password.trim()));
+            }
             load::run(Arc::new(target), &load).await?
         }
         (None, Layer::Http) => {
@@ -292,12 +325,20 @@ async fn cross_process(opts: &Opts) -> Result<()> {
             TlsMode::On => &[true],
             TlsMode::Both => &[false, true],
         };
+        let auth_choices: &[bool] = match opts.auth {
+            AuthMode::Off => &[false],
+            AuthMode::On => &[true],
+            AuthMode::Both => &[false, true],
+        };
         for &tls in tls_choices {
-            variants.push(cross::Variant {
-                label: label.clone(),
-                binary: binary.clone(),
-                tls,
-            });
+            for &auth in auth_choices {
+                variants.push(cross::Variant {
+                    label: label.clone(),
+                    binary: binary.clone(),
+                    tls,
+                    auth,
+                });
+            }
         }
     }
     let plan = cross::Plan {

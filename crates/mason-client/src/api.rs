@@ -27,6 +27,16 @@ pub enum Error {
     /// 409: the resource is not in the stated state.
     #[error("state mismatch: {0}")]
     StateMismatch(String),
+    /// 401 with a `WWW-Authenticate` challenge: the server wants credentials, or refused
+    /// the ones sent (an upstream owner mismatch is a 401 without a challenge).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    /// 403: the credentials are valid but their role or owner patterns do not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 429: over the caller's lease quota, or too many failed logins from this address.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     /// 400: the server refused the parameters.
     #[error("bad request: {0}")]
     BadRequest(String),

@@ -1,11 +1,12 @@
-//! Building an [`HttpClient`]: server URL, owner, credentials, timeouts, retries.
+//! Building an [`HttpClient`]: server URL, owner, credentials (Basic or a token), the CA
+//! bundle trusted for `https://` servers, timeouts, retries.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Error, Result};
-use crate::auth::BasicAuth;
+use crate::auth::Credentials;
 use crate::http::{HttpClient, Inner};
 use crate::retry::{RetryHook, RetryNotice, RetryPolicy};
 use crate::url::parse_base;
@@ -25,6 +26,8 @@ pub struct HttpClientBuilder {
     owner: String,
     username: Option<String>,
     password_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     request_timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -40,6 +43,8 @@ impl HttpClientBuilder {
             owner: owner.into(),
             username: None,
             password_file: None,
+            token_file: None,
+            ca_file: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -64,6 +69,21 @@ impl HttpClientBuilder {
     pub fn credentials(mut self, username: Option<String>, password_file: Option<PathBuf>) -> Self {
         self.username = username;
         self.password_file = password_file;
+        self
+    }
+
+    /// Send `Authorization: Bearer <token>` with the token in `token_file` (whitespace
+    /// trimmed, re-read when it changes). Excludes Basic credentials.
+    pub fn token_file(mut self, token_file: impl Into<PathBuf>) -> Self {
+        self.token_file = Some(token_file.into());
+        self
+    }
+
+    /// Trust the CA certificates of the PEM bundle `ca_file` for `https://` servers, in
+    /// addition to the public roots (for a server with a private CA or a self-signed
+    /// certificate).
+    pub fn ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(ca_file.into());
         self
     }
 
@@ -124,17 +144,23 @@ impl HttpClientBuilder {
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Local("timeouts must be positive".to_string()));
         }
-        let auth = BasicAuth::from_parts(self.username, self.password_file)?;
-        if auth.is_some() && base.scheme() != "https" {
+        let auth = Credentials::from_parts(self.username, self.password_file, self.token_file)?;
+        if auth.is_some() && base.scheme() != "https" && !is_loopback(&base) {
             tracing::warn!(
                 url = %base,
-                "sending basic-auth credentials over plain http; use an https server URL"
+                "sending credentials over plain http; use an https server URL"
             );
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(concat!("mason-client/", env!("CARGO_PKG_VERSION")))
             .timeout(self.request_timeout)
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.connect_timeout);
+        if let Some(path) = &self.ca_file {
+            for certificate in read_ca_file(path)? {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Local(format!("cannot set up the HTTP client: {e}")))?;
         Ok(HttpClient {
@@ -151,6 +177,35 @@ impl HttpClientBuilder {
             }),
         })
     }
+}
+
+/// Whether the server is on this machine (credentials in clear text stay local).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// The certificates of a PEM bundle; an unreadable file or one without a certificate is
+/// an error.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Local(format!("cannot read CA file {}: {e}", path.display())))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&bytes)
+        .map_err(|e| Error::Local(format!("invalid CA file {}: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(Error::Local(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
 }
 
 #[cfg(test)]
@@ -184,5 +239,12 @@ mod tests {
         );
         let client = ok().build().unwrap();
         assert_eq!(client.base_url().as_str(), "http://127.0.0.1:1/");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        assert!(err(ok().ca_file(&missing)).starts_with("cannot read CA file"));
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        assert!(err(ok().ca_file(&junk)).ends_with("holds no PEM certificate"));
+        assert!(err(ok().token_file(&missing)).starts_with("cannot read token file"));
     }
 }

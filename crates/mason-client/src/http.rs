@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{header, Method, Url};
 
 use crate::api::{Error, Result};
-use crate::auth::BasicAuth;
+use crate::auth::Credentials;
 use crate::builder::HttpClientBuilder;
 use crate::fencing::Fences;
 use crate::retry::{is_retryable_status, RetryNotice, RetryPolicy};
@@ -44,8 +44,8 @@ pub(crate) struct Inner {
     pub(crate) base: Url,
     /// Who the calls are made for.
     pub(crate) owner: String,
-    /// Basic-auth credentials for a fronting proxy, if any.
-    pub(crate) auth: Option<BasicAuth>,
+    /// Credentials sent with every request, if any.
+    pub(crate) auth: Option<Credentials>,
     /// Retries for transport errors and 5xx.
     pub(crate) retry: RetryPolicy,
     /// Pause between polls of the waiting acquires.
@@ -63,7 +63,7 @@ impl std::fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("base", &self.inner.base.as_str())
             .field("owner", &self.inner.owner)
-            .field("auth", &self.inner.auth.as_ref().map(BasicAuth::username))
+            .field("auth", &self.inner.auth.as_ref().map(Credentials::describe))
             .field("retry", &self.inner.retry)
             .finish()
     }
@@ -194,7 +194,7 @@ impl HttpClient {
             request = request.timeout(timeout);
         }
         if let Some(auth) = &self.inner.auth {
-            request = request.basic_auth(auth.username(), Some(auth.password()?));
+            request = auth.apply(request)?;
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -203,6 +203,7 @@ impl HttpClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let unknown_path = headers.contains_key(mason_types::headers::UNKNOWN_PATH);
+        let challenged = headers.contains_key(header::WWW_AUTHENTICATE);
         let body = match response.text().await {
             Ok(b) => b,
             Err(e) => return Ok(transport(call, url, &e)),
@@ -210,8 +211,10 @@ impl HttpClient {
         Ok(match status {
             200 if unknown_path => Attempt::Done(Err(Error::UnknownPath { url: redact(url) })),
             200 => Attempt::Done(Ok(Reply { body, headers })),
-            s if is_retryable_status(s) => Attempt::Retry(Error::from_status(s, body)),
-            s => Attempt::Done(Err(Error::from_status(s, body))),
+            s if is_retryable_status(s) => {
+                Attempt::Retry(Error::from_challenged_status(s, body, challenged))
+            }
+            s => Attempt::Done(Err(Error::from_challenged_status(s, body, challenged))),
         })
     }
 }

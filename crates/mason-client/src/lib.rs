@@ -4,8 +4,9 @@
 //! - [`api`]: the [`BoskosApi`] trait every controller talks through, and its typed
 //!   [`Error`]. The HTTP client implements it; `mason up` uses an in-process one.
 //! - [`HttpClient`] (`http`, `builder`, `ops`): the HTTP implementation, in upstream's wire
-//!   shape, with basic auth from a password file (`auth`), timeouts and retries on
-//!   transport errors and 5xx only (`retry`); status codes become typed errors
+//!   shape, with Basic auth from a password file or a bearer token from a token file
+//!   (`auth`), a private CA for `https://` servers, timeouts and retries on transport
+//!   errors and 5xx only (`retry`); status codes become typed errors
 //!   ([`Error::from_status`], in `status`, the one mapping every client uses);
 //!   URLs keep the base path (`url`).
 //! - `wait`: [`HttpClient::acquire_wait`] and [`HttpClient::acquire_by_state_wait`], polling
@@ -44,7 +45,7 @@ pub mod virtual_client;
 mod wait;
 
 pub use api::{BoskosApi, Error, Result};
-pub use auth::CREDENTIALS_TOGETHER;
+pub use auth::{CREDENTIALS_TOGETHER, ONE_KIND_OF_CREDENTIALS};
 pub use builder::{
     HttpClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT,
 };

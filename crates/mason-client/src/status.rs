@@ -3,9 +3,13 @@
 //! It follows the server's status codes (SPEC §3.7): 404 → [`Error::NotFound`], or
 //! [`Error::TypeNotFound`] when the text is upstream's `resource type "<type>" does not
 //! exist` (also on a 409, which is how `mason serve`'s multi-resource acquire answers
-//! unknown types); 401 → [`Error::OwnerMismatch`]; 409 → [`Error::StateMismatch`]; 400 →
+//! unknown types); 401 → [`Error::OwnerMismatch`]; 403 → [`Error::Forbidden`]; 429 →
+//! [`Error::TooManyRequests`]; 409 → [`Error::StateMismatch`]; 400 →
 //! [`Error::BadRequest`]; anything else → [`Error::Status`]. Upstream's client only tells
-//! the two 404s apart when asked to; this one always does.
+//! the two 404s apart when asked to; this one always does. A 401 that carries a
+//! `WWW-Authenticate` challenge (the auth gate's, or a proxy's) is
+//! [`Error::Unauthenticated`] instead ([`Error::from_challenged_status`]): the server
+//! wants credentials, whereas upstream's owner mismatch is a 401 without one.
 //!
 //! The HTTP client maps every non-200 answer through it, and an in-process client (one
 //! that calls a store directly) maps the status the server would have answered through
@@ -23,6 +27,8 @@ impl Error {
             404 | 409 if names_missing_type(&message) => Error::TypeNotFound(message),
             404 => Error::NotFound(message),
             401 => Error::OwnerMismatch(message),
+            403 => Error::Forbidden(message),
+            429 => Error::TooManyRequests(message),
             409 => Error::StateMismatch(message),
             400 => Error::BadRequest(message),
             _ => Error::Status {
@@ -30,6 +36,19 @@ impl Error {
                 message,
                 source: None,
             },
+        }
+    }
+
+    /// [`Error::from_status`] for an HTTP answer; `challenged`: it carried a
+    /// `WWW-Authenticate` header, which makes a 401 [`Error::Unauthenticated`].
+    pub fn from_challenged_status(
+        status: u16,
+        message: impl Into<String>,
+        challenged: bool,
+    ) -> Self {
+        match Self::from_status(status, message) {
+            Error::OwnerMismatch(message) if challenged => Error::Unauthenticated(message),
+            other => other,
         }
     }
 
@@ -67,6 +86,18 @@ mod tests {
     use std::error::Error as _;
 
     use super::*;
+
+    #[test]
+    fn a_challenge_tells_authentication_from_owner_mismatch() {
+        assert!(matches!(
+            Error::from_challenged_status(401, "unauthorized: wrong user name or password\n", true),
+            Error::Unauthenticated(m) if m == "unauthorized: wrong user name or password"
+        ));
+        assert!(matches!(
+            Error::from_challenged_status(401, "owner mismatch\n", false),
+            Error::OwnerMismatch(_)
+        ));
+    }
 
     #[test]
     fn maps_each_status_like_the_spec() {
@@ -108,6 +139,12 @@ mod tests {
             ),
             (400, "Type must be set in the request.\n", "BadRequest"),
             (405, "/metric only accepts GET\n", "Status"),
+            (403, "forbidden: user a may not POST /reset\n", "Forbidden"),
+            (
+                429,
+                "user prow holds 10 of 10 gce-project leases\n",
+                "TooMany",
+            ),
             (500, "boom", "Status"),
         ];
         for (status, body, kind) in cases {
@@ -124,6 +161,14 @@ mod tests {
                 Error::OwnerMismatch(_) => "Owner",
                 Error::StateMismatch(_) => "State",
                 Error::BadRequest(_) => "BadRequest",
+                Error::Forbidden(m) | Error::TooManyRequests(m) => {
+                    assert_eq!(m, body.trim_end());
+                    if matches!(err, Error::Forbidden(_)) {
+                        "Forbidden"
+                    } else {
+                        "TooMany"
+                    }
+                }
                 Error::Status {
                     status: s, message, ..
                 } => {

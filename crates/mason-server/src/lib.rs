@@ -11,6 +11,8 @@
 //!
 //! Layout:
 //! - [`state`]: [`AppState`], what every handler and background task shares.
+//! - [`auth`]: `--auth-file`: credentials, roles, owner patterns, the gate in front of the
+//!   routes, and the [`auth::Caller`] handlers read the request's identity from.
 //! - [`error`]: [`ApiError`] (store errors → upstream statuses and texts) and the crate [`Error`].
 //! - [`routes`]: the router, one file per route.
 //! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
@@ -21,6 +23,7 @@
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`lease`]: the lease-safety extension's parameters and per-process settings.
 
+pub mod auth;
 mod body;
 pub mod config;
 pub mod error;

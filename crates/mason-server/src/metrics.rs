@@ -168,6 +168,11 @@ impl Metrics {
         &self.lease
     }
 
+    /// Add the auth gate's metrics to the exposition.
+    pub fn register_auth(&mut self, auth: &crate::auth::metrics::AuthMetrics) {
+        auth.register(&mut self.registry);
+    }
+
     /// A successful acquire that waited `seconds` since its first attempt.
     pub fn observe_acquire(
         &self,

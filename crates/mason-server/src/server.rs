@@ -4,6 +4,7 @@
 //! have stopped.
 
 use axum::serve::ListenerExt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -54,6 +55,8 @@ pub struct Listeners {
 }
 
 /// Serve `app` on `listener` until `shutdown` is cancelled; in-flight requests finish.
+/// Handlers see the peer's address as `ConnectInfo<SocketAddr>` (the auth gate's
+/// per-address failure limit keys on it).
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> Result<()> {
     let addr = listener
         .local_addr()
@@ -66,13 +69,16 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("serving on {addr}"),
-            source,
-        })
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .map_err(|source| Error::Io {
+        what: format!("serving on {addr}"),
+        source,
+    })
 }
 
 /// Serve every listener and run the background loops until `shutdown` is cancelled (or a
@@ -84,8 +90,17 @@ pub async fn run(
     options: ServerOptions,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    if let Ok(addr) = listeners.api.local_addr() {
+        crate::auth::warn_if_open(addr, state.auth().is_some());
+    }
     let local = shutdown.child_token();
     let tracker = TaskTracker::new();
+    if let Some(gate) = state.auth() {
+        tracker.spawn(crate::auth::watch::reload_loop(
+            gate.clone(),
+            local.child_token(),
+        ));
+    }
     tracker.spawn(tasks::config_loop(
         state.clone(),
         options.clone(),

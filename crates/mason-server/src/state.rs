@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mason_store::{Clock, Store, SyncReport};
 
+use crate::auth::AuthGate;
 use crate::config::{ConfigHolder, ConfigSource, Reload};
 use crate::lease::LeaseControl;
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ struct Inner {
     deletions_pending: AtomicBool,
     /// The lease-safety extension's per-process settings (`--max-lease-ttl`).
     lease: LeaseControl,
+    /// Credential checks (`--auth-file`); `None`: the server is open.
+    auth: Option<Arc<AuthGate>>,
 }
 
 impl AppState {
@@ -62,8 +65,26 @@ impl AppState {
                 sync_wanted: tokio::sync::Notify::new(),
                 deletions_pending: AtomicBool::new(false),
                 lease: LeaseControl::default(),
+                auth: None,
             }),
         }
+    }
+
+    /// Check credentials with `gate` on every route but health (see [`crate::auth`]).
+    ///
+    /// # Panics
+    /// When called after the state was cloned (call it right after [`AppState::new`]).
+    pub fn with_auth(mut self, gate: AuthGate) -> Self {
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("AppState::with_auth is called before the state is shared");
+        inner.metrics.register_auth(gate.metrics());
+        inner.auth = Some(Arc::new(gate));
+        self
+    }
+
+    /// The auth gate, when the server checks credentials.
+    pub fn auth(&self) -> Option<&Arc<AuthGate>> {
+        self.inner.auth.as_ref()
     }
 
     /// The store.

@@ -44,7 +44,7 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let _watcher = state
         .config()
         .path()
-        .and_then(|path| watch(path, wake.clone()));
+        .and_then(|path| watch_directory_of(path, wake.clone()));
     let poll = state
         .config()
         .path()
@@ -110,11 +110,11 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     tracing::debug!("config loop stopped");
 }
 
-/// Watch the config file's directory (editors and Kubernetes ConfigMaps replace files by
-/// renaming, which a watch on the file itself would miss). Any event wakes the loop, which
-/// then compares the file's content. `None` (logged) when the platform refuses a watch:
-/// the poll still notices changes.
-fn watch(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
+/// Watch a file's directory (editors and Kubernetes ConfigMaps replace files by renaming,
+/// which a watch on the file itself would miss). Any event wakes the loop, which then
+/// compares the file's content. `None` (logged) when the platform refuses a watch: the
+/// poll still notices changes. Used for the config file and the auth file.
+pub(crate) fn watch_directory_of(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -129,7 +129,7 @@ fn watch(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
     match result {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; polling only");
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the directory; polling only");
             None
         }
     }

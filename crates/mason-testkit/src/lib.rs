@@ -61,6 +61,8 @@ pub struct TestServerOptions {
     pub metrics_listener: bool,
     /// Also serve `/healthz` on a separate listener.
     pub health_listener: bool,
+    /// Check credentials against this auth file (watched); default open.
+    pub auth_path: Option<PathBuf>,
 }
 
 impl TestServerOptions {
@@ -104,6 +106,12 @@ impl TestServerOptions {
     /// Background loop timings.
     pub fn with_server_options(mut self, options: ServerOptions) -> Self {
         self.server = Some(options);
+        self
+    }
+
+    /// Check credentials against the auth file at `path` (loaded now, then watched).
+    pub fn with_auth_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.auth_path = Some(path.into());
         self
     }
 
@@ -168,7 +176,12 @@ impl TestServer {
             }
             (None, None) => (ConfigSource::Fixed(BoskosConfig::default()), false),
         };
-        let state = AppState::new(store.clone(), clock, source);
+        let mut state = AppState::new(store.clone(), clock, source);
+        if let Some(path) = &opts.auth_path {
+            let gate = mason_server::auth::AuthGate::load(path)
+                .unwrap_or_else(|e| panic!("test server: {e}"));
+            state = state.with_auth(gate);
+        }
         if sync {
             state
                 .initial_sync()

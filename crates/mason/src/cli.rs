@@ -4,6 +4,8 @@
 //!   retry progress.
 //! - [`controller_opts`]: the connection and type flags of reaper, cleaner and janitor,
 //!   and running one controller loop until a signal.
+//! - [`credential_opts`]: `--username`/`--password-file`, `--token-file` and `--ca-file`,
+//!   shared by every command that talks to a server.
 //! - [`signals`]: SIGINT/SIGTERM for every command (repeats within a second are one).
 //! - [`console`]: the CLI's own messages, in the `--log-format` in force.
 //! - [`translate`]: client errors told as what happened, and their exit codes.
@@ -21,6 +23,7 @@ pub(crate) mod client_opts;
 pub(crate) mod config_check;
 pub(crate) mod console;
 pub(crate) mod controller_opts;
+pub(crate) mod credential_opts;
 pub(crate) mod diagnose;
 pub(crate) mod help;
 pub(crate) mod leased;

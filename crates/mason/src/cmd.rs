@@ -2,8 +2,10 @@
 //! What they share lives in `cli`.
 
 pub(crate) mod acquire;
+pub(crate) mod auth;
 pub(crate) mod bench;
 pub(crate) mod builder;
+pub(crate) mod check_auth;
 pub(crate) mod check_config;
 pub(crate) mod cleaner;
 pub(crate) mod export;

@@ -62,6 +62,12 @@ enum Command {
     /// with its path and fix otherwise.
     #[command(after_help = cli::help::after(cmd::check_config::EXAMPLES, &[Scope::Config]))]
     CheckConfig(cmd::check_config::Opts),
+    /// Validate an auth file (--auth-file): silent exit 0 when valid, every error listed otherwise.
+    #[command(after_help = cli::help::after(cmd::check_auth::EXAMPLES, &[Scope::Config]))]
+    CheckAuth(cmd::check_auth::Opts),
+    /// Make the secrets of an auth file: password hashes and bearer tokens.
+    #[command(after_help = cli::help::after(cmd::auth::EXAMPLES, &[]))]
+    Auth(cmd::auth::Opts),
     /// Build virtual resources out of leased physical ones (Mason), against any Boskos server.
     #[command(after_help = cli::help::after(cmd::builder::EXAMPLES, CONTROLLER))]
     Builder(cmd::builder::Opts),
@@ -123,6 +129,8 @@ impl Command {
         match self {
             Command::Bench(_) => Plain("mason bench"),
             Command::CheckConfig(_) => Plain("mason check-config"),
+            Command::CheckAuth(_) => Plain("mason check-auth"),
+            Command::Auth(_) => Plain("mason auth"),
             Command::Acquire(_) => Plain("mason acquire"),
             Command::Release(_) => Plain("mason release"),
             Command::Heartbeat(_) => Plain("mason heartbeat"),
@@ -160,6 +168,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Bench(opts) => cmd::bench::run(opts).await,
             Command::CheckConfig(opts) => cmd::check_config::run(opts).await,
+            Command::CheckAuth(opts) => cmd::check_auth::run(opts).await,
+            Command::Auth(opts) => cmd::auth::run(opts).await,
             Command::Builder(opts) => cmd::builder::run(opts).await,
             Command::Serve(opts) => cmd::serve::run(opts).await,
             Command::Import(opts) => cmd::import::run(opts).await,

@@ -15,6 +15,7 @@
 //! Giving two binaries (`--server-bin A=old --server-bin B=new`) compares them A/B in one
 //! run, interleaved, which is the only fair comparison on a shared machine.
 
+mod auth;
 mod report;
 mod server;
 mod threads;
@@ -29,6 +30,7 @@ use server::{ServerProcess, ServerSpec};
 use threads::{Outcome, Run, Work};
 use wire::Endpoint;
 
+pub(crate) use auth::basic_header;
 pub(crate) use report::{Cell, Summary};
 
 /// One server under test: a binary, over plain HTTP or TLS.
@@ -40,16 +42,21 @@ pub(crate) struct Variant {
     pub(crate) binary: PathBuf,
     /// HTTPS with a generated certificate.
     pub(crate) tls: bool,
+    /// `--auth-file` on the server, Basic credentials on every request.
+    pub(crate) auth: bool,
 }
 
 impl Variant {
-    /// `A`, `A+tls`.
+    /// `A`, `A+tls`, `A+auth`, `A+tls+auth`.
     pub(crate) fn name(&self) -> String {
+        let mut name = self.label.clone();
         if self.tls {
-            format!("{}+tls", self.label)
-        } else {
-            self.label.clone()
+            name.push_str("+tls");
         }
+        if self.auth {
+            name.push_str("+auth");
+        }
+        name
     }
 }
 
@@ -117,11 +124,18 @@ pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>>
     } else {
         None
     };
+    let auth = if plan.variants.iter().any(|v| v.auth) {
+        Some(auth::BenchAuth::generate()?)
+    } else {
+        None
+    };
     let mut cells = Vec::new();
     for &pool in &plan.pools {
         let mut servers = Vec::new();
         for variant in &plan.variants {
-            let endpoint = endpoint_for(variant, pki.as_ref());
+            let mut endpoint = endpoint_for(variant, pki.as_ref());
+            let variant_auth = auth.as_ref().filter(|_| variant.auth);
+            endpoint.authorization = variant_auth.map(|a| a.header.clone());
             let spec = ServerSpec {
                 binary: variant.binary.clone(),
                 pool,
@@ -131,6 +145,7 @@ pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>>
                     (Some(p), true) => Some(p.files()),
                     _ => None,
                 },
+                auth_file: variant_auth.map(|a| a.file.clone()),
             };
             let server = ServerProcess::start(&spec, endpoint.clone())?;
             eprintln!(
@@ -211,6 +226,7 @@ fn endpoint_for(variant: &Variant, pki: Option<&tls::TestPki>) -> Endpoint {
             (Some(p), true) => Some(p.client()),
             _ => None,
         },
+        authorization: None,
     }
 }
 

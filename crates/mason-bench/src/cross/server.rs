@@ -36,6 +36,8 @@ pub(crate) struct ServerSpec {
     pub(crate) state: String,
     /// `(certificate, key)` PEM files for `--tls-cert`/`--tls-key`, when serving HTTPS.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// `--auth-file`, when checking credentials.
+    pub(crate) auth_file: Option<PathBuf>,
 }
 
 /// A running `mason serve`.
@@ -86,6 +88,9 @@ impl ServerProcess {
                 .arg(cert)
                 .arg("--tls-key")
                 .arg(key);
+        }
+        if let Some(file) = &spec.auth_file {
+            command.arg("--auth-file").arg(file);
         }
         let child = command.spawn().map_err(Error::io(format!(
             "cannot start {} serve",
@@ -206,6 +211,7 @@ mod tests {
             rtype: "bench".into(),
             state: "free".into(),
             tls: None,
+            auth_file: None,
         };
         write_config(&path, &spec).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -28,6 +28,8 @@ pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
     /// TLS client settings and the name to verify, when the server speaks HTTPS.
     pub(crate) tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// `Authorization` value sent with every request, when the server checks credentials.
+    pub(crate) authorization: Option<String>,
 }
 
 impl Endpoint {
@@ -72,6 +74,8 @@ pub(crate) struct WireConn {
     stream: Stream,
     /// `Host` header value.
     host: String,
+    /// `Authorization` header line (with its CRLF), if any.
+    authorization: Option<Vec<u8>>,
     /// The request being written (reused).
     out: Vec<u8>,
     /// Bytes read but not yet consumed: `buf[pos..len]`.
@@ -113,6 +117,10 @@ impl WireConn {
         Ok(Self {
             stream,
             host: endpoint.addr.to_string(),
+            authorization: endpoint
+                .authorization
+                .as_ref()
+                .map(|v| format!("Authorization: {v}\r\n").into_bytes()),
             out: Vec::with_capacity(512),
             buf: vec![0; 16 * 1024],
             pos: 0,
@@ -154,6 +162,9 @@ impl WireConn {
         )?;
         if matches!(method, Method::Post) {
             self.out.extend_from_slice(b"Content-Length: 0\r\n");
+        }
+        if let Some(line) = &self.authorization {
+            self.out.extend_from_slice(line);
         }
         self.out.extend_from_slice(b"\r\n");
         self.stream.write_all(&self.out)?;
@@ -403,7 +414,14 @@ mod tests {
             }
             seen
         });
-        (Endpoint { addr, tls: None }, handle)
+        (
+            Endpoint {
+                addr,
+                tls: None,
+                authorization: None,
+            },
+            handle,
+        )
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::ui;
 
 /// The API router: upstream's routes, health, metrics and `/api/v2`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/acquire", any(acquire::handle))
         .route("/acquirebystate", any(acquire_by_state::handle))
         .route("/release", any(release::handle))
@@ -56,7 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(ui::page).fallback(catch_all::handle))
         .route("/ui/", get(ui::page).fallback(catch_all::handle))
         .route("/ui/{file}", get(ui::asset).fallback(catch_all::handle))
-        .fallback(catch_all::handle)
+        .fallback(catch_all::handle);
+    with_auth(routes, &state)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             track::observe,
@@ -74,9 +75,19 @@ pub fn status_router(board: StatusBoard) -> Router {
 
 /// The router of the optional `--metrics-port` listener: `GET /metrics` only.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics::handle))
-        .with_state(state)
+    let routes = Router::new().route("/metrics", get(metrics::handle));
+    with_auth(routes, &state).with_state(state)
+}
+
+/// The auth gate in front of `routes`, when the server checks credentials.
+fn with_auth(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    match state.auth() {
+        Some(gate) => routes.layer(axum::middleware::from_fn_with_state(
+            gate.clone(),
+            crate::auth::middleware::authorize,
+        )),
+        None => routes,
+    }
 }
 
 /// The router of the optional `--health-port` listener: `/healthz` and `/healthz/ready`.

@@ -13,7 +13,9 @@
 //! - `status`: `/api/v2/status` with the server's own loops running;
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
+//! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers).
 
+mod auth;
 mod bad_input;
 mod concurrency;
 mod dashboard_api;

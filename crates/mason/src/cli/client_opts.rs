@@ -2,7 +2,6 @@
 //! building the [`HttpClient`] (with retry progress on stderr), and the server URL
 //! check.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +9,7 @@ use mason_client::{HttpClient, RetryNotice, RetryPolicy};
 use mason_types::{parse_go_duration, DurationError};
 
 use crate::cli::console;
+use crate::cli::credential_opts::CredentialOpts;
 use crate::exit::{self, Exit};
 
 /// Connection flags of the client subcommands.
@@ -23,12 +23,8 @@ pub(crate) struct ClientOpts {
     /// Who holds the leases [default: $USER@$HOSTNAME].
     #[arg(long, env = "MASON_OWNER", value_name = "NAME", default_value_t = default_owner(), hide_default_value = true)]
     pub(crate) owner_name: String,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
-    /// File holding the basic-auth password; re-read when it changes, whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialOpts,
     /// Limit for one HTTP request, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     pub(crate) request_timeout: Duration,
@@ -58,8 +54,9 @@ impl ClientOpts {
         &self,
         command: &'static str,
     ) -> Result<mason_client::HttpClientBuilder, Exit> {
-        Ok(HttpClient::builder(self.server_url()?, &self.owner_name)
-            .credentials(self.username.clone(), self.password_file.clone())
+        Ok(self
+            .credentials
+            .apply(HttpClient::builder(self.server_url()?, &self.owner_name))
             .request_timeout(self.request_timeout)
             .retry(RetryPolicy {
                 attempts: self.request_attempts,

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::{go_duration, missing_server_url, server_url};
+use crate::cli::credential_opts::CredentialOpts;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -42,12 +43,8 @@ pub(crate) struct ConnectOpts {
     /// Who holds the leases [default: upstream's name for this controller].
     #[arg(long, value_name = "NAME")]
     pub(crate) owner_name: Option<String>,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
-    /// File holding the basic-auth password; re-read when it changes, whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialOpts,
     /// Limit for one HTTP request, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     pub(crate) request_timeout: Duration,
@@ -66,7 +63,7 @@ impl ConnectOpts {
     }
 
     /// [`ConnectOpts::client`] as the concrete [`HttpClient`] (which also reads
-    /// `mason serve`'s `/api/v2` extension routes).
+    /// `mason serve`'s `/api/v2` extension routes, with the same credentials and CA).
     pub(crate) fn http_client(&self, default_owner: &str) -> Result<HttpClient, Exit> {
         let owner = self.owner_name.as_deref().unwrap_or(default_owner);
         if owner.trim().is_empty() {
@@ -75,8 +72,8 @@ impl ConnectOpts {
                 "mason: --owner-name must not be empty",
             ));
         }
-        HttpClient::builder(self.server_url()?, owner)
-            .credentials(self.username.clone(), self.password_file.clone())
+        self.credentials
+            .apply(HttpClient::builder(self.server_url()?, owner))
             .request_timeout(self.request_timeout)
             .build()
             .map_err(|e| Exit::new(exit::USAGE, format!("mason: {e}")))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mason_server::auth::AuthGate;
 use mason_server::{AppState, ConfigSource, Error as ServerError};
 use mason_store::open::StoreOptions;
 use mason_store::{Store, StoreUrl, SystemClock};
@@ -15,11 +16,13 @@ use mason_store::{Store, StoreUrl, SystemClock};
 use crate::exit::{self, Exit};
 
 /// Open the store at `url` and sync the config file at `config` into it (the initial
-/// sync: any failure is fatal, as upstream); the server state to serve.
+/// sync: any failure is fatal, as upstream); the server state to serve, checking
+/// credentials with `auth` when given.
 pub(crate) async fn open_and_sync(
     url: &StoreUrl,
     request_ttl: Duration,
     config: &Path,
+    auth: Option<AuthGate>,
     command: &str,
 ) -> anyhow::Result<(Arc<dyn Store>, AppState)> {
     let options = StoreOptions {
@@ -30,11 +33,14 @@ pub(crate) async fn open_and_sync(
         .await
         .with_context(|| format!("cannot open store {url}"))?;
     tracing::info!(store = %url, backend = store.backend(), "store opened");
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         Arc::new(SystemClock),
         ConfigSource::File(config.to_path_buf()),
     );
+    if let Some(gate) = auth {
+        state = state.with_auth(gate);
+    }
     match state.initial_sync().await {
         Ok(report) => tracing::info!(
             config = %config.display(),

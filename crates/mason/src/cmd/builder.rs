@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::{go_duration, missing_server_url, server_url};
 use crate::cli::config_check;
+use crate::cli::credential_opts::CredentialOpts;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
@@ -71,12 +72,8 @@ pub(crate) struct Opts {
     /// Heartbeat period of held resources (keep it well under the reaper's expiry).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
     sync_period: Duration,
-    /// Basic-auth username for a fronting proxy (needs --password-file).
-    #[arg(long, value_name = "USER")]
-    username: Option<String>,
-    /// File holding the basic-auth password; whitespace trimmed.
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    credentials: CredentialOpts,
     #[command(flatten)]
     status: StatusOpts,
 }
@@ -99,9 +96,11 @@ impl Opts {
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
     let server_url = opts.server_url.as_deref().ok_or_else(missing_server_url)?;
-    // Also reads `mason serve`'s pools (`/api/v2/drlcs`) and leftovers (`/api/v2/resources`).
-    let http = HttpClient::builder(server_url, &opts.owner_name)
-        .credentials(opts.username.clone(), opts.password_file.clone())
+    // Also reads `mason serve`'s pools (`/api/v2/drlcs`) and leftovers (`/api/v2/resources`),
+    // with the same credentials and CA.
+    let http = opts
+        .credentials
+        .apply(HttpClient::builder(server_url, &opts.owner_name))
         .build()
         .map_err(|e| usage(format!("mason builder: {e}")))?;
     let client: Arc<dyn BoskosApi> = Arc::new(http.clone());

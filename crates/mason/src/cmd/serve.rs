@@ -24,6 +24,7 @@ use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
+use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
 
 /// How long in-flight requests and loops get to finish after the first signal.
@@ -33,7 +34,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 pub(crate) const EXAMPLES: &str = "\
 mason serve --config boskos-resources.yaml                          # SQLite file mason.db here
 mason serve --config resources.yaml --store postgres://mason@db/mason  # one of several replicas
-mason serve --config resources.yaml --port 0 --metrics-port 9090    # 0 picks a free API port";
+mason serve --config resources.yaml --auth-file auth.yaml            # users, tokens and roles";
 
 /// Options of `serve`. Defaults are upstream boskos' (it is a drop-in replacement);
 /// `mason up`'s differ where one local process makes that better.
@@ -76,6 +77,10 @@ pub(crate) struct Opts {
     /// Also serve /healthz and /healthz/ready on this port (the API port always serves them).
     #[arg(long, value_name = "PORT")]
     health_port: Option<u16>,
+    /// Users, tokens and roles (YAML, see `mason check-auth`); re-read when it changes.
+    /// Without it the server is open to anyone who can reach it.
+    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
+    auth_file: Option<PathBuf>,
 }
 
 /// Run the server until a signal.
@@ -89,14 +94,25 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     }
     // Everything that can fail without side effects comes first.
     config_check::preload(&opts.config, "mason serve")?;
+    let auth = opts
+        .auth_file
+        .as_deref()
+        .map(|path| check_auth::load(path, "mason serve"))
+        .transpose()?;
     let listeners = Listeners {
         api: bind(opts.listen_address, opts.port, "API").await?,
         metrics: bind_opt(opts.listen_address, opts.metrics_port, "metrics").await?,
         health: bind_opt(opts.listen_address, opts.health_port, "health").await?,
     };
 
-    let (_, state) =
-        startup::open_and_sync(&opts.store, opts.request_ttl, &opts.config, "mason serve").await?;
+    let (_, state) = startup::open_and_sync(
+        &opts.store,
+        opts.request_ttl,
+        &opts.config,
+        auth,
+        "mason serve",
+    )
+    .await?;
     state.lease().set_max_lease_ttl(opts.max_lease_ttl);
 
     let options = ServerOptions {

@@ -14,9 +14,15 @@
 //! `GET /api/v2/status` on the API port shows every part's loop: the server's config
 //! sync and request GC, the builder (with its pools), the reaper, cleaner and janitor.
 //!
-//! Start-up changes nothing until it is sure to succeed: the config is read and
-//! validated, the janitor program found, and the API port bound before the store is
-//! opened or written (so a typo or a port in use leaves `mason.db` as it was, or absent).
+//! Start-up changes nothing until it is sure to succeed: the config (and the auth file,
+//! if any) is read and validated, the janitor program found, and the API port bound
+//! before the store is opened or written (so a typo or a port in use leaves `mason.db` as
+//! it was, or absent).
+//!
+//! With `--auth-file` the HTTP API checks credentials exactly as `mason serve` does. The
+//! in-process parts are not HTTP clients and need no credentials: they act on the store
+//! directly and can only be reached from inside this process; what they do is recorded
+//! under their owner names.
 //!
 //! Defaults differ from the standalone commands where a single process makes polling
 //! cheap: the full config sync runs every 10 s (lifespans expire promptly) and the
@@ -46,6 +52,7 @@ use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
+use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
 
 /// Two or three typical uses, for `--help`.
@@ -117,6 +124,10 @@ pub(crate) struct Opts {
     /// Pause of the janitor when nothing is dirty, Go duration.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = go_duration)]
     janitor_idle_wait: Duration,
+    /// Users, tokens and roles for the HTTP API (YAML, see `mason check-auth`); re-read
+    /// when it changes. The in-process parts do not use it (see the module docs).
+    #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
+    auth_file: Option<PathBuf>,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
     janitor_args: Vec<String>,
@@ -138,6 +149,11 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     // Everything that can fail without side effects comes first.
     let config = config_check::preload(&opts.config, "mason up")?;
     check_janitor(&opts).map_err(usage)?;
+    let auth = opts
+        .auth_file
+        .as_deref()
+        .map(|path| check_auth::load(path, "mason up"))
+        .transpose()?;
     let base = config_check::base_dir(&opts.config);
     for finding in config_check::builder_findings(&config, &base) {
         tracing::warn!(config = %opts.config.display(), "{finding}");
@@ -152,6 +168,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         &opts.store,
         mason_store::DEFAULT_REQUEST_TTL,
         &opts.config,
+        auth,
         "mason up",
     )
     .await?;
@@ -176,7 +193,12 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     for line in summary {
         println!("  {line}");
     }
-    println!("  try: mason acquire --server-url {url} --owner-name me --type TYPE --state free --target-state busy");
+    let credentials = if opts.auth_file.is_some() {
+        " --username USER --password-file FILE"
+    } else {
+        ""
+    };
+    println!("  try: mason acquire --server-url {url}{credentials} --owner-name me --type TYPE --state free --target-state busy");
     println!("  stop with Ctrl-C (resources in progress go back to dirty)");
 
     token.cancelled().await;

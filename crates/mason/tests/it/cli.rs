@@ -1,7 +1,10 @@
 //! Black-box tests of the `mason` binary: the client subcommands against a real server
 //! started in the test process on 127.0.0.1:0, and `serve`/`up` as real processes (issue
-//! 18: messages, logs, signals, start-up, config checking, help).
+//! 18: messages, logs, signals, start-up, config checking, help; `auth` and
+//! `auth_replay`: `--auth-file`).
 
+mod auth;
+mod auth_replay;
 mod common;
 mod config_check;
 mod daemon;

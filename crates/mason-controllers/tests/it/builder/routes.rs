@@ -75,3 +75,38 @@ async fn a_server_without_the_routes_is_unsupported_not_empty() {
     ));
     fx.server.stop().await;
 }
+
+#[tokio::test]
+async fn routes_send_the_clients_credentials() {
+    use mason_server::auth::secrets::token_hash;
+    use mason_testkit::{TestServer, TestServerOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.yaml");
+    std::fs::write(
+        &auth,
+        format!(
+            "tokens:\n- name: builder\n  token-hash: \"{}\"\n  role: read\n",
+            token_hash("t0ken")
+        ),
+    )
+    .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let server = TestServer::start_with(TestServerOptions::new(CONFIG).with_auth_file(&auth)).await;
+
+    let anonymous = routes(&server.url);
+    match anonymous.load().await {
+        Err(PoolSourceError::Server { message, .. }) => {
+            assert!(message.contains("not authenticated"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let routes = HttpClient::builder(&server.url, "mason")
+        .token_file(&token)
+        .build()
+        .unwrap();
+    assert_eq!(routes.load().await.unwrap().len(), 1);
+    assert!(routes.owned_by("mason").await.unwrap().is_empty());
+    server.stop().await;
+}
