@@ -3,8 +3,9 @@
 //! Upstream's client retries every unexpected status, including 401/404/409 on the raw
 //! calls, for 14 s (1 s, 4 s, 9 s) before reporting what was a definitive answer. We retry
 //! only what can change by itself: transport errors (connection refused or reset, timeouts)
-//! and 5xx answers. Everything else — 400, 401, 404, 405, 409 — is the server's final word
-//! and is returned at once. The back-off keeps upstream's shape (`base × attempt²`).
+//! and 5xx answers except 501 Not Implemented (a server without an extension stays
+//! without it). Everything else — 400, 401, 404, 405, 409, 501 — is the server's final
+//! word and is returned at once. The back-off keeps upstream's shape (`base × attempt²`).
 //!
 //! Retrying a request whose answer was lost (a timeout after the server acted) can, as with
 //! upstream, leave a resource acquired twice by the same owner or released already; the
@@ -83,9 +84,10 @@ impl std::fmt::Debug for RetryHook {
     }
 }
 
-/// Whether an HTTP status is worth retrying (server-side trouble, not a verdict).
+/// Whether an HTTP status is worth retrying (server-side trouble, not a verdict; 501
+/// Not Implemented is a verdict).
 pub(crate) fn is_retryable_status(status: u16) -> bool {
-    (500..=599).contains(&status)
+    (500..=599).contains(&status) && status != 501
 }
 
 #[cfg(test)]
@@ -114,7 +116,7 @@ mod tests {
         for s in [500, 502, 503, 599] {
             assert!(is_retryable_status(s));
         }
-        for s in [200, 400, 401, 404, 405, 409, 413, 429] {
+        for s in [200, 400, 401, 404, 405, 409, 413, 429, 501] {
             assert!(!is_retryable_status(s));
         }
     }

@@ -242,3 +242,22 @@ async fn serve_caps_requested_lease_ttls_with_max_lease_ttl() {
     let (code, stderr) = daemon.wait().await;
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[tokio::test]
+async fn a_set_the_server_cannot_grant_yet_fails_at_once_without_retries() {
+    // Until the store grants sets in one transaction (schema v4), mason serve answers a
+    // valid set 501: a verdict, not trouble worth retrying.
+    let server = TestServer::start(SOLO).await;
+    let args = ["acquire", "--type", "solo=1"];
+    let (code, stdout, stderr) = parts(&mason(&server.url, "ci", &args).await);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("status 501: multi-resource acquire is not available yet"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    let r = server.store.get("solo-1").await.unwrap();
+    assert_eq!(r.owner, "");
+    server.stop().await;
+}
