@@ -113,6 +113,9 @@ pub enum Error {
     /// The store refused or failed the config sync.
     #[error("config sync failed: {0}")]
     Sync(#[source] StoreError),
+    /// The TLS certificate or key cannot be used (the text names the file and why).
+    #[error("{0}")]
+    Tls(String),
     /// A listener or socket failed.
     #[error("{what}: {source}")]
     Io {

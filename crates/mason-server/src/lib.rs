@@ -16,16 +16,21 @@
 //! - [`error`]: [`ApiError`] (store errors → upstream statuses and texts) and the crate [`Error`].
 //! - [`routes`]: the router, one file per route.
 //! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
-//! - [`config`]: the config source, reload (parse, validate, keep the old one on error).
+//! - [`config`]: the config source, reload (parse, validate, keep the old one on error);
+//!   `config_watch` wakes the reload when the file's directory changes.
 //! - [`tasks`]: background loops: config watch + periodic sync, request-queue GC.
 //! - [`status`]: [`StatusBoard`], the loop status served at `GET /api/v2/status`.
 //! - [`ui`]: the dashboard at `GET /ui` (embedded HTML, CSS and JavaScript).
 //! - [`server`]: serving listeners with graceful shutdown.
 //! - [`lease`]: the lease-safety extension's parameters and per-process settings.
+//! - [`transport`]: the accept loop under the router: header and idle timeouts, header
+//!   size limit, connection cap, accept back-off.
+//! - [`tls`]: HTTPS with a certificate that follows its files.
 
 pub mod auth;
 mod body;
 pub mod config;
+mod config_watch;
 pub mod error;
 pub mod lease;
 pub mod metrics;
@@ -36,6 +41,8 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod tasks;
+pub mod tls;
+pub mod transport;
 pub mod ui;
 
 pub use config::ConfigSource;
@@ -45,6 +52,8 @@ pub use routes::{health_router, metrics_router, router, status_router};
 pub use server::{run, serve, Listeners, ServerOptions};
 pub use state::AppState;
 pub use status::{LoopTracker, StatusBoard};
+pub use tls::{TlsFiles, TlsSource};
+pub use transport::TransportOptions;
 
 /// Largest request body accepted (`/update` and `POST /api/v2/acquire` read one); bigger
 /// bodies get 413.

@@ -1,10 +1,10 @@
 //! Serving: [`serve`] runs one router on one listener until the token is cancelled, then
 //! finishes in-flight requests; [`run`] serves the API listener (and the optional metrics
 //! and health listeners) together with the background loops, and returns once all of them
-//! have stopped.
+//! have stopped. Both go through [`crate::transport`] (timeouts, limits) and, for the API
+//! listener, [`crate::tls`] when configured.
 
-use axum::serve::ListenerExt;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,9 +17,12 @@ use crate::lease::{self, ExpiryOptions};
 use crate::routes::{health_router, metrics_router, router};
 use crate::state::AppState;
 use crate::tasks;
+use crate::tls::TlsSource;
+use crate::transport::limits::{default_max_connections, SIDE_LISTENER_CONNECTIONS};
+use crate::transport::{self, Endpoint, TransportOptions};
 use crate::{Error, Result};
 
-/// Timings of the background loops.
+/// Timings of the background loops, and how the listeners serve.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Full config sync period (`--sync-period`, default 1 minute).
@@ -30,6 +33,11 @@ pub struct ServerOptions {
     pub request_gc_period: Duration,
     /// Lease expiry loop timings (runs only when the store offers lease expiry).
     pub lease_expiry: ExpiryOptions,
+    /// Timeouts, header size limit and connection cap of every listener.
+    pub transport: TransportOptions,
+    /// Serve the API listener over HTTPS (separate metrics and health listeners stay
+    /// plain HTTP); the certificate follows its files while serving.
+    pub tls: Option<TlsSource>,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +47,8 @@ impl Default for ServerOptions {
             config_poll_interval: Duration::from_secs(2),
             request_gc_period: Duration::from_secs(60),
             lease_expiry: ExpiryOptions::default(),
+            transport: TransportOptions::default(),
+            tls: None,
         }
     }
 }
@@ -54,31 +64,23 @@ pub struct Listeners {
     pub health: Option<TcpListener>,
 }
 
-/// Serve `app` on `listener` until `shutdown` is cancelled; in-flight requests finish.
-/// Handlers see the peer's address as `ConnectInfo<SocketAddr>` (the auth gate's
-/// per-address failure limit keys on it).
+/// Serve `app` on `listener` over plain HTTP with the default transport options (the
+/// connection cap from the open-file limit) until `shutdown` is cancelled; in-flight
+/// requests finish.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> Result<()> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    // Answers go out as soon as they are written (no Nagle delay behind an unacknowledged
-    // segment): every answer here is one small write.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
+    let endpoint = Endpoint {
+        app,
+        max_connections: default_max_connections(0),
+        tls: None,
+    };
+    transport::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        endpoint,
+        Arc::new(TransportOptions::default()),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
-    .map_err(|source| Error::Io {
-        what: format!("serving on {addr}"),
-        source,
-    })
+    .await;
+    Ok(())
 }
 
 /// Serve every listener and run the background loops until `shutdown` is cancelled (or a
@@ -113,17 +115,46 @@ pub async fn run(
     ));
     lease::spawn_loops(&tracker, &state, options.lease_expiry, &local);
 
+    if let Some(tls) = &options.tls {
+        tracker.spawn(tls.clone().watch(local.child_token()));
+    }
+
+    let side = usize::from(listeners.metrics.is_some()) + usize::from(listeners.health.is_some());
+    let api_cap = options
+        .transport
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(side));
+    tracing::info!(
+        max_connections = api_cap,
+        tls = options.tls.is_some(),
+        header_timeout = ?options.transport.header_read_timeout,
+        idle_timeout = ?options.transport.idle_timeout,
+        "API transport"
+    );
+    let shared = Arc::new(options.transport.clone());
     let mut servers = JoinSet::new();
-    servers.spawn(serve(
+    let mut listen = |listener: TcpListener, endpoint: Endpoint| {
+        let (options, token) = (Arc::clone(&shared), local.child_token());
+        servers.spawn(async move {
+            transport::serve(listener, endpoint, options, token).await;
+            Ok::<(), Error>(())
+        });
+    };
+    listen(
         listeners.api,
-        router(state.clone()),
-        local.child_token(),
-    ));
+        Endpoint {
+            app: router(state.clone()),
+            max_connections: api_cap,
+            tls: options.tls.clone(),
+        },
+    );
     if let Some(l) = listeners.metrics {
-        servers.spawn(serve(l, metrics_router(state.clone()), local.child_token()));
+        let app = metrics_router(state.clone());
+        listen(l, side_endpoint(app));
     }
     if let Some(l) = listeners.health {
-        servers.spawn(serve(l, health_router(state.clone()), local.child_token()));
+        let app = health_router(state.clone());
+        listen(l, side_endpoint(app));
     }
     let mut outcome = Ok(());
     while let Some(done) = servers.join_next().await {
@@ -143,4 +174,13 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     outcome
+}
+
+/// A separate metrics or health listener: plain HTTP, a small connection share.
+fn side_endpoint(app: Router) -> Endpoint {
+    Endpoint {
+        app,
+        max_connections: SIDE_LISTENER_CONNECTIONS,
+        tls: None,
+    }
 }

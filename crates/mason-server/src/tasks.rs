@@ -19,11 +19,9 @@
 //!
 //! Both record their runs on the [`crate::StatusBoard`] (`config-sync`, `request-gc`).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -44,7 +42,7 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     let _watcher = state
         .config()
         .path()
-        .and_then(|path| watch_directory_of(path, wake.clone()));
+        .and_then(|path| crate::config_watch::watch(path, wake.clone()));
     let poll = state
         .config()
         .path()
@@ -108,31 +106,6 @@ pub async fn config_loop(state: AppState, options: ServerOptions, shutdown: Canc
     }
     status.stopped();
     tracing::debug!("config loop stopped");
-}
-
-/// Watch a file's directory (editors and Kubernetes ConfigMaps replace files by renaming,
-/// which a watch on the file itself would miss). Any event wakes the loop, which then
-/// compares the file's content. `None` (logged) when the platform refuses a watch: the
-/// poll still notices changes. Used for the config file and the auth file.
-pub(crate) fn watch_directory_of(path: &Path, wake: Arc<Notify>) -> Option<RecommendedWatcher> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            wake.notify_one();
-        }
-    };
-    let result = notify::recommended_watcher(handler)
-        .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
-    match result {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the directory; polling only");
-            None
-        }
-    }
 }
 
 /// Drop expired `request_id` queue entries every `period` until `shutdown`.

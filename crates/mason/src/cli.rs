@@ -18,6 +18,7 @@
 //! - [`startup`]: opening the store and the initial sync of serve and up, after
 //!   everything that can fail without side effects.
 //! - [`help`]: the examples and exit codes at the end of every `--help`.
+//! - [`transport_opts`]: TLS, connection cap and timeouts of serve and up.
 
 pub(crate) mod client_opts;
 pub(crate) mod config_check;
@@ -33,3 +34,4 @@ pub(crate) mod startup;
 pub(crate) mod status_opts;
 pub(crate) mod store_opts;
 pub(crate) mod translate;
+pub(crate) mod transport_opts;

@@ -152,6 +152,14 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: with THP on ("always" on many
+    // distributions), mimalloc's arenas are backed by 2 MiB pages that freed memory never
+    // leaves, so a burst of connections would keep the server's memory up for good (and
+    // the idle footprint is ~30 % larger). Set before the runtime allocates much.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("mason: cannot turn off transparent huge pages: {e}");
+    }
     let cli = Cli::parse();
     logging::init(&cli.log, cli.command.log_style());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::AuthGate;
-use crate::tasks::watch_directory_of;
+use crate::config_watch::watch;
 
 /// The longest time between two reads of the file.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ pub async fn reload_loop(gate: Arc<AuthGate>, shutdown: CancellationToken) {
     };
     let wake = Arc::new(Notify::new());
     // Held for the loop's lifetime: dropping the watcher stops the events.
-    let _watcher = watch_directory_of(&path, wake.clone());
+    let _watcher = watch(&path, wake.clone());
     loop {
         let woken = tokio::select! {
             _ = shutdown.cancelled() => break,

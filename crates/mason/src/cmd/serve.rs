@@ -25,6 +25,7 @@ use crate::cli::config_check;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cmd::check_auth;
+use crate::cli::transport_opts::TransportOpts;
 use crate::exit::{self, Exit};
 
 /// How long in-flight requests and loops get to finish after the first signal.
@@ -81,6 +82,8 @@ pub(crate) struct Opts {
     /// Without it the server is open to anyone who can reach it.
     #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
     auth_file: Option<PathBuf>,
+    #[command(flatten)]
+    transport: TransportOpts,
 }
 
 /// Run the server until a signal.
@@ -99,8 +102,15 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         .as_deref()
         .map(|path| check_auth::load(path, "mason serve"))
         .transpose()?;
+    let (transport, tls) = opts.transport.prepare("serve")?;
     let listeners = Listeners {
-        api: bind(opts.listen_address, opts.port, "API").await?,
+        api: bind(
+            opts.listen_address,
+            opts.port,
+            "API",
+            opts.transport.scheme(),
+        )
+        .await?,
         metrics: bind_opt(opts.listen_address, opts.metrics_port, "metrics").await?,
         health: bind_opt(opts.listen_address, opts.health_port, "health").await?,
     };
@@ -117,6 +127,8 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
 
     let options = ServerOptions {
         sync_period: opts.sync_period,
+        transport,
+        tls,
         ..ServerOptions::default()
     };
     let shutdown = shutdown_on_signals()?;
@@ -132,13 +144,13 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+async fn bind(ip: IpAddr, port: u16, what: &str, scheme: &str) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} ({what})"))?;
     let local = listener.local_addr().context("listener address")?;
-    tracing::info!("{what} listening on http://{local}");
+    tracing::info!("{what} listening on {scheme}://{local}");
     Ok(listener)
 }
 
@@ -148,7 +160,7 @@ async fn bind_opt(
     what: &str,
 ) -> anyhow::Result<Option<TcpListener>> {
     match port {
-        Some(p) => bind(ip, p, what).await.map(Some),
+        Some(p) => bind(ip, p, what, "http").await.map(Some),
         None => Ok(None),
     }
 }

@@ -42,6 +42,7 @@ use anyhow::Context;
 use clap::Args;
 use mason_controllers::types_source::parse_type_list;
 use mason_inprocess::InProcessClient;
+use mason_server::ServerOptions;
 use mason_store::StoreUrl;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
@@ -53,6 +54,7 @@ use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cmd::check_auth;
+use crate::cli::transport_opts::TransportOpts;
 use crate::exit::{self, Exit};
 
 /// Two or three typical uses, for `--help`.
@@ -128,6 +130,8 @@ pub(crate) struct Opts {
     /// when it changes. The in-process parts do not use it (see the module docs).
     #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
     auth_file: Option<PathBuf>,
+    #[command(flatten)]
+    transport: TransportOpts,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
     janitor_args: Vec<String>,
@@ -148,6 +152,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     }
     // Everything that can fail without side effects comes first.
     let config = config_check::preload(&opts.config, "mason up")?;
+    let (transport, tls) = opts.transport.prepare("up")?;
     check_janitor(&opts).map_err(usage)?;
     let auth = opts
         .auth_file
@@ -162,7 +167,11 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let api = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let url = format!("http://{}", api.local_addr().context("listener address")?);
+    let url = format!(
+        "{}://{}",
+        opts.transport.scheme(),
+        api.local_addr().context("listener address")?
+    );
 
     let (store, state) = startup::open_and_sync(
         &opts.store,
@@ -185,7 +194,13 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         client: &client,
         status: &board,
     };
-    let failed = tasks::spawn_server(&tracker, &token, state, api, opts.sync_period);
+    let server_options = ServerOptions {
+        sync_period: opts.sync_period,
+        transport,
+        tls,
+        ..ServerOptions::default()
+    };
+    let failed = tasks::spawn_server(&tracker, &token, state, api, server_options);
     let summary = plan.spawn_controllers(&tracker, &token).map_err(usage)?;
     tasks::spawn_pool_log(&tracker, &token, store);
 

@@ -8,11 +8,16 @@
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
 //! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
 //! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
+//! - [`transport`]: slowloris, oversized heads, a low fd limit against `mason serve`.
+//! - [`tls`]: `mason serve` over HTTPS, certificate rotation, bad pairs.
 
 mod builder_cli;
 mod cli;
 mod controllers_cli;
 mod migrate;
 mod replicas;
+mod serve_process;
+mod tls;
 mod torture;
+mod transport;
 mod up_e2e;

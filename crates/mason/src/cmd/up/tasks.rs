@@ -47,17 +47,13 @@ pub(super) fn spawn_server(
     token: &CancellationToken,
     state: AppState,
     api: TcpListener,
-    sync_period: Duration,
+    options: ServerOptions,
 ) -> Arc<AtomicBool> {
     let failed = Arc::new(AtomicBool::new(false));
     let listeners = Listeners {
         api,
         metrics: None,
         health: None,
-    };
-    let options = ServerOptions {
-        sync_period,
-        ..ServerOptions::default()
     };
     let (flag, root) = (failed.clone(), token.clone());
     let child = token.child_token();
