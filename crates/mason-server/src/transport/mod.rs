@@ -18,10 +18,10 @@
 //!   line per second, with a count.
 //! - **TLS** (optional, [`crate::tls`]): the handshake runs under the header timeout.
 //! - **Shutdown**: no new connections; each open one closes gracefully once its request in
-//!   flight is answered; [`serve`] returns when all have.
+//!   flight is answered; serving returns when all have.
 //!
-//! Layout: [`activity`] (header/idle clocks, the socket wrapper and the tower layer),
-//! [`connection`] (driving one connection, refusing one over the cap), [`limits`] (open
+//! Layout: `activity` (header/idle clocks, the socket wrapper and the tower layer),
+//! `connection` (driving one connection, refusing one over the cap), [`limits`] (open
 //! files, default cap, accept errors).
 
 pub(crate) mod activity;
