@@ -24,8 +24,8 @@ use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
-use crate::cmd::check_auth;
 use crate::cli::transport_opts::TransportOpts;
+use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
 
 /// How long in-flight requests and loops get to finish after the first signal.

@@ -53,8 +53,8 @@ use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
-use crate::cmd::check_auth;
 use crate::cli::transport_opts::TransportOpts;
+use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
 
 /// Two or three typical uses, for `--help`.
