@@ -169,4 +169,43 @@ mod tests {
             Err(Unreadable::Malformed("more than one Authorization header"))
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any header value a client can send is read or refused with a reason; never a
+        /// panic.
+        #[test]
+        fn any_header_is_read_or_refused(value in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                let mut headers = HeaderMap::new();
+                headers.insert(header::AUTHORIZATION, value);
+                let _ = from_headers(&headers);
+            }
+        }
+
+        /// Basic credentials of arbitrary bytes: the user name is what comes before the
+        /// first ':' (RFC 7617), read exactly when it is non-empty UTF-8; the password is
+        /// the rest, byte for byte. Anything else is malformed.
+        #[test]
+        fn basic_pairs_round_trip_or_are_malformed(
+            user in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            password in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            let mut pair = user.clone();
+            pair.push(b':');
+            pair.extend_from_slice(&password);
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&pair));
+            let got = read(value.as_bytes());
+            let colon = pair.iter().position(|b| *b == b':').unwrap();
+            let (name, rest) = (&pair[..colon], &pair[colon + 1..]);
+            match std::str::from_utf8(name) {
+                Ok(name) if !name.is_empty() => proptest::prop_assert_eq!(
+                    got,
+                    Ok(Credentials::Basic { user: name.to_string(), password: rest.to_vec() })
+                ),
+                _ => proptest::prop_assert!(matches!(got, Err(Unreadable::Malformed(_)))),
+            }
+        }
+    }
 }

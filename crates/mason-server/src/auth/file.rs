@@ -360,4 +360,28 @@ mod tests {
             ["tokens[0].name: \"ci\" is defined twice (names are unique across users and tokens)"]
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Any text is a valid auth file or a list of problems; never a panic.
+        #[test]
+        fn any_text_is_parsed_or_refused(text in "(users:|tokens:|- name: |  role: |  password-hash: |  token-hash: |  owners: |\\[|\\]|\\{|\\}|\n|\"|\\PC){0,80}") {
+            if let Err(e) = AuthFile::parse(&text) {
+                proptest::prop_assert!(!e.problems().is_empty());
+            }
+        }
+
+        /// A hash of any other format, in an otherwise valid file, is a config error
+        /// that names the field.
+        #[test]
+        fn unknown_hash_formats_are_config_errors(hash in "[$a-z0-9:=,.+/]{0,60}") {
+            let text = format!("users:\n- name: a\n  password-hash: \"{hash}\"\n  role: read\n");
+            let err = AuthFile::parse(&text).unwrap_err();
+            proptest::prop_assert!(
+                err.problems().iter().any(|p| p.starts_with("users[0].password-hash: ")),
+                "{:?}", err.problems()
+            );
+        }
+    }
 }

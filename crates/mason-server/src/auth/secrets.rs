@@ -248,4 +248,44 @@ mod tests {
             );
         }
     }
+
+    /// A valid hash of cost m=8,t=1,p=1 (cheap: the format is under test, not argon2).
+    fn cheap_hash() -> &'static str {
+        static HASH: OnceLock<String> = OnceLock::new();
+        HASH.get_or_init(|| hash_password_with_cost(b"pw", 8, 1).unwrap())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Any text is a hash of a known format or an error naming what was expected;
+        /// never a panic. Only argon2id strings can pass.
+        #[test]
+        fn any_text_is_a_known_hash_or_an_error(text in "\\PC{0,120}") {
+            if let Err(e) = check_password_hash(&text) {
+                proptest::prop_assert!(!e.is_empty());
+            } else {
+                proptest::prop_assert!(text.starts_with("$argon2id$"));
+            }
+            if parse_token_hash(&text).is_ok() {
+                proptest::prop_assert!(text.starts_with("sha256:"));
+            }
+        }
+
+        /// A valid hash cut short or with one character replaced is refused or still
+        /// parses; never a panic.
+        #[test]
+        fn damaged_hashes_never_panic(cut in 0usize..200, at in 0usize..200, with in proptest::char::any()) {
+            let valid = cheap_hash();
+            let cut = &valid[..cut.min(valid.len())];
+            let _ = check_password_hash(cut);
+            let mut chars: Vec<char> = valid.chars().collect();
+            let at = at % chars.len();
+            chars[at] = with;
+            let damaged: String = chars.into_iter().collect();
+            let _ = check_password_hash(&damaged);
+            let token = token_hash("t");
+            let _ = parse_token_hash(&token[..cut.len().min(token.len())]);
+        }
+    }
 }
