@@ -63,6 +63,7 @@ impl Conn for StoreConn {
             name: name.to_string(),
             dest: dest.to_string(),
             owner: owner.to_string(),
+            ..Default::default()
         };
         Ok(reply(self.0.release(&req).await, |_| None))
     }
@@ -73,6 +74,7 @@ impl Conn for StoreConn {
             owner: owner.to_string(),
             state: state.to_string(),
             userdata: None,
+            ..Default::default()
         };
         Ok(reply(self.0.update(&req).await, |_| None))
     }

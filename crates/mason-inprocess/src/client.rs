@@ -124,6 +124,7 @@ impl BoskosApi for InProcessClient {
             name: name.to_string(),
             dest: dest.to_string(),
             owner: self.owner.clone(),
+            ..Default::default()
         };
         self.store
             .release(&req)
@@ -141,6 +142,7 @@ impl BoskosApi for InProcessClient {
             owner: self.owner.clone(),
             state: state.to_string(),
             userdata: userdata.cloned(),
+            ..Default::default()
         };
         self.store
             .update(&req)

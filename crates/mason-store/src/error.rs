@@ -38,6 +38,18 @@ pub enum Error {
         /// The state the caller gave.
         current: String,
     },
+    /// The caller's fencing generation is not the resource's current one: the lease it
+    /// was granted has ended (and the resource may have been granted again). Nothing
+    /// changed.
+    #[error("resource {name}: generation {given} is stale, the current generation is {current}")]
+    GenerationMismatch {
+        /// The resource.
+        name: String,
+        /// The generation the caller sent.
+        given: u64,
+        /// The resource's current generation.
+        current: u64,
+    },
     /// A parameter the store cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
@@ -77,13 +89,15 @@ impl Error {
 
     /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
     /// for both misses, 401 for the wrong owner, 409 for the wrong state (and for an
-    /// import that conflicts with the store), 400 for a bad parameter, 503 while the
+    /// import that conflicts with the store, and a stale fencing generation), 400 for a bad parameter, 503 while the
     /// database is unreachable (so clients retry), 500 for any other fault.
     pub fn status(&self) -> u16 {
         match self {
             Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
             Error::OwnerNotMatch { .. } => 401,
-            Error::StateNotMatch { .. } | Error::ImportRefused(_) => 409,
+            Error::StateNotMatch { .. }
+            | Error::ImportRefused(_)
+            | Error::GenerationMismatch { .. } => 409,
             Error::InvalidArgument(_) => 400,
             Error::Unavailable(_) => 503,
             Error::Backend { .. } => 500,

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
@@ -65,18 +65,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// `POST /acquire`: take the least recently updated unowned resource of `rtype` in
     /// `state`, honouring the `request_id` queue, creating a dynamic resource on a new
-    /// request id when the pool has room (SPEC §4.1).
+    /// request id when the pool has room (SPEC §4.1). The grant gives the resource a
+    /// fresh fencing generation ([`Acquired::lease`]).
     async fn acquire(&self, req: &AcquireRequest) -> Result<Acquired>;
 
     /// `POST /acquirebystate`: all named resources, unowned and in `state`, or none
     /// (atomic, unlike upstream which leaks partial acquisitions).
     async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>>;
 
-    /// `POST /release`: owner must match; sets state `dest`, clears the owner and applies
-    /// the expiration-date rules of SPEC §4.4.
+    /// `POST /release`: owner (and, when given, generation) must match; sets state
+    /// `dest`, clears the owner, gives a fresh generation and applies the
+    /// expiration-date rules of SPEC §4.4.
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource>;
 
-    /// `POST /update`: owner and state must match; merges user data and bumps `lastupdate`.
+    /// `POST /update`: owner and state (and, when given, generation) must match; merges
+    /// user data and bumps `lastupdate`. The generation stays.
     async fn update(&self, req: &UpdateRequest) -> Result<Resource>;
 
     /// `POST /reset`: every owned resource of `rtype` in `state` untouched for at least
@@ -94,6 +97,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resources matching `filter`, least recently updated first.
     async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>>;
+
+    /// [`Store::get`] with the resource's lease facts (its fencing generation): the
+    /// `/api/v2` resource object.
+    async fn get_v2(&self, name: &str) -> Result<ResourceV2>;
+
+    /// [`Store::list`] with each resource's lease facts.
+    async fn list_v2(&self, filter: &ResourceFilter) -> Result<Vec<ResourceV2>>;
 
     /// The dynamic pools the server maintains.
     async fn drlcs(&self) -> Result<Vec<DynamicResourceLifeCycle>>;

@@ -1,6 +1,7 @@
 //! What [`Store`](crate::Store) methods answer beyond plain resources: a granted acquire,
 //! the visible request queue, and the report of a config sync.
 
+use mason_types::resource_v2::LeaseFacts;
 use mason_types::{Resource, Timestamp};
 
 /// A successful acquire.
@@ -11,6 +12,9 @@ pub struct Acquired {
     /// When this request was first seen (its first poll), or now without a request id;
     /// feeds `boskos_acquire_duration_seconds`.
     pub requested_at: Timestamp,
+    /// The lease's facts: the fencing generation this grant gave the resource (send it
+    /// back with release and update).
+    pub lease: LeaseFacts,
 }
 
 /// One waiting `request_id` in the priority queue.

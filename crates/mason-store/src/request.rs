@@ -47,6 +47,10 @@ pub struct ReleaseRequest {
     pub dest: String,
     /// Who releases it (must be its owner).
     pub owner: String,
+    /// The fencing generation the caller was granted; when given and not the resource's
+    /// current one the release is refused ([`Error::GenerationMismatch`](crate::Error::GenerationMismatch))
+    /// before any other check. `None`: upstream's behaviour.
+    pub generation: Option<u64>,
 }
 
 /// The parameters of `POST /update`, the heartbeat (SPEC §4.5).
@@ -60,6 +64,9 @@ pub struct UpdateRequest {
     pub state: String,
     /// User data to merge (an empty value deletes its key); `None` changes none.
     pub userdata: Option<UserData>,
+    /// The fencing generation the caller was granted, checked as for
+    /// [`ReleaseRequest::generation`]. An update never changes the generation.
+    pub generation: Option<u64>,
 }
 
 /// The parameters of `POST /reset` (SPEC §4.6).

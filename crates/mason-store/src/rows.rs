@@ -3,13 +3,15 @@
 //! pool specs as JSON text. A backend reads a row into one of the raw row types here and
 //! calls its `decode`; nothing else turns stored values into domain values.
 //!
-//! Adding a column to every resource query (a lease generation, say) means: the schema of
-//! both backends, [`resource_columns!`], [`ResourceRow`], and each backend's
-//! `rows::resource_row`.
+//! Adding a column to every resource query (as the fencing generation was) means: the
+//! schema of both backends, [`resource_columns!`], [`ResourceRow`], and each backend's
+//! `rows::resource`.
 
 use std::time::Duration;
 
-use mason_types::{DynamicResourceLifeCycle, Resource, Timestamp, UserData};
+use mason_types::{
+    DynamicResourceLifeCycle, LeaseFacts, Resource, ResourceV2, Timestamp, UserData,
+};
 
 use crate::{Error, ResourceFilter, Result};
 
@@ -17,10 +19,14 @@ use crate::{Error, ResourceFilter, Result};
 /// literal for `concat!` (so statements stay `&'static str`, never formatted per call).
 macro_rules! resource_columns {
     () => {
-        "name, type, state, owner, lastupdate, userdata, expiration"
+        "name, type, state, owner, lastupdate, userdata, expiration, generation"
     };
 }
 pub(crate) use resource_columns;
+
+/// The position of the last column of [`resource_columns!`] (0-based): a query that
+/// selects more columns after them reads those from `GENERATION_COLUMN + 1` on.
+pub(crate) const GENERATION_COLUMN: usize = 7;
 
 /// [`resource_columns!`] as a constant, for statements built at run time.
 pub(crate) const RESOURCE_COLUMNS: &str = resource_columns!();
@@ -51,14 +57,21 @@ pub(crate) struct ResourceRow<'a> {
     /// User data as stored (JSON text).
     pub(crate) userdata: &'a str,
     pub(crate) expiration: Option<i64>,
+    /// The fencing generation (never negative as stored).
+    pub(crate) generation: i64,
 }
 
 impl ResourceRow<'_> {
-    /// The resource this row holds.
-    pub(crate) fn decode(self) -> Result<Resource> {
+    /// The resource this row holds, with its lease facts.
+    pub(crate) fn decode(self) -> Result<ResourceV2> {
         let userdata: UserData = serde_json::from_str(self.userdata)
             .map_err(|e| Error::backend_from("bad userdata in the database", e))?;
-        Ok(Resource {
+        let lease = LeaseFacts {
+            generation: u64::try_from(self.generation).unwrap_or_default(),
+            lease_ttl: None,
+            lease_deadline: None,
+        };
+        let resource = Resource {
             name: self.name,
             rtype: self.rtype,
             state: self.state,
@@ -66,7 +79,8 @@ impl ResourceRow<'_> {
             lastupdate: from_micros(self.lastupdate),
             userdata,
             expiration_date: self.expiration.map(from_micros),
-        })
+        };
+        Ok(ResourceV2 { resource, lease })
     }
 }
 

@@ -30,12 +30,12 @@ pub(super) async fn handle(
             "Name: {name}, dest: {dest}, owner: {owner}, all of them must be set in the request."
         )));
     }
-    // Checked before the store is asked; handed to it once it records generations.
-    let _generation = lease_params::generation(&p)?;
     let req = ReleaseRequest {
         name: name.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),
+        // A stale one is the store's 409 (GenerationMismatch), nothing changed.
+        generation: lease_params::generation(&p)?,
     };
     state.store().release(&req).await.map_err(|e| {
         ApiError::from_store(

@@ -40,13 +40,15 @@ pub(super) async fn handle(
             "Name: {name}, owner: {owner}, state : {rstate}, all of them must be set in the request."
         )));
     }
-    // Checked before the store is asked; handed to it once it records generations.
-    let _generation = lease_params::generation(&p)?;
+    // Checked before the body is read.
+    let generation = lease_params::generation(&p)?;
     let req = UpdateRequest {
         name: name.to_string(),
         owner: owner.to_string(),
         state: rstate.to_string(),
         userdata: decode_body(body).await?,
+        // A stale one is the store's 409 (GenerationMismatch), nothing changed.
+        generation,
     };
     state.store().update(&req).await.map_err(|e| {
         ApiError::from_store(

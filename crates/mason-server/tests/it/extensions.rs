@@ -32,6 +32,7 @@ async fn prometheus_metrics_cover_resources_acquires_and_http() {
         name: "t1-a".into(),
         dest: "free".into(),
         owner: "x".into(),
+        ..Default::default()
     };
     h.store.release(&release).await.unwrap();
     h.clock.advance(Duration::from_secs(5));

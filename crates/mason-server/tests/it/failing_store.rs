@@ -10,7 +10,7 @@ use mason_store::{
     QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
     UpdateRequest,
 };
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 /// Which failure to inject.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,14 @@ impl Store for FailingStore {
     async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
         self.check()?;
         self.inner.list(filter).await
+    }
+    async fn get_v2(&self, name: &str) -> Result<ResourceV2> {
+        self.check()?;
+        self.inner.get_v2(name).await
+    }
+    async fn list_v2(&self, filter: &ResourceFilter) -> Result<Vec<ResourceV2>> {
+        self.check()?;
+        self.inner.list_v2(filter).await
     }
     async fn drlcs(&self) -> Result<Vec<DynamicResourceLifeCycle>> {
         self.check()?;

@@ -110,3 +110,50 @@ async fn a_bad_generation_is_a_400_and_changes_nothing() {
     }
     assert_eq!(h.store.get("t1-a").await.unwrap(), before);
 }
+
+#[tokio::test]
+async fn a_stale_generation_is_a_409_naming_both_and_changes_nothing() {
+    let h = Harness::with_config(CONFIG).await;
+    h.lease("t1-a", "free", "busy", "o").await;
+    let granted = h.store.get_v2("t1-a").await.unwrap();
+    let current = granted.lease.generation;
+    let stale = current - 1;
+    h.clock.advance(Duration::from_secs(5));
+    let text = |prefix: &str| {
+        format!("{prefix}resource t1-a: generation {stale} is stale, the current generation is {current}")
+    };
+    h.post(&format!(
+        "/release?name=t1-a&dest=dirty&owner=o&generation={stale}"
+    ))
+    .await
+    .assert_error(409, &text("Done failed: t1-a - dirty (from o): "));
+    h.call(
+        "POST",
+        &format!("/update?name=t1-a&owner=o&state=busy&generation={stale}"),
+        r#"{"k":"v"}"#,
+    )
+    .await
+    .assert_error(409, &text("Update failed: t1-a - busy (o): "));
+    assert_eq!(h.store.get_v2("t1-a").await.unwrap(), granted, "unchanged");
+
+    // The current generation renews and releases.
+    h.post(&format!(
+        "/update?name=t1-a&owner=o&state=busy&generation={current}"
+    ))
+    .await
+    .assert_empty_ok();
+    h.post(&format!(
+        "/release?name=t1-a&dest=dirty&owner=o&generation={current}"
+    ))
+    .await
+    .assert_empty_ok();
+    let released = h.store.get_v2("t1-a").await.unwrap();
+    assert_eq!(
+        (
+            released.resource.state.as_str(),
+            released.resource.owner.as_str()
+        ),
+        ("dirty", "")
+    );
+    assert!(released.lease.generation > current);
+}

@@ -95,6 +95,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         name: old.clone(),
         dest: "free".into(),
         owner: "user".into(),
+        ..Default::default()
     };
     store.release(&release).await.unwrap();
     clock.advance(Duration::from_secs(60));
@@ -116,6 +117,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         name: old.clone(),
         dest: "tombstone".into(),
         owner: "cleaner".into(),
+        ..Default::default()
     };
     store.release(&tombstone).await.unwrap();
     replaced(&store, &old).await;

@@ -123,12 +123,14 @@ impl Harness {
             owner: "seeder".into(),
             state: "seeding".into(),
             userdata: Some(ud),
+            ..Default::default()
         };
         self.store.update(&update).await.expect("seed user data");
         let release = ReleaseRequest {
             name: name.into(),
             dest: state.into(),
             owner: "seeder".into(),
+            ..Default::default()
         };
         self.store.release(&release).await.expect("seed release");
     }

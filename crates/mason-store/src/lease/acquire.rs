@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use mason_types::{DynamicResourceLifeCycle, Resource, Timestamp};
+use mason_types::{DynamicResourceLifeCycle, Resource, ResourceV2, Timestamp};
 
 use crate::{rows, rules, AcquireByStateRequest, AcquireRequest, Acquired, Error, Result};
 
@@ -42,7 +42,7 @@ pub(crate) fn queue_expiry(now: Timestamp, ttl: std::time::Duration) -> i64 {
 #[derive(Debug)]
 pub(crate) enum Pick {
     /// Leased (the row as it is after the grant).
-    Got(Resource),
+    Got(ResourceV2),
     /// Nothing for this caller; whether the type has any resource at all decides which
     /// 404 it is.
     Miss {
@@ -59,9 +59,10 @@ pub(crate) fn answer(
     requested_at: Timestamp,
 ) -> Result<Acquired> {
     match pick {
-        Pick::Got(resource) => Ok(Acquired {
-            resource,
+        Pick::Got(granted) => Ok(Acquired {
+            resource: granted.resource,
             requested_at,
+            lease: granted.lease,
         }),
         Pick::Miss { type_exists } => Err(miss(&req.rtype, type_exists)),
     }

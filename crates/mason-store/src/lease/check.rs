@@ -1,6 +1,9 @@
 //! The checks a transition makes on the row it changes, in upstream's order, and which
 //! error each refusal is (SPEC §1.8): a missing row is `ResourceNotFound(name)` (404),
-//! then the owner (401), then — where the caller names a state — the state (409).
+//! then — when the caller sends one — the fencing generation (409
+//! `GenerationMismatch`: checked before the owner, so a holder whose lease ended and was
+//! granted to someone else hears why rather than a bare owner mismatch), then the owner
+//! (401), then — where the caller names a state — the state (409).
 
 use crate::{Error, Result};
 
@@ -13,6 +16,8 @@ pub(crate) struct Expect<'a> {
     pub(crate) owner: &'a str,
     /// Its state, when the call names one (update does, release does not).
     pub(crate) state: Option<&'a str>,
+    /// The fencing generation the caller was granted, when it sends one.
+    pub(crate) generation: Option<u64>,
 }
 
 /// A row as the checks see it.
@@ -22,6 +27,8 @@ pub(crate) struct Held<'a> {
     pub(crate) owner: &'a str,
     /// The current state.
     pub(crate) state: &'a str,
+    /// The current fencing generation.
+    pub(crate) generation: u64,
 }
 
 impl Expect<'_> {
@@ -31,6 +38,16 @@ impl Expect<'_> {
         let Some(current) = current else {
             return Err(Error::ResourceNotFound(self.name.to_string()));
         };
+        match self.generation {
+            Some(given) if given != current.generation => {
+                return Err(Error::GenerationMismatch {
+                    name: self.name.to_string(),
+                    given,
+                    current: current.generation,
+                })
+            }
+            _ => {}
+        }
         if current.owner != self.owner {
             return Err(Error::OwnerNotMatch {
                 request: self.owner.to_string(),
@@ -55,6 +72,7 @@ mod tests {
         name: "r",
         owner: "me",
         state: Some("busy"),
+        generation: None,
     };
 
     #[test]
@@ -66,6 +84,7 @@ mod tests {
         let other = Held {
             owner: "you",
             state: "free",
+            generation: 1,
         };
         assert_eq!(
             ME.check(Some(other)).unwrap_err().to_string(),
@@ -75,6 +94,7 @@ mod tests {
         let wrong_state = Held {
             owner: "me",
             state: "dirty",
+            generation: 1,
         };
         assert_eq!(
             ME.check(Some(wrong_state)).unwrap_err().to_string(),
@@ -84,6 +104,7 @@ mod tests {
         let held = Held {
             owner: "me",
             state: "busy",
+            generation: 1,
         };
         assert!(ME.check(Some(held)).is_ok());
     }
@@ -94,15 +115,45 @@ mod tests {
         let held = Held {
             owner: "me",
             state: "anything",
+            generation: 1,
         };
         assert!(release.check(Some(held)).is_ok());
         let unowned = Held {
             owner: "",
             state: "free",
+            generation: 1,
         };
         assert!(matches!(
             release.check(Some(unowned)),
             Err(Error::OwnerNotMatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_stale_generation_is_refused_before_the_owner_is_checked() {
+        let fenced = Expect {
+            generation: Some(4),
+            ..ME
+        };
+        let regranted = Held {
+            owner: "you",
+            state: "busy",
+            generation: 5,
+        };
+        assert_eq!(
+            fenced.check(Some(regranted)).unwrap_err().to_string(),
+            "resource r: generation 4 is stale, the current generation is 5"
+        );
+        assert_eq!(fenced.check(Some(regranted)).unwrap_err().status(), 409);
+        let mine = Held {
+            owner: "me",
+            state: "busy",
+            generation: 4,
+        };
+        assert!(fenced.check(Some(mine)).is_ok());
+        assert!(
+            matches!(fenced.check(None), Err(Error::ResourceNotFound(_))),
+            "a missing resource is still a 404"
+        );
     }
 }

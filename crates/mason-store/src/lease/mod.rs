@@ -25,7 +25,7 @@
 //! 3. In each backend: one SQL function in `writes.rs` (the statement, bound from those
 //!    values) and the call in its `Store` impl, inside one transaction (`txn.rs`).
 //! 4. A conformance case in `testsuite/` (run on both engines) and, for a lease
-//!    transition, a step of the model test (`tests/it/model.rs`).
+//!    transition, a step of the model test (`tests/it/model/`).
 //!
 //! ## Adding state to every grant or end of lease
 //!

@@ -3,8 +3,20 @@
 //! resource row). A new column that every grant or every end of lease sets (a fencing
 //! generation, a lease deadline, the holder, the last transition) gets its value here and
 //! its `SET` in those statements.
+//!
+//! **The fencing generation.** Every grant and every end of a lease (release, reset)
+//! gives the row a fresh generation: the next value of one store-wide counter, so a
+//! value is never given out twice — not to another resource, not after a restart, not by
+//! another replica, not after a name is deleted and created again. A holder that sends
+//! the generation it was granted ([`ReleaseRequest::generation`],
+//! [`UpdateRequest::generation`]) therefore can never act on a lease that has since
+//! ended, whoever holds the resource now. A touch (update) keeps the generation. New
+//! rows start at 0, which no grant ever gives. The counter is a sequence on PostgreSQL;
+//! on SQLite, whose file one process owns, it lives in memory and starts above every
+//! stored generation and the floor recorded whenever rows are deleted
+//! (`sqlite/generations.rs`).
 
-use mason_types::{Resource, Timestamp};
+use mason_types::{ResourceV2, Timestamp};
 
 use super::check::{Expect, Held};
 use crate::{rows, ReleaseRequest, Result, UpdateRequest};
@@ -73,13 +85,13 @@ impl Touch {
     /// checks of [`Expect`] first, then the merged user data (SPEC §1.2).
     pub(crate) fn update(
         req: &UpdateRequest,
-        current: Option<&Resource>,
+        current: Option<&ResourceV2>,
         now: Timestamp,
     ) -> Result<Self> {
         expect_held(req).check(current.map(held))?;
         let userdata = match (&req.userdata, current) {
             (Some(incoming), Some(current)) => {
-                let mut merged = current.userdata.clone();
+                let mut merged = current.resource.userdata.clone();
                 merged.merge(incoming);
                 Some(rows::encode_userdata(&merged)?)
             }
@@ -98,6 +110,7 @@ pub(crate) fn expect_held(req: &UpdateRequest) -> Expect<'_> {
         name: &req.name,
         owner: &req.owner,
         state: Some(&req.state),
+        generation: req.generation,
     }
 }
 
@@ -107,31 +120,39 @@ pub(crate) fn expect_owner(req: &ReleaseRequest) -> Expect<'_> {
         name: &req.name,
         owner: &req.owner,
         state: None,
+        generation: req.generation,
     }
 }
 
 /// The checks' view of a resource.
-pub(crate) fn held(r: &Resource) -> Held<'_> {
+pub(crate) fn held(r: &ResourceV2) -> Held<'_> {
     Held {
-        owner: &r.owner,
-        state: &r.state,
+        owner: &r.resource.owner,
+        state: &r.resource.state,
+        generation: r.lease.generation,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use mason_types::UserData;
+    use mason_types::{Resource, UserData};
 
     use super::*;
     use crate::rows::from_micros;
 
-    fn held_by(owner: &str, state: &str, pairs: &[(&str, &str)]) -> Resource {
+    fn held_by(owner: &str, state: &str, pairs: &[(&str, &str)]) -> ResourceV2 {
         let mut r = Resource::new("t", "r", state, from_micros(1));
         r.owner = owner.into();
         for (k, v) in pairs {
             r.userdata.insert(*k, *v);
         }
-        r
+        ResourceV2::new(
+            r,
+            mason_types::LeaseFacts {
+                generation: 3,
+                ..Default::default()
+            },
+        )
     }
 
     fn update(owner: &str, state: &str, userdata: Option<&[(&str, &str)]>) -> UpdateRequest {
@@ -146,6 +167,7 @@ mod tests {
                 }
                 ud
             }),
+            generation: None,
         }
     }
 
@@ -169,6 +191,19 @@ mod tests {
         assert!(Touch::update(&update("you", "busy", None), Some(&current), now).is_err());
         assert!(Touch::update(&update("me", "free", None), Some(&current), now).is_err());
         assert!(Touch::update(&update("me", "busy", None), None, now).is_err());
+        let fenced = |generation| UpdateRequest {
+            generation: Some(generation),
+            ..update("me", "busy", None)
+        };
+        assert!(Touch::update(&fenced(3), Some(&current), now).is_ok());
+        assert!(matches!(
+            Touch::update(&fenced(2), Some(&current), now),
+            Err(crate::Error::GenerationMismatch {
+                given: 2,
+                current: 3,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub(super) async fn acquire_by_state(
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<PgResult<_>>()?;
     rules::order_by_state_answer(&mut granted, |r| {
-        (before.get(&r.name).copied().unwrap_or_default(), &r.name)
+        let name = &r.resource.name;
+        (before.get(name).copied().unwrap_or_default(), name)
     });
-    Ok(granted)
+    Ok(granted.into_iter().map(|r| r.resource).collect())
 }

@@ -28,7 +28,7 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
         &[],
     )
     .await?;
-    let held = resources(
+    let held: Vec<_> = resources(
         &query(
             &tx,
             concat!(
@@ -39,7 +39,10 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
             &[],
         )
         .await?,
-    )?;
+    )?
+    .into_iter()
+    .map(|r| r.resource)
+    .collect();
     let drlcs = all_drlcs(&tx, Lock::None).await?;
     let plan = rules::plan_import(&held, &drlcs, request)?;
     if request.dry_run {

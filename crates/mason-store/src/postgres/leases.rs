@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::Object;
-use mason_types::Resource;
+use mason_types::ResourceV2;
 
 use super::error::PgResult;
 use super::rows::{get_resource, query_opt, Lock};
@@ -27,7 +27,7 @@ pub(super) async fn release(
     client: &mut Object,
     ctx: &Ctx,
     req: &ReleaseRequest,
-) -> PgResult<Resource> {
+) -> PgResult<ResourceV2> {
     let end = EndOfLease::new(&req.dest, ctx.now);
     for _ in 0..CAS_ATTEMPTS {
         if let Some(released) = writes::release(&*client, req, &end).await? {
@@ -35,14 +35,20 @@ pub(super) async fn release(
         }
         let current = query_opt(
             &*client,
-            "SELECT owner, state FROM resources WHERE name = $1",
+            "SELECT owner, state, generation FROM resources WHERE name = $1",
             &[&req.name],
         )
         .await?;
-        let current: Option<(String, String)> = current
-            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get(0)?, row.try_get(1)?)))
+        let current: Option<(String, String, i64)> = current
+            .map(|row| {
+                Ok::<_, tokio_postgres::Error>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+            })
             .transpose()?;
-        let held = current.as_ref().map(|(owner, state)| Held { owner, state });
+        let held = current.as_ref().map(|(owner, state, generation)| Held {
+            owner,
+            state,
+            generation: u64::try_from(*generation).unwrap_or_default(),
+        });
         expect_owner(req).check(held)?;
         // It became the caller's between the two statements: try again.
     }
@@ -55,7 +61,7 @@ pub(super) async fn update(
     client: &mut Object,
     ctx: &Ctx,
     req: &UpdateRequest,
-) -> PgResult<Resource> {
+) -> PgResult<ResourceV2> {
     if req.userdata.is_none() {
         let touch = Touch::heartbeat(ctx.now);
         for _ in 0..CAS_ATTEMPTS {

@@ -11,7 +11,14 @@ use crate::Error;
 const MIGRATION_LOCK: i64 = 0x6d61_736f_6e2d_6d69;
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "generation",
+        include_str!("migrations/0002_generation.sql"),
+    ),
+];
 
 /// The schema version this build expects.
 pub(crate) fn latest_version() -> i32 {

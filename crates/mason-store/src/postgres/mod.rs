@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::run;
 use crate::clock::Clock;
@@ -132,11 +132,11 @@ impl Store for PostgresStore {
     }
 
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {
-        run!(self, |c, ctx| leases::release(c, ctx, req))
+        run!(self, |c, ctx| leases::release(c, ctx, req)).map(|r| r.resource)
     }
 
     async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
-        run!(self, |c, ctx| leases::update(c, ctx, req))
+        run!(self, |c, ctx| leases::update(c, ctx, req)).map(|r| r.resource)
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
@@ -152,10 +152,19 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, name: &str) -> Result<Resource> {
-        run!(self, |c, _ctx| reads::get(c, name))
+        self.get_v2(name).await.map(|r| r.resource)
     }
 
     async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+        let all = self.list_v2(filter).await?;
+        Ok(all.into_iter().map(|r| r.resource).collect())
+    }
+
+    async fn get_v2(&self, name: &str) -> Result<ResourceV2> {
+        run!(self, |c, _ctx| reads::get(c, name))
+    }
+
+    async fn list_v2(&self, filter: &ResourceFilter) -> Result<Vec<ResourceV2>> {
         run!(self, |c, _ctx| reads::list(c, filter))
     }
 

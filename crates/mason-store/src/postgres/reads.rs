@@ -2,7 +2,7 @@
 //! dynamic pools, and the readiness ping.
 
 use deadpool_postgres::Object;
-use mason_types::{DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{DynamicResourceLifeCycle, Metric, ResourceV2};
 use tokio_postgres::types::ToSql;
 
 use super::error::PgResult;
@@ -17,15 +17,18 @@ const COUNT_ONE: &str =
 const COUNT_ALL: &str =
     "SELECT type, state, owner, count(*) FROM resources GROUP BY type, state, owner";
 
-/// One resource by name.
-pub(super) async fn get(client: &mut Object, name: &str) -> PgResult<Resource> {
+/// One resource by name, with its lease facts.
+pub(super) async fn get(client: &mut Object, name: &str) -> PgResult<ResourceV2> {
     get_resource(&*client, name, Lock::None)
         .await?
         .ok_or_else(|| Error::ResourceNotFound(name.to_string()).into())
 }
 
 /// Resources matching `filter`, least recently updated first.
-pub(super) async fn list(client: &mut Object, filter: &ResourceFilter) -> PgResult<Vec<Resource>> {
+pub(super) async fn list(
+    client: &mut Object,
+    filter: &ResourceFilter,
+) -> PgResult<Vec<ResourceV2>> {
     let (sql, args) = filtered_list(filter, Placeholder::Dollar);
     let args: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
     resources(&query(&*client, &sql, &args).await?)

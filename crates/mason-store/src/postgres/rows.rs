@@ -2,7 +2,7 @@
 //! point reads every transition starts from.
 
 use deadpool_postgres::GenericClient;
-use mason_types::{DynamicResourceLifeCycle, Resource};
+use mason_types::{DynamicResourceLifeCycle, ResourceV2};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -13,7 +13,7 @@ use crate::rows::{decode_drlc, resource_columns, ResourceRow};
 pub(super) type Args<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Decode a row selected with [`resource_columns!`] (possibly followed by more columns).
-pub(super) fn resource(row: &Row) -> PgResult<Resource> {
+pub(super) fn resource(row: &Row) -> PgResult<ResourceV2> {
     Ok(ResourceRow {
         name: row.try_get(0)?,
         rtype: row.try_get(1)?,
@@ -22,12 +22,13 @@ pub(super) fn resource(row: &Row) -> PgResult<Resource> {
         lastupdate: row.try_get(4)?,
         userdata: row.try_get(5)?,
         expiration: row.try_get(6)?,
+        generation: row.try_get(7)?,
     }
     .decode()?)
 }
 
 /// Decode every row of a resource query.
-pub(super) fn resources(rows: &[Row]) -> PgResult<Vec<Resource>> {
+pub(super) fn resources(rows: &[Row]) -> PgResult<Vec<ResourceV2>> {
     rows.iter().map(resource).collect()
 }
 
@@ -62,7 +63,7 @@ pub(super) async fn get_resource<C: GenericClient>(
     c: &C,
     name: &str,
     lock: Lock,
-) -> PgResult<Option<Resource>> {
+) -> PgResult<Option<ResourceV2>> {
     let sql = match lock {
         Lock::None => concat!(
             "SELECT ",

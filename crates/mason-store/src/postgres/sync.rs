@@ -90,8 +90,8 @@ async fn load(tx: &Transaction<'_>, scope: rules::Scope) -> PgResult<Snapshot> {
         .iter()
         .map(|row| {
             Ok(StoredResource {
-                resource: resource(row)?,
-                is_static: row.try_get(7)?,
+                resource: resource(row)?.resource,
+                is_static: row.try_get(crate::rows::GENERATION_COLUMN + 1)?,
             })
         })
         .collect::<PgResult<Vec<_>>>()?;

@@ -28,7 +28,7 @@
 //! resource is never given to two owners.
 
 use deadpool_postgres::GenericClient;
-use mason_types::{state, Resource};
+use mason_types::{state, Resource, ResourceV2};
 
 use super::error::PgResult;
 use super::rows::{execute, query, query_opt, resource, resources};
@@ -37,17 +37,19 @@ use crate::rows::{encode_userdata, resource_columns, to_micros};
 use crate::rules::{FlagChange, RowGuard, StoredResource};
 use crate::{AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, UpdateRequest};
 
-/// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time.
+/// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time, and a fresh
+/// fencing generation from the store-wide sequence (see `lease/transition.rs`).
 macro_rules! grant_set {
     () => {
-        "owner = $3, state = $4, lastupdate = $5"
+        "owner = $3, state = $4, lastupdate = $5, generation = nextval('resource_generation')"
     };
 }
 
-/// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time.
+/// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time, and a fresh
+/// fencing generation.
 macro_rules! end_set {
     () => {
-        "owner = '', state = $3, lastupdate = $4"
+        "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation')"
     };
 }
 
@@ -93,7 +95,7 @@ const ACQUIRE_NAMED: &str = concat!(
     resource_columns!()
 );
 
-/// Release `$1` held by `$2`, with the expiration rules of [`crate::lease::end`] over
+/// Release `$1` held by `$2` (at generation `$5`, when not `NULL`), with the expiration rules of [`crate::lease::end`] over
 /// the `drlcs` table (lifespan set → now + lifespan; pool without lifespan → unchanged;
 /// no pool → cleared), so a release stays one statement.
 const RELEASE: &str = concat!(
@@ -103,7 +105,8 @@ const RELEASE: &str = concat!(
                                WHEN d.lifespan_us IS NULL THEN r.expiration \
                                ELSE $4 + d.lifespan_us END \
                      FROM (SELECT 1) AS one LEFT JOIN drlcs d ON d.type = r.type) \
-     WHERE r.name = $1 AND r.owner = $2 RETURNING ",
+     WHERE r.name = $1 AND r.owner = $2 AND ($5::bigint IS NULL OR r.generation = $5) \
+     RETURNING ",
     resource_columns!()
 );
 
@@ -119,10 +122,12 @@ const RESET: &str = concat!(
     RETURNING r.name, stale.owner"
 );
 
-/// Touch `$1` held by `$2` in `$3`: `lastupdate` `$4`, user data `$5` (`NULL` keeps it).
+/// Touch `$1` held by `$2` in `$3` (at generation `$6`, when not `NULL`): `lastupdate`
+/// `$4`, user data `$5` (`NULL` keeps it). The generation stays.
 const TOUCH: &str = concat!(
     "UPDATE resources SET lastupdate = $4, userdata = coalesce($5, userdata) \
-     WHERE name = $1 AND owner = $2 AND state = $3 RETURNING ",
+     WHERE name = $1 AND owner = $2 AND state = $3 \
+       AND ($6::bigint IS NULL OR generation = $6) RETURNING ",
     resource_columns!()
 );
 
@@ -157,7 +162,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
     req: &AcquireRequest,
     grant: &Grant<'_>,
     before_seq: i64,
-) -> PgResult<Option<Resource>> {
+) -> PgResult<Option<ResourceV2>> {
     let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
         &req.rtype,
         &req.state,
@@ -179,7 +184,7 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
     req: &AcquireRequest,
     grant: &Grant<'_>,
     ahead: i64,
-) -> PgResult<Option<Resource>> {
+) -> PgResult<Option<ResourceV2>> {
     let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
         &req.rtype,
         &req.state,
@@ -201,7 +206,7 @@ pub(super) async fn acquire_named<C: GenericClient>(
     req: &AcquireByStateRequest,
     names: &[&str],
     grant: &Grant<'_>,
-) -> PgResult<Vec<Resource>> {
+) -> PgResult<Vec<ResourceV2>> {
     let rows = query(
         c,
         ACQUIRE_NAMED,
@@ -216,9 +221,10 @@ pub(super) async fn release<C: GenericClient>(
     c: &C,
     req: &ReleaseRequest,
     end: &EndOfLease<'_>,
-) -> PgResult<Option<Resource>> {
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-        [&req.name, &req.owner, &end.state, &end.at];
+) -> PgResult<Option<ResourceV2>> {
+    let generation = stored_generation(req.generation);
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&req.name, &req.owner, &end.state, &end.at, &generation];
     query_opt(c, RELEASE, &args)
         .await?
         .as_ref()
@@ -249,13 +255,15 @@ pub(super) async fn touch<C: GenericClient>(
     c: &C,
     req: &UpdateRequest,
     touch: &Touch,
-) -> PgResult<Option<Resource>> {
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+) -> PgResult<Option<ResourceV2>> {
+    let generation = stored_generation(req.generation);
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
         &req.name,
         &req.owner,
         &req.state,
         &touch.at,
         &touch.userdata,
+        &generation,
     ];
     query_opt(c, TOUCH, &args)
         .await?
@@ -322,6 +330,11 @@ pub(super) async fn set_static<C: GenericClient>(c: &C, changes: &[FlagChange]) 
     let f: Vec<bool> = changes.iter().map(|f| f.is_static).collect();
     execute(c, SET_STATIC, &[&n, &f]).await?;
     Ok(())
+}
+
+/// A caller's generation as stored (`BIGINT`); one beyond it matches no row.
+fn stored_generation(generation: Option<u64>) -> Option<i64> {
+    generation.map(|g| i64::try_from(g).unwrap_or(-1))
 }
 
 /// Column arrays of a list of row guards, for `UNNEST`.

@@ -2,7 +2,7 @@
 //! order ([`super::free_index`]) and is confirmed by the grant's compare-and-set; the
 //! decisions are the lease layer's ([`crate::lease::acquire`]).
 
-use mason_types::Resource;
+use mason_types::{Resource, ResourceV2};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rows::{get_drlc, get_resource};
@@ -51,7 +51,7 @@ fn pick(
     ctx: &Ctx<'_>,
     req: &AcquireRequest,
     ahead: usize,
-) -> Result<Option<Resource>> {
+) -> Result<Option<ResourceV2>> {
     let grant = Grant::new(&req.owner, &req.dest, ctx.now);
     let Some(name) = ctx.free.nth(&req.rtype, &req.state, ahead) else {
         return Ok(None);
@@ -126,17 +126,29 @@ pub(super) fn acquire_by_state(
     let mut found = Vec::with_capacity(names.len());
     for name in names {
         match get_resource(tx, name)? {
-            Some(r) if r.owner.is_empty() && r.state == req.state => found.push(r),
+            Some(r) if r.resource.owner.is_empty() && r.resource.state == req.state => {
+                found.push(r)
+            }
             _ => return Err(rules::by_state_miss(req)),
         }
     }
-    rules::order_by_state_answer(&mut found, |r| (to_micros(&r.lastupdate), &r.name));
+    rules::order_by_state_answer(&mut found, |r| {
+        (to_micros(&r.resource.lastupdate), &r.resource.name)
+    });
     let grant = Grant::new(&req.owner, &req.dest, ctx.now);
     found
         .iter()
         .map(|r| {
-            writes::grant(tx, ctx, &r.name, &r.rtype, &req.state, &grant)?
-                .ok_or_else(|| rules::by_state_miss(req))
+            writes::grant(
+                tx,
+                ctx,
+                &r.resource.name,
+                &r.resource.rtype,
+                &req.state,
+                &grant,
+            )?
+            .map(|granted| granted.resource)
+            .ok_or_else(|| rules::by_state_miss(req))
         })
         .collect()
 }

@@ -24,13 +24,17 @@ pub(super) fn import(
         resource_columns!(),
         " FROM resources ORDER BY name"
     ))?;
-    let resources = all_resources(&mut stmt, [])?;
+    let resources: Vec<_> = all_resources(&mut stmt, [])?
+        .into_iter()
+        .map(|r| r.resource)
+        .collect();
     let plan = rules::plan_import(&resources, &all_drlcs(tx)?, request)?;
     if request.dry_run {
         return Ok(plan.report);
     }
     ctx.reload_after_commit();
     if plan.clear {
+        ctx.deleting_rows(tx)?;
         tx.execute("DELETE FROM resources", [])?;
         tx.execute("DELETE FROM drlcs", [])?;
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mason_types::Resource;
+use mason_types::ResourceV2;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rows::get_resource;
@@ -16,14 +16,18 @@ use crate::lease::{EndOfLease, Touch};
 use crate::{Error, ReleaseRequest, ResetRequest, Result, UpdateRequest};
 
 /// SPEC §4.4. Reads only the owner and the type (the pool's lifespan comes from memory).
-pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> Result<Resource> {
-    let current: Option<(String, String, String)> = tx
-        .prepare_cached("SELECT type, owner, state FROM resources WHERE name = ?1")?
-        .query_row([&req.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> Result<ResourceV2> {
+    let current: Option<(String, String, String, i64)> = tx
+        .prepare_cached("SELECT type, owner, state, generation FROM resources WHERE name = ?1")?
+        .query_row([&req.name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let held = current
-        .as_ref()
-        .map(|(_, owner, state)| Held { owner, state });
+    let held = current.as_ref().map(|(_, owner, state, generation)| Held {
+        owner,
+        state,
+        generation: u64::try_from(*generation).unwrap_or_default(),
+    });
     expect_owner(req).check(held)?;
     let rtype = current.map(|(rtype, ..)| rtype).unwrap_or_default();
     let end = EndOfLease::new(&req.dest, ctx.now);
@@ -33,7 +37,7 @@ pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> R
 }
 
 /// SPEC §4.5.
-pub(super) fn update(tx: &Connection, ctx: &Ctx<'_>, req: &UpdateRequest) -> Result<Resource> {
+pub(super) fn update(tx: &Connection, ctx: &Ctx<'_>, req: &UpdateRequest) -> Result<ResourceV2> {
     let current = get_resource(tx, &req.name)?;
     let touch = Touch::update(req, current.as_ref(), ctx.now)?;
     writes::touch(tx, ctx, &req.name, &req.owner, &req.state, &touch)?

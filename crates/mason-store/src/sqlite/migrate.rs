@@ -1,5 +1,6 @@
 //! The SQLite schema and its version. `schema.sql` is idempotent and brings any older
-//! file up to date; the version lives in `PRAGMA user_version`.
+//! file up to date, with the columns added since version 3 added here; the version lives
+//! in `PRAGMA user_version`.
 
 use rusqlite::Connection;
 
@@ -9,7 +10,7 @@ use crate::{Error, Result};
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Bring the schema up to date; refuses a file written by a newer mason.
 pub(super) fn migrate(conn: &Connection) -> Result<()> {
@@ -21,7 +22,23 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     }
     if version < SCHEMA_VERSION {
         conn.execute_batch(SCHEMA)?;
+        add_column(conn, "generation", "INTEGER NOT NULL DEFAULT 0")?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(())
+}
+
+/// Add a column to `resources` unless it is there (a file older than the column).
+fn add_column(conn: &Connection, column: &str, definition: &str) -> Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('resources') WHERE name = ?1)",
+        [column],
+        |r| r.get(0),
+    )?;
+    if !present {
+        conn.execute_batch(&format!(
+            "ALTER TABLE resources ADD COLUMN {column} {definition}"
+        ))?;
     }
     Ok(())
 }

@@ -30,13 +30,15 @@
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
 //! - SQLite only: `free_index.rs` (the acquire order in memory), `lifespans.rs` (pool
-//!   lifespans in memory), `checkpoint.rs` (WAL checkpoints on a thread).
+//!   lifespans in memory), `generations.rs` (the fencing-generation counter in memory),
+//!   `checkpoint.rs` (WAL checkpoints on a thread).
 
 mod acquire;
 mod checkpoint;
 mod connect;
 mod error;
 mod free_index;
+mod generations;
 mod import;
 mod leases;
 mod lifespans;
@@ -55,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::{Cost, Inner};
 use crate::clock::Clock;
@@ -178,12 +180,14 @@ impl Store for SqliteStore {
         let req = req.clone();
         self.write(move |tx, ctx| leases::release(tx, ctx, &req))
             .await
+            .map(|r| r.resource)
     }
 
     async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
         let req = req.clone();
         self.write(move |tx, ctx| leases::update(tx, ctx, &req))
             .await
+            .map(|r| r.resource)
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
@@ -203,12 +207,21 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, name: &str) -> Result<Resource> {
+        self.get_v2(name).await.map(|r| r.resource)
+    }
+
+    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+        let all = self.list_v2(filter).await?;
+        Ok(all.into_iter().map(|r| r.resource).collect())
+    }
+
+    async fn get_v2(&self, name: &str) -> Result<ResourceV2> {
         let name = name.to_string();
         self.read(Cost::Point, move |tx, _| reads::get(tx, &name))
             .await
     }
 
-    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+    async fn list_v2(&self, filter: &ResourceFilter) -> Result<Vec<ResourceV2>> {
         let filter = filter.clone();
         self.read(Cost::Scan, move |tx, _| reads::list(tx, &filter))
             .await

@@ -1,7 +1,7 @@
 //! The read-only calls on SQLite: one resource, filtered listings, metrics, the dynamic
 //! pools, and the readiness ping.
 
-use mason_types::{DynamicResourceLifeCycle, Metric, Resource};
+use mason_types::{DynamicResourceLifeCycle, Metric, ResourceV2};
 use rusqlite::Connection;
 
 use super::rows::{all_resources, get_resource};
@@ -15,13 +15,13 @@ const COUNT_ONE: &str =
 const COUNT_ALL: &str =
     "SELECT type, state, owner, count(*) FROM resources GROUP BY type, state, owner";
 
-/// One resource by name.
-pub(super) fn get(tx: &Connection, name: &str) -> Result<Resource> {
+/// One resource by name, with its lease facts.
+pub(super) fn get(tx: &Connection, name: &str) -> Result<ResourceV2> {
     get_resource(tx, name)?.ok_or_else(|| Error::ResourceNotFound(name.to_string()))
 }
 
 /// Resources matching `filter`, least recently updated first.
-pub(super) fn list(tx: &Connection, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+pub(super) fn list(tx: &Connection, filter: &ResourceFilter) -> Result<Vec<ResourceV2>> {
     let (sql, args) = filtered_list(filter, Placeholder::Question);
     all_resources(
         &mut tx.prepare_cached(&sql)?,

@@ -1,6 +1,6 @@
 //! Row decoding for SQLite, and the point reads every transition starts from.
 
-use mason_types::{DynamicResourceLifeCycle, Resource};
+use mason_types::{DynamicResourceLifeCycle, ResourceV2};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row};
 
 use crate::rows::{decode_drlc, resource_columns, ResourceRow};
@@ -8,7 +8,7 @@ use crate::Result;
 
 /// Decode a row selected with [`resource_columns!`] (possibly followed by more columns).
 /// The outer result is the driver's, the inner one the decoding's.
-pub(super) fn resource(row: &Row<'_>) -> rusqlite::Result<Result<Resource>> {
+pub(super) fn resource(row: &Row<'_>) -> rusqlite::Result<Result<ResourceV2>> {
     let userdata: String = row.get(5)?;
     Ok(ResourceRow {
         name: row.get(0)?,
@@ -18,6 +18,7 @@ pub(super) fn resource(row: &Row<'_>) -> rusqlite::Result<Result<Resource>> {
         lastupdate: row.get(4)?,
         userdata: &userdata,
         expiration: row.get(6)?,
+        generation: row.get(7)?,
     }
     .decode())
 }
@@ -26,7 +27,7 @@ pub(super) fn resource(row: &Row<'_>) -> rusqlite::Result<Result<Resource>> {
 pub(super) fn one_resource(
     stmt: &mut CachedStatement<'_>,
     params: impl Params,
-) -> Result<Option<Resource>> {
+) -> Result<Option<ResourceV2>> {
     stmt.query_row(params, resource).optional()?.transpose()
 }
 
@@ -34,12 +35,12 @@ pub(super) fn one_resource(
 pub(super) fn all_resources(
     stmt: &mut CachedStatement<'_>,
     params: impl Params,
-) -> Result<Vec<Resource>> {
+) -> Result<Vec<ResourceV2>> {
     stmt.query_map(params, resource)?.map(|row| row?).collect()
 }
 
 /// One resource by name, if present.
-pub(super) fn get_resource(tx: &Connection, name: &str) -> Result<Option<Resource>> {
+pub(super) fn get_resource(tx: &Connection, name: &str) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
         "SELECT ",
         resource_columns!(),

@@ -1,4 +1,5 @@
--- Mason's SQLite schema, version 3 (applied idempotently over versions 1 and 2).
+-- Mason's SQLite schema, version 4 (applied idempotently over versions 1 to 3; the
+-- columns added since version 3 are added by migrate.rs).
 -- Timestamps are microseconds since the Unix epoch.
 CREATE TABLE IF NOT EXISTS resources (
     name        TEXT PRIMARY KEY NOT NULL,
@@ -9,7 +10,10 @@ CREATE TABLE IF NOT EXISTS resources (
     userdata    TEXT NOT NULL DEFAULT '{}',
     expiration  INTEGER,
     -- 1 when the resource comes from a config entry's `names` (a static resource).
-    is_static   INTEGER NOT NULL DEFAULT 0
+    is_static   INTEGER NOT NULL DEFAULT 0,
+    -- Version 4: the fencing generation, fresh on every grant and end of lease (see
+    -- lease/transition.rs); 0 for a resource never granted.
+    generation  INTEGER NOT NULL DEFAULT 0
 );
 -- Version 3: no index on state, owner or lastupdate. Every acquire and release changes
 -- those columns, and each index holding them cost one more WAL page per commit (most of
@@ -36,3 +40,11 @@ CREATE TABLE IF NOT EXISTS requests (
     UNIQUE (type, state, request_id)
 );
 CREATE INDEX IF NOT EXISTS requests_queue ON requests (type, state, seq);
+
+-- Version 4: store-wide values. `generation_floor`: no generation at or below it may be
+-- given out again (written when rows are deleted, since their generations leave the
+-- table; see generations.rs).
+CREATE TABLE IF NOT EXISTS store_meta (
+    key    TEXT PRIMARY KEY NOT NULL,
+    value  INTEGER NOT NULL
+);

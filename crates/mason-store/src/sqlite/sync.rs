@@ -50,9 +50,9 @@ fn load(tx: &Connection, scope: rules::Scope) -> Result<Snapshot> {
     let resources = tx
         .prepare_cached(&sql)?
         .query_map([], |row| {
-            let is_static: bool = row.get(7)?;
-            Ok(resource(row)?.map(|resource| StoredResource {
-                resource,
+            let is_static: bool = row.get(crate::rows::GENERATION_COLUMN + 1)?;
+            Ok(resource(row)?.map(|row| StoredResource {
+                resource: row.resource,
                 is_static,
             }))
         })?

@@ -10,6 +10,7 @@ use mason_types::{Resource, Timestamp};
 use rusqlite::Connection;
 
 use super::free_index::{FreeIndex, IndexRow};
+use super::generations::Generations;
 use super::lifespans::Lifespans;
 use super::SqliteStore;
 use crate::{rows, Error, Result};
@@ -22,6 +23,8 @@ pub(crate) struct Inner {
     pub(super) free: FreeIndex,
     /// The dynamic pools' lifespans (see [`super::lifespans`]).
     pub(super) lifespans: Lifespans,
+    /// The fencing-generation counter (see [`super::generations`]).
+    generations: Generations,
     /// Set when the derived state could not be reloaded after a commit; the next call
     /// reloads it.
     stale: bool,
@@ -34,6 +37,7 @@ impl Inner {
             conn,
             free: FreeIndex::default(),
             lifespans: Lifespans::default(),
+            generations: Generations::default(),
             stale: true,
         };
         inner.reload()?;
@@ -44,6 +48,7 @@ impl Inner {
     fn reload(&mut self) -> Result<()> {
         self.free = FreeIndex::load(&self.conn)?;
         self.lifespans = Lifespans::load(&self.conn)?;
+        self.generations.load(&self.conn)?;
         self.stale = false;
         Ok(())
     }
@@ -175,6 +180,7 @@ fn in_transaction<T>(
         request_ttl,
         free: &inner.free,
         lifespans: &inner.lifespans,
+        generations: &inner.generations,
         changes: RefCell::new(Vec::new()),
         reload: Cell::new(false),
     };
@@ -234,6 +240,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) free: &'a FreeIndex,
     /// The dynamic pools' lifespans.
     pub(crate) lifespans: &'a Lifespans,
+    /// The fencing-generation counter.
+    generations: &'a Generations,
     /// Rows this transaction wrote, applied to the index once it commits.
     changes: RefCell<Vec<IndexRow>>,
     /// Set when the transaction changed more than it reports: reload after commit.
@@ -250,6 +258,17 @@ impl Ctx<'_> {
             unowned: r.owner.is_empty(),
             lastupdate: rows::to_micros(&r.lastupdate),
         });
+    }
+
+    /// A fencing generation never given out before, for a grant or an end of lease.
+    pub(crate) fn next_generation(&self) -> i64 {
+        self.generations.next()
+    }
+
+    /// Record, in this transaction, that it deletes resource rows (their generations
+    /// must stay given out).
+    pub(crate) fn deleting_rows(&self, tx: &Connection) -> Result<()> {
+        self.generations.keep_floor(tx)
     }
 
     /// Record that the transaction changed resources or pools in ways it does not report

@@ -8,7 +8,7 @@
 //! docs) is added to [`grant`] and [`end_lease`] here, and an `events` row or kept
 //! counts are written next to them, in the same transaction.
 
-use mason_types::{state, Resource};
+use mason_types::{state, ResourceV2};
 use rusqlite::{params, Connection};
 
 use super::rows::one_resource;
@@ -27,22 +27,33 @@ pub(super) fn grant(
     rtype: &str,
     from: &str,
     grant: &Grant<'_>,
-) -> Result<Option<Resource>> {
+) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
-        "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3 \
+        "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7 \
          WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
         resource_columns!()
     ))?;
     let granted = one_resource(
         &mut stmt,
-        params![grant.owner, grant.state, grant.at, name, rtype, from],
+        params![
+            grant.owner,
+            grant.state,
+            grant.at,
+            name,
+            rtype,
+            from,
+            ctx.next_generation()
+        ],
     )?;
     if let Some(r) = &granted {
-        ctx.wrote(r);
+        ctx.wrote(&r.resource);
     }
     Ok(granted)
 }
 
+/// Every grant and end of lease gives the row a fresh generation from the store's
+/// counter ([`Ctx::next_generation`]).
+///
 /// End `owner`'s lease on `name` (which must be in `from`, when given), doing
 /// `expiration` to its expiration date. `None` when `owner` does not hold it (in that
 /// state).
@@ -54,11 +65,11 @@ pub(super) fn end_lease(
     from: Option<&str>,
     end: &EndOfLease<'_>,
     expiration: Expiration,
-) -> Result<Option<Resource>> {
+) -> Result<Option<ResourceV2>> {
     let (keep_expiration, expiration) = expiration.as_params();
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
-         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END \
+         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8 \
          WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
         resource_columns!()
     ))?;
@@ -71,11 +82,12 @@ pub(super) fn end_lease(
             expiration,
             name,
             owner,
-            from
+            from,
+            ctx.next_generation()
         ],
     )?;
     if let Some(r) = &ended {
-        ctx.wrote(r);
+        ctx.wrote(&r.resource);
     }
     Ok(ended)
 }
@@ -88,7 +100,7 @@ pub(super) fn touch(
     owner: &str,
     state: &str,
     touch: &Touch,
-) -> Result<Option<Resource>> {
+) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET lastupdate = ?1, userdata = coalesce(?2, userdata) \
          WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING ",
@@ -99,7 +111,7 @@ pub(super) fn touch(
         params![touch.at, touch.userdata, name, owner, state],
     )?;
     if let Some(r) = &touched {
-        ctx.wrote(r);
+        ctx.wrote(&r.resource);
     }
     Ok(touched)
 }
@@ -127,6 +139,7 @@ pub(super) fn insert(tx: &Connection, ctx: &Ctx<'_>, new: &StoredResource) -> Re
 
 /// Delete the row `guard` names if it is still unowned and unchanged; whether it was.
 pub(super) fn delete_guarded(tx: &Connection, ctx: &Ctx<'_>, guard: &RowGuard) -> Result<bool> {
+    ctx.deleting_rows(tx)?;
     let deleted = tx
         .prepare_cached(
             "DELETE FROM resources WHERE name = ?1 AND owner = '' AND state = ?2 AND lastupdate = ?3",
@@ -156,7 +169,7 @@ pub(super) fn mark_to_be_deleted(tx: &Connection, ctx: &Ctx<'_>, guard: &RowGuar
         ],
     )?;
     if let Some(r) = &marked {
-        ctx.wrote(r);
+        ctx.wrote(&r.resource);
     }
     Ok(marked.is_some())
 }

@@ -16,9 +16,11 @@
 //!
 //! Layout: [`acquire`] (acquire, the request queue, dynamic creation), [`leases`]
 //! (acquire-by-state, release, update, reset, metrics, races), [`sync`] (config sync and
-//! dynamic upkeep), [`import`] (bulk import), [`postgres`] (the throwaway server; with the `postgres` feature).
+//! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
+//! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
+pub mod fencing;
 pub mod import;
 pub mod leases;
 #[cfg(feature = "postgres")]
@@ -190,6 +192,7 @@ pub fn release_req(name: &str, dest: &str, owner: &str) -> ReleaseRequest {
         name: name.into(),
         dest: dest.into(),
         owner: owner.into(),
+        generation: None,
     }
 }
 
@@ -205,6 +208,7 @@ pub fn update_req(
         owner: owner.into(),
         state: state.into(),
         userdata: userdata.cloned(),
+        generation: None,
     }
 }
 
@@ -262,7 +266,9 @@ macro_rules! store_conformance_suite {
             import::import_replace_removes_everything_first,
             import::import_rejects_invalid_rows_and_changes_nothing,
             import::import_dry_run_writes_nothing,
-            import::import_of_a_listed_store_is_the_identity
+            import::import_of_a_listed_store_is_the_identity,
+            fencing::generations_fence_release_and_update,
+            fencing::generations_are_never_reused
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

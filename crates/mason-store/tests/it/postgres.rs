@@ -161,3 +161,57 @@ async fn survives_the_database_going_away() {
         .expect("query after recovery")
         .is_empty());
 }
+
+/// A database at schema migration 1 (store schema v3) is migrated to the fencing
+/// generation in place: existing rows keep everything and start at generation 0, grants
+/// and ends then draw from the sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_database_gains_generations_and_keeps_its_leases() {
+    let Some(url) = pg::fresh_database_or_skip("postgres migration").await else {
+        return;
+    };
+    {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let task = tokio::spawn(conn);
+        client
+            .batch_execute(include_str!("../../src/postgres/migrations/0001_init.sql"))
+            .await
+            .expect("migration 1");
+        client
+            .batch_execute(
+                "CREATE TABLE mason_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+                 INSERT INTO mason_schema (version, name) VALUES (1, 'init'); \
+                 INSERT INTO resources (name, type, state, owner, lastupdate) \
+                 VALUES ('r1', 't', 'busy', 'alice', 1), ('r2', 't', 'free', '', 1);",
+            )
+            .await
+            .expect("v3 rows");
+        drop(client);
+        let _ = task.await;
+    }
+    let url: StoreUrl = url.parse().expect("postgres URL");
+    let store = open(&url, StoreOptions::default()).await.expect("open");
+    let r1 = store.get_v2("r1").await.expect("r1");
+    assert_eq!(
+        (
+            r1.resource.owner.as_str(),
+            r1.resource.state.as_str(),
+            r1.lease.generation
+        ),
+        ("alice", "busy", 0)
+    );
+    let got = store
+        .acquire(&acquire_req("t", "free", "busy", "bob", None))
+        .await
+        .expect("acquire r2");
+    assert_eq!(got.resource.name, "r2");
+    assert!(got.lease.generation > 0);
+    store
+        .release(&mason_store::testsuite::release_req("r1", "free", "alice"))
+        .await
+        .expect("release r1");
+    assert!(store.get_v2("r1").await.unwrap().lease.generation > got.lease.generation);
+}

@@ -61,7 +61,8 @@ async fn a_second_store_on_the_same_file_is_refused_until_the_first_closes() {
     assert_eq!((again.owner.as_str(), again.state.as_str()), ("me", "busy"));
 }
 
-/// Opening a version-1 file upgrades it in place and keeps its leases.
+/// Opening a version-1 file upgrades it in place (to version 4: the fencing generation
+/// column, 0 for existing rows) and keeps its leases; the next grant gives a generation.
 #[tokio::test]
 async fn version_1_file_is_upgraded_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,14 +86,23 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
         clock: Arc::new(SystemClock),
     })
     .unwrap();
-    let r1 = store.get("r1").await.unwrap();
-    assert_eq!((r1.owner.as_str(), r1.state.as_str()), ("alice", "busy"));
+    let r1 = store.get_v2("r1").await.unwrap();
+    assert_eq!(
+        (r1.resource.owner.as_str(), r1.resource.state.as_str()),
+        ("alice", "busy")
+    );
+    assert_eq!(r1.lease.generation, 0);
+    store
+        .release(&mason_store::testsuite::release_req("r1", "free", "alice"))
+        .await
+        .unwrap();
+    assert!(store.get_v2("r1").await.unwrap().lease.generation > 0);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let indexes: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resources' AND name NOT LIKE 'sqlite_%'")
         .unwrap()

@@ -8,6 +8,13 @@
 //!
 //! The model follows Mason's documented choices where they differ from upstream:
 //! `acquirebystate` is all-or-nothing, and the queue lives in the store.
+//!
+//! Fencing generations (`generations` below): after every call, each resource's
+//! generation must be unchanged unless the call granted it or ended its lease, and then
+//! it must be above every generation seen before (never reused). Releases and updates
+//! may send the current generation (must behave as without one) or a stale one (must be
+//! refused with upstream-style 409 text naming both, before the owner check, and change
+//! nothing).
 
 mod spec;
 
@@ -19,7 +26,7 @@ use mason_store::{
     AcquireByStateRequest, AcquireRequest, ManualClock, ReleaseRequest, ResetRequest,
     ResourceFilter, Store, UpdateRequest,
 };
-use mason_types::{BoskosConfig, Resource, Timestamp, UserData};
+use mason_types::{BoskosConfig, Resource, ResourceV2, Timestamp, UserData};
 
 use self::spec::{Answer, Model};
 use proptest::prelude::*;
@@ -51,12 +58,14 @@ enum Op {
         name: &'static str,
         dest: &'static str,
         owner: &'static str,
+        fence: Fence,
     },
     Update {
         name: &'static str,
         owner: &'static str,
         state: &'static str,
         userdata: Option<BTreeMap<String, String>>,
+        fence: Fence,
     },
     Reset {
         rtype: &'static str,
@@ -66,6 +75,21 @@ enum Op {
     },
     Advance(Duration),
     Gc,
+}
+
+/// Which fencing generation a release or update sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fence {
+    /// None (upstream's call).
+    None,
+    /// The resource's current generation.
+    Current,
+    /// One below it (a lease that has ended).
+    Stale,
+}
+
+fn fence() -> impl Strategy<Value = Fence> {
+    prop_oneof![2 => Just(Fence::None), 1 => Just(Fence::Current), 1 => Just(Fence::Stale)]
 }
 
 fn pick(list: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
@@ -89,10 +113,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(rtype, state, dest, owner, rid)| Op::Acquire { rtype, state, dest, owner, rid }),
         2 => (pick(STATES), pick(STATES), pick(OWNERS), proptest::collection::vec(pick(NAMES), 0..4))
             .prop_map(|(state, dest, owner, names)| Op::AcquireByState { state, dest, owner, names }),
-        5 => (pick(NAMES), pick(STATES), pick(OWNERS))
-            .prop_map(|(name, dest, owner)| Op::Release { name, dest, owner }),
-        3 => (pick(NAMES), pick(OWNERS), pick(STATES), userdata)
-            .prop_map(|(name, owner, state, userdata)| Op::Update { name, owner, state, userdata }),
+        5 => (pick(NAMES), pick(STATES), pick(OWNERS), fence())
+            .prop_map(|(name, dest, owner, fence)| Op::Release { name, dest, owner, fence }),
+        3 => (pick(NAMES), pick(OWNERS), pick(STATES), userdata, fence())
+            .prop_map(|(name, owner, state, userdata, fence)| Op::Update { name, owner, state, userdata, fence }),
         1 => (pick(TYPES), pick(STATES), secs(&[0, 5, 30, 3600]), pick(STATES))
             .prop_map(|(rtype, state, expire, dest)| Op::Reset { rtype, state, expire, dest }),
         2 => secs(&[1, 10, 29, 31, 61]).prop_map(Op::Advance),
@@ -100,8 +124,18 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The generation a fenced call sends for `name`, from the generations last seen.
+fn sent_generation(generations: &BTreeMap<String, u64>, name: &str, fence: Fence) -> Option<u64> {
+    let current = generations.get(name).copied().unwrap_or_default();
+    match fence {
+        Fence::None => None,
+        Fence::Current => Some(current),
+        Fence::Stale => Some(current.wrapping_sub(1)),
+    }
+}
+
 /// Run one call on the store, rendered like the model's answer.
-async fn call(store: &dyn Store, op: &Op) -> Answer {
+async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -> Answer {
     let show = |e: mason_store::Error| e.to_string();
     match op {
         Op::Acquire {
@@ -142,11 +176,17 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
                 .map(|v| format!("{v:?}"))
                 .map_err(show)
         }
-        Op::Release { name, dest, owner } => store
+        Op::Release {
+            name,
+            dest,
+            owner,
+            fence,
+        } => store
             .release(&ReleaseRequest {
                 name: (*name).into(),
                 dest: (*dest).into(),
                 owner: (*owner).into(),
+                generation: sent_generation(generations, name, *fence),
             })
             .await
             .map(|r| format!("{r:?}"))
@@ -156,12 +196,14 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
             owner,
             state,
             userdata,
+            fence,
         } => {
             let req = UpdateRequest {
                 name: (*name).into(),
                 owner: (*owner).into(),
                 state: (*state).into(),
                 userdata: userdata.clone().map(UserData::from),
+                generation: sent_generation(generations, name, *fence),
             };
             store
                 .update(&req)
@@ -193,7 +235,32 @@ async fn call(store: &dyn Store, op: &Op) -> Answer {
     }
 }
 
-fn apply(model: &mut Model, now: Timestamp, op: &Op) -> Answer {
+fn apply(
+    model: &mut Model,
+    now: Timestamp,
+    op: &Op,
+    generations: &BTreeMap<String, u64>,
+) -> Answer {
+    // A stale generation on an existing resource is refused first, changing nothing.
+    if let Op::Release {
+        name,
+        fence: Fence::Stale,
+        ..
+    }
+    | Op::Update {
+        name,
+        fence: Fence::Stale,
+        ..
+    } = op
+    {
+        if model.resources.contains_key(*name) {
+            let current = generations.get(*name).copied().unwrap_or_default();
+            return Err(format!(
+                "resource {name}: generation {} is stale, the current generation is {current}",
+                current.wrapping_sub(1)
+            ));
+        }
+    }
     match op {
         Op::Acquire {
             rtype,
@@ -208,12 +275,15 @@ fn apply(model: &mut Model, now: Timestamp, op: &Op) -> Answer {
             owner,
             names,
         } => model.acquire_by_state(now, state, dest, owner, names),
-        Op::Release { name, dest, owner } => model.release(now, name, dest, owner),
+        Op::Release {
+            name, dest, owner, ..
+        } => model.release(now, name, dest, owner),
         Op::Update {
             name,
             owner,
             state,
             userdata,
+            ..
         } => model.update(now, name, owner, state, userdata.as_ref()),
         Op::Reset {
             rtype,
@@ -253,6 +323,48 @@ async fn compare_all(
     Ok(())
 }
 
+/// The generations after a call: unchanged where the call neither granted a resource nor
+/// ended its lease (its owner went from none to someone or back), fresh — above every
+/// generation seen before — where it did. Updates `seen` and `max_seen`.
+fn check_generations(
+    now: Vec<ResourceV2>,
+    owners_before: &BTreeMap<String, String>,
+    seen: &mut BTreeMap<String, u64>,
+    max_seen: &mut u64,
+    step: usize,
+) -> Result<(), TestCaseError> {
+    let mut fresh_max = *max_seen;
+    for r in now {
+        let name = &r.resource.name;
+        let before_owner = owners_before.get(name).map(String::as_str).unwrap_or("");
+        let moved = before_owner.is_empty() != r.resource.owner.is_empty();
+        let before = seen.get(name).copied().unwrap_or_default();
+        let generation = r.lease.generation;
+        if moved {
+            prop_assert!(
+                generation > *max_seen,
+                "step {}: {} was granted or released but got generation {} (seen up to {})",
+                step,
+                name,
+                generation,
+                max_seen
+            );
+            fresh_max = fresh_max.max(generation);
+        } else {
+            prop_assert_eq!(
+                generation,
+                before,
+                "step {}: {} changed generation",
+                step,
+                name
+            );
+        }
+        seen.insert(name.clone(), generation);
+    }
+    *max_seen = fresh_max;
+    Ok(())
+}
+
 /// Run `ops` on the harness's store and on the model; they must agree throughout.
 async fn check(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let (store, clock) = (&*h.store, &*h.clock);
@@ -260,6 +372,17 @@ async fn check(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
     store.sync_config(&config).await.expect("sync");
     let mut model = Model::new(store.list(&ResourceFilter::default()).await.expect("list"));
     prop_assert_eq!(model.resources.len(), 7);
+    let mut generations: BTreeMap<String, u64> = BTreeMap::new();
+    let mut max_seen = 0;
+    let all = ResourceFilter::default();
+    check_generations(
+        store.list_v2(&all).await.expect("list"),
+        &BTreeMap::new(),
+        &mut generations,
+        &mut max_seen,
+        0,
+    )?;
+    prop_assert_eq!(max_seen, 0, "new resources start at generation 0");
     for (i, op) in ops.iter().enumerate() {
         if let Op::Advance(d) = op {
             clock.advance(*d);
@@ -267,9 +390,21 @@ async fn check(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         // The store reads the clock once per call; that reading is the call's "now".
         let now = clock.peek();
-        let got = call(store, op).await;
-        let want = apply(&mut model, now, op);
+        let owners_before: BTreeMap<String, String> = model
+            .resources
+            .values()
+            .map(|r| (r.name.clone(), r.owner.clone()))
+            .collect();
+        let got = call(store, op, &generations).await;
+        let want = apply(&mut model, now, op, &generations);
         prop_assert_eq!(got, want, "step {}: {:?}", i, op);
+        check_generations(
+            store.list_v2(&all).await.expect("list"),
+            &owners_before,
+            &mut generations,
+            &mut max_seen,
+            i,
+        )?;
         if i % 5 == 4 {
             compare_all(store, clock, &model, i).await?;
         }
