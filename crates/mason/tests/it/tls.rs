@@ -16,21 +16,21 @@ use tokio_rustls::TlsConnector;
 
 use crate::serve_process::{start_fails, ServeProcess};
 
-/// A test CA that signs server certificates for 127.0.0.1.
-struct Ca {
+/// A test CA that signs server certificates for 127.0.0.1 (the auth tests use it too).
+pub(crate) struct Ca {
     key: rcgen::KeyPair,
     cert: rcgen::Certificate,
 }
 
 /// A signed server pair, as PEM, and its certificate's DER (to recognise it).
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
+pub(crate) struct Leaf {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
     der: Vec<u8>,
 }
 
 impl Ca {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let key = rcgen::KeyPair::generate().expect("CA key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -41,7 +41,7 @@ impl Ca {
         Self { key, cert }
     }
 
-    fn leaf(&self, name: &str) -> Leaf {
+    pub(crate) fn leaf(&self, name: &str) -> Leaf {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params =
             rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
@@ -58,7 +58,12 @@ impl Ca {
         }
     }
 
-    fn connector(&self) -> TlsConnector {
+    /// The CA certificate as PEM (what a client's CA file holds).
+    pub(crate) fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    pub(crate) fn connector(&self) -> TlsConnector {
         let mut roots = RootCertStore::empty();
         roots
             .add(CertificateDer::from(self.cert.der().to_vec()))

@@ -6,7 +6,7 @@
 //! 1 MB header answered with a 4xx.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,16 @@ pub(crate) struct Server {
 impl Server {
     /// `mason serve --auth-file` (when `auth`) on a free port, ready.
     pub(crate) async fn serve(config: &str, auth: Option<&str>) -> Server {
+        Self::serve_with(config, auth, None).await
+    }
+
+    /// [`Server::serve`] over HTTPS with the certificate and key of `tls` (PEM files
+    /// signed by the CA whose PEM is given, which the readiness check trusts).
+    pub(crate) async fn serve_with(
+        config: &str,
+        auth: Option<&str>,
+        tls: Option<(&Path, &Path, &str)>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mason"));
@@ -61,8 +71,19 @@ impl Server {
             "127.0.0.1",
         ])
         .args(["--port", &port.to_string(), "--store", "sqlite::memory:"]);
-        let server = Self::spawn(cmd, dir, config, auth, format!("http://127.0.0.1:{port}"));
-        server.ready().await
+        let mut http = reqwest::Client::builder();
+        let scheme = match tls {
+            Some((cert, key, ca_pem)) => {
+                cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+                let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+                http = http.add_root_certificate(ca);
+                "https"
+            }
+            None => "http",
+        };
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let server = Self::spawn(cmd, dir, config, auth, url);
+        server.ready(&http.build().unwrap()).await
     }
 
     /// `mason up --auth-file` (when `auth`) on port 0, its URL read from stdout.
@@ -93,7 +114,7 @@ impl Server {
             .unwrap_or_else(|| panic!("no URL in {first:?}"))
             .to_string();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        server.ready().await
+        server.ready(&reqwest::Client::new()).await
     }
 
     fn spawn(
@@ -122,11 +143,11 @@ impl Server {
         Server { child, url, dir }
     }
 
-    async fn ready(mut self) -> Server {
+    async fn ready(mut self, http: &reqwest::Client) -> Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         let health = format!("{}/healthz", self.url);
         loop {
-            if let Ok(r) = reqwest::get(&health).await {
+            if let Ok(r) = http.get(&health).send().await {
                 if r.status() == 200 {
                     return self;
                 }

@@ -8,14 +8,20 @@
 //!   body (timestamps aside) the log recorded;
 //! - without `--auth-file`: the same answers (the scenario passes as without auth);
 //! - with `--auth-file` and the `Authorization` header taken out: every answer is a 401
-//!   with the Basic challenge.
+//!   with the Basic challenge;
+//! - both again over HTTPS (`--tls-cert`/`--tls-key`), the requests sent inside a TLS
+//!   connection that trusts only the test's CA, as the Go client does with the CA in
+//!   `SSL_CERT_FILE`.
 
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::auth::Server;
+use crate::tls::Ca;
 
 const WIRE_LOG: &str = "../../../shared/upstream-testdata/upstream-client-wire-log.txt";
 
@@ -215,16 +221,41 @@ fn without_times(body: &str) -> String {
     out
 }
 
-/// Replay the whole section against `server`; returns the answers.
-async fn replay_all(server: &Server, strip_auth: bool) -> Vec<(Exchange, Answer)> {
-    let authority = server.url.trim_start_matches("http://").to_string();
+/// Replay the whole section against `server` (through TLS with `tls`); returns the
+/// answers.
+async fn replay_all(
+    server: &Server,
+    strip_auth: bool,
+    tls: Option<&TlsConnector>,
+) -> Vec<(Exchange, Answer)> {
+    let authority = server.url.split_once("://").unwrap().1.to_string();
     let mut answers = Vec::new();
     for exchange in section(2) {
         let tcp = TcpStream::connect(&authority).await.unwrap();
-        let answer = replay(tcp, &authority, &exchange, strip_auth).await;
+        let answer = match tls {
+            None => replay(tcp, &authority, &exchange, strip_auth).await,
+            Some(connector) => {
+                let name = ServerName::try_from("127.0.0.1").unwrap();
+                let stream = connector.connect(name, tcp).await.expect("TLS handshake");
+                replay(stream, &authority, &exchange, strip_auth).await
+            }
+        };
         answers.push((exchange, answer));
     }
     answers
+}
+
+/// Every answer is a 401 with the Basic challenge.
+fn assert_challenged(answers: &[(Exchange, Answer)]) {
+    for (logged, got) in answers {
+        assert_eq!(got.status, 401, "{}", logged.request_line);
+        assert_eq!(
+            got.challenge.as_deref(),
+            Some("Basic realm=\"mason\""),
+            "{}",
+            logged.request_line
+        );
+    }
 }
 
 fn assert_as_logged(answers: &[(Exchange, Answer)], run: &str) {
@@ -258,25 +289,42 @@ async fn the_logged_basic_auth_run_passes_with_and_without_auth() {
         .contains(&("Authorization".into(), "Basic YWxpY2U6czNjcmV0LXB3".into()))));
 
     let with_auth = Server::serve(SEEDED, Some(&alice_file())).await;
-    assert_as_logged(&replay_all(&with_auth, false).await, "with --auth-file");
+    assert_as_logged(
+        &replay_all(&with_auth, false, None).await,
+        "with --auth-file",
+    );
     with_auth.stop().await;
 
     let open = Server::serve(SEEDED, None).await;
-    assert_as_logged(&replay_all(&open, false).await, "without --auth-file");
+    assert_as_logged(&replay_all(&open, false, None).await, "without --auth-file");
     open.stop().await;
 }
 
 #[tokio::test]
 async fn the_logged_run_without_credentials_gets_401s() {
     let server = Server::serve(SEEDED, Some(&alice_file())).await;
-    for (logged, got) in replay_all(&server, true).await {
-        assert_eq!(got.status, 401, "{}", logged.request_line);
-        assert_eq!(
-            got.challenge.as_deref(),
-            Some("Basic realm=\"mason\""),
-            "{}",
-            logged.request_line
-        );
-    }
+    assert_challenged(&replay_all(&server, true, None).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_logged_run_passes_over_https_with_auth_and_401s_without_credentials() {
+    let ca = Ca::new();
+    let leaf = ca.leaf("mason serve");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let tls = Some((cert.as_path(), key.as_path(), ca.pem()));
+    let connector = ca.connector();
+
+    let tls_ref = tls.as_ref().map(|(c, k, p)| (*c, *k, p.as_str()));
+    let server = Server::serve_with(SEEDED, Some(&alice_file()), tls_ref).await;
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    assert_as_logged(
+        &replay_all(&server, false, Some(&connector)).await,
+        "over HTTPS with --auth-file",
+    );
+    assert_challenged(&replay_all(&server, true, Some(&connector)).await);
     server.stop().await;
 }
