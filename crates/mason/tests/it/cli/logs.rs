@@ -1,7 +1,8 @@
 //! Issue 18 items 3 and 13: colour only on a terminal (never in a file, never with
 //! NO_COLOR); `--log-format json` lines are flat, as logrus writes them (`time`, `level`
 //! lowercase, `msg`, real arrays and numbers); the CLI's own messages follow
-//! `--log-format`; the Prometheus HELP texts end in one full stop.
+//! `--log-format` (plain `mason run: …` lines in text mode, no tracing lines); the
+//! Prometheus HELP texts end in one full stop.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,7 +12,7 @@ use serde_json::Value;
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use super::common::{mason, SOLO};
+use super::common::{command, mason, Running, SOLO};
 use super::daemon::{bin, LIMIT};
 
 const CONFIG: &str = "resources:\n- type: a\n  names: [a-1]\n- type: d\n  state: dirty\n  \
@@ -224,6 +225,34 @@ async fn the_clis_own_messages_follow_the_log_format() {
             .any(|m| m == "mason run: released \"solo-1\" to \"dirty\""),
         "{msgs:?}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mason_runs_own_lines_are_plain_in_text_mode() {
+    let server = mason_testkit::TestServer::start(SOLO).await;
+    let script = "echo started; exec sleep 30";
+    let mut cmd = command(
+        &server.url,
+        "ci",
+        &["run", "--type", "solo", "--", "sh", "-c", script],
+    );
+    cmd.env_remove("MASON_LOG");
+    let mut run = Running::spawn(cmd);
+    assert_eq!(run.line().await, "started");
+    run.signal("INT").await;
+    let (code, _, stderr) = run.finish().await;
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("mason run: forwarding SIGINT to the command\n"),
+        "{stderr}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("mason run: ") && !line.contains("signal="),
+            "not a plain mason run line: {line:?}\n{stderr}"
+        );
+    }
     server.stop().await;
 }
 
