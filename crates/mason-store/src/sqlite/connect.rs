@@ -1,12 +1,13 @@
-//! Opening the database file: pragmas, the exclusive lock, the schema.
+//! Opening the database file (checked first by `file.rs`): pragmas, the exclusive lock,
+//! the schema.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{error, migrate, SqliteOptions, Synchronous};
-use crate::{Error, Result};
+use super::{error, file, migrate, SqliteOptions, Synchronous};
+use crate::Result;
 
 /// Page size of new files. A lease commit writes one page to the WAL (see
 /// [`super::free_index`]); with small pages that write, its checksum and the later
@@ -23,16 +24,23 @@ const CACHE_KIB: i64 = -65_536;
 /// opening of a file some other process holds).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Open (creating when needed) the database of `options`, lock a file exclusively, set
-/// the pragmas and bring the schema up to date.
+/// Open (creating when needed, in a directory that must exist: see `file.rs`) the
+/// database of `options`, lock a file exclusively, set the pragmas and bring the schema
+/// up to date.
 pub(super) fn open(options: &SqliteOptions) -> Result<Connection> {
+    match &options.path {
+        Some(path) => {
+            let prepared = file::prepare(path)?;
+            file::settle(path, prepared, open_checked(options))
+        }
+        None => open_checked(options),
+    }
+}
+
+/// [`open`], once [`file::prepare`] has checked the file.
+fn open_checked(options: &SqliteOptions) -> Result<Connection> {
     let conn = match &options.path {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::backend_from(format!("cannot create {}", dir.display()), e)
-                })?;
-            }
             let conn = Connection::open(path)?;
             // Only takes effect on a new file (before its first write).
             conn.pragma_update(None, "page_size", PAGE_SIZE)?;

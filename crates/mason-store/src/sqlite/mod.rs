@@ -31,12 +31,14 @@
 //! - `import.rs`: bulk import (`mason import`).
 //! - SQLite only: `free_index.rs` (the acquire order in memory), `lifespans.rs` (pool
 //!   lifespans in memory), `generations.rs` (the fencing-generation counter in memory),
-//!   `checkpoint.rs` (WAL checkpoints on a thread).
+//!   `checkpoint.rs` (WAL checkpoints on a thread), `file.rs` (the file's checks before
+//!   opening: its directory must exist, it must be writable; the notice of a new store).
 
 mod acquire;
 mod checkpoint;
 mod connect;
 mod error;
+mod file;
 mod free_index;
 mod generations;
 mod import;

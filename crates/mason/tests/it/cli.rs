@@ -19,4 +19,5 @@ mod ops;
 mod quick_start;
 mod run;
 mod signals;
+mod store_paths;
 mod virtual_resources;
