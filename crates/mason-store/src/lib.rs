@@ -93,10 +93,15 @@ pub trait Store: Send + Sync + 'static {
     async fn all_metrics(&self) -> Result<Vec<Metric>>;
 
     /// One resource by name (`ResourceNotFound(name)` when absent).
-    async fn get(&self, name: &str) -> Result<Resource>;
+    async fn get(&self, name: &str) -> Result<Resource> {
+        self.get_v2(name).await.map(|r| r.resource)
+    }
 
     /// Resources matching `filter`, least recently updated first.
-    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>>;
+    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
+        let all = self.list_v2(filter).await?;
+        Ok(all.into_iter().map(|r| r.resource).collect())
+    }
 
     /// [`Store::get`] with the resource's lease facts (its fencing generation): the
     /// `/api/v2` resource object.

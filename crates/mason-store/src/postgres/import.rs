@@ -74,11 +74,6 @@ pub(super) async fn import(client: &mut Object, request: &ImportRequest) -> PgRe
             tracing::warn!(error = %e, "could not refresh PostgreSQL statistics after an import");
         }
     }
-    tracing::info!(
-        added = plan.report.added.len(),
-        removed = plan.report.removed.len(),
-        drlcs_added = plan.report.drlcs_added.len(),
-        "import wrote the store"
-    );
+    plan.report.log_written();
     Ok(plan.report)
 }

@@ -151,15 +151,6 @@ impl Store for PostgresStore {
         run!(self, |c, _ctx| reads::all_metrics(c))
     }
 
-    async fn get(&self, name: &str) -> Result<Resource> {
-        self.get_v2(name).await.map(|r| r.resource)
-    }
-
-    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
-        let all = self.list_v2(filter).await?;
-        Ok(all.into_iter().map(|r| r.resource).collect())
-    }
-
     async fn get_v2(&self, name: &str) -> Result<ResourceV2> {
         run!(self, |c, _ctx| reads::get(c, name))
     }

@@ -65,6 +65,18 @@ pub struct ImportReport {
     pub drlcs_removed: Vec<String>,
 }
 
+impl ImportReport {
+    /// Log what a committed import wrote (once, by whichever backend ran it).
+    pub(crate) fn log_written(&self) {
+        tracing::info!(
+            added = self.added.len(),
+            removed = self.removed.len(),
+            drlcs_added = self.drlcs_added.len(),
+            "import wrote the store"
+        );
+    }
+}
+
 /// The rows an import writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportPlan {

@@ -45,11 +45,6 @@ pub(super) fn import(
     for d in &plan.insert_drlcs {
         insert_drlc.execute(params![d.rtype, encode_drlc(d)?])?;
     }
-    tracing::info!(
-        added = plan.report.added.len(),
-        removed = plan.report.removed.len(),
-        drlcs_added = plan.report.drlcs_added.len(),
-        "import wrote the store"
-    );
+    plan.report.log_written();
     Ok(plan.report)
 }

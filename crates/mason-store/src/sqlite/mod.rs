@@ -208,15 +208,6 @@ impl Store for SqliteStore {
         self.read(Cost::Scan, |tx, _| reads::all_metrics(tx)).await
     }
 
-    async fn get(&self, name: &str) -> Result<Resource> {
-        self.get_v2(name).await.map(|r| r.resource)
-    }
-
-    async fn list(&self, filter: &ResourceFilter) -> Result<Vec<Resource>> {
-        let all = self.list_v2(filter).await?;
-        Ok(all.into_iter().map(|r| r.resource).collect())
-    }
-
     async fn get_v2(&self, name: &str) -> Result<ResourceV2> {
         let name = name.to_string();
         self.read(Cost::Point, move |tx, _| reads::get(tx, &name))
