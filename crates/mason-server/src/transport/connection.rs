@@ -7,6 +7,11 @@
 //! - Idle clock ran out (no new request within the idle timeout after an answer): a
 //!   graceful close, which hyper does at once on an idle connection.
 //! - Shutdown: a graceful close; a request in flight is answered first.
+//! - Every close that follows an answer is a *lingering* close: the server stops writing,
+//!   then reads and drops what the client is still sending (for at most
+//!   [`LINGER_TIME`] and [`LINGER_BYTES`]) before it closes the socket. Closing with
+//!   unread bytes would make the kernel send a reset, which can destroy the answer the
+//!   client has not read yet (a `431` to a client still sending an oversized head).
 //!
 //! Connections over the cap are answered `503` with `Connection: close` by hyper with a
 //! fixed service, under a short deadline and a small concurrency bound of their own.
@@ -14,7 +19,7 @@
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -27,7 +32,7 @@ use hyper::server::conn::http1;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -96,9 +101,11 @@ async fn drive<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(TrackedIo::new(io, Arc::clone(&activity)));
-    let service =
-        TowerToHyperService::new(ConnectionLayer::new(Arc::clone(&activity), peer).layer(app));
-    let mut conn = pin!(builder.serve_connection(io, service));
+    let service = BoxedFutures(TowerToHyperService::new(
+        ConnectionLayer::new(Arc::clone(&activity), peer).layer(app),
+    ));
+    // Not pinned: the socket is taken back at the end for the lingering close.
+    let mut conn = builder.serve_connection(io, service);
     let mut cancelled = pin!(shutdown.cancelled());
     let mut clock = pin!(tokio::time::sleep(Duration::ZERO));
     let mut armed: Option<Instant> = None;
@@ -106,10 +113,10 @@ async fn drive<I>(
     let (header, idle) = (options.header_read_timeout, options.idle_timeout);
     let end = poll_fn(|cx| {
         if !closing && cancelled.as_mut().poll(cx).is_ready() {
-            conn.as_mut().graceful_shutdown();
+            Pin::new(&mut conn).graceful_shutdown();
             closing = true;
         }
-        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+        if let Poll::Ready(result) = conn.poll_without_shutdown(cx) {
             return Poll::Ready(End::Closed(result));
         }
         // Polling hyper is what moves the activity, so the clock is re-read right here.
@@ -129,7 +136,7 @@ async fn drive<I>(
             Phase::Head => Poll::Ready(End::HeaderTimeout),
             Phase::Idle => {
                 if !closing {
-                    conn.as_mut().graceful_shutdown();
+                    Pin::new(&mut conn).graceful_shutdown();
                     closing = true;
                     // Let hyper act on it (an idle connection closes at once).
                     cx.waker().wake_by_ref();
@@ -140,11 +147,58 @@ async fn drive<I>(
     })
     .await;
     match end {
-        End::Closed(Ok(())) => {}
-        End::Closed(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        End::Closed(result) => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            let io = conn.into_parts().io.into_inner();
+            linger(io).await;
+        }
         End::HeaderTimeout => {
             tracing::debug!(%peer, timeout = ?header, "no complete request head in time; closing");
         }
+    }
+}
+
+/// Longest a lingering close waits for the client to stop sending.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most a lingering close reads (and drops) before it gives up on the client.
+const LINGER_BYTES: usize = 4 << 20;
+
+/// Stop writing, then read and drop what the client still sends until it closes its side,
+/// [`LINGER_TIME`] passes or [`LINGER_BYTES`] were read; then the socket is closed.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    let drain = async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 8192];
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// A hyper service whose futures are boxed, so the connection is `Unpin` and its socket
+/// can be taken back after the last answer (one allocation per request).
+struct BoxedFutures<S>(S);
+
+impl<S, R> hyper::service::Service<R> for BoxedFutures<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, request: R) -> Self::Future {
+        Box::pin(self.0.call(request))
     }
 }
 
