@@ -250,6 +250,25 @@ async fn client_loop(
             }
         }
     }
+    // A client whose last acquire was refused gave its lease back, so a run can end with
+    // every client empty-handed and nothing left to check. A client that keeps leases
+    // ends holding one: it acquires again (the pool frees up as the others stop).
+    let mut attempts = 0;
+    while keep > 0 && held.is_empty() && attempts < 200 {
+        attempts += 1;
+        let path = format!("/acquire?type=rep&state=free&dest=busy&owner={owner}");
+        let (status, body, _) = send(&http, &urls, &mut current, &path, &tally).await;
+        if status == reqwest::StatusCode::OK {
+            let name = resource_name(&body);
+            if let Some(other) = holders.lock().unwrap().insert(name.clone(), owner.clone()) {
+                tally.double_leases.fetch_add(1, Ordering::Relaxed);
+                tally.problem(format!("{name} granted to {owner} while held by {other}"));
+            }
+            held.push(name);
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     held
 }
 
