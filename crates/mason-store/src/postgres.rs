@@ -25,7 +25,7 @@
 //!
 //! Layout (the same files as `sqlite/`, with the same responsibilities; the lease
 //! decisions are `crate::lease`'s):
-//! - `mod.rs`: the store, its options, and the [`Store`] impl (one line per call).
+//! - `postgres.rs` (this file): the store, its options, and the [`Store`] impl (one line per call).
 //! - `connect.rs`: the connection string and the pool.
 //! - `txn.rs`: the transaction runner (deadline, retries) and the per-call context.
 //! - `error.rs`: driver and pool errors → [`Error`](crate::Error).

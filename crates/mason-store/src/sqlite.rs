@@ -16,7 +16,7 @@
 //!
 //! Layout (the same files as `postgres/`, with the same responsibilities; the lease
 //! decisions are `crate::lease`'s):
-//! - `mod.rs`: the store, its options, and the [`Store`] impl (one line per call).
+//! - `sqlite.rs` (this file): the store, its options, and the [`Store`] impl (one line per call).
 //! - `connect.rs`: opening the file, pragmas, the exclusive lock.
 //! - `txn.rs`: the transaction runner and the per-call context.
 //! - `error.rs`: driver errors → [`Error`].

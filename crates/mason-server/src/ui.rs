@@ -17,9 +17,9 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-const INDEX_HTML: &str = include_str!("assets/index.html");
-const STYLE_CSS: &str = include_str!("assets/style.css");
-const APP_JS: &str = include_str!("assets/app.js");
+const INDEX_HTML: &str = include_str!("ui/assets/index.html");
+const STYLE_CSS: &str = include_str!("ui/assets/style.css");
+const APP_JS: &str = include_str!("ui/assets/app.js");
 
 /// Everything comes from this server; no inline script, no frames, no plugins.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
