@@ -24,14 +24,25 @@ pub struct QueueEntry {
     pub state: String,
     /// The caller's request ID.
     pub request_id: String,
-    /// Position in the (type, state) FIFO, 1 = next served.
+    /// Position in the (type, state) queue, 1 = next served (higher priority first, then
+    /// first come, first served).
     pub rank: u64,
+    /// The request's priority (0 unless a set asked for more; absent from older servers).
+    #[serde(default)]
+    pub priority: i32,
+    /// How many resources of this (type, state) the request waits for (1 for `/acquire`).
+    #[serde(default = "one")]
+    pub count: u32,
     /// When the request first polled.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
     /// When the request is forgotten unless it polls again.
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl HttpClient {
@@ -75,6 +86,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(entries[0].rank, 1);
+        assert_eq!((entries[1].priority, entries[1].count), (0, 1), "defaults");
         assert!(entries[0].created_at.is_some() && entries[0].expires_at.is_some());
         assert_eq!(
             (entries[1].request_id.as_str(), entries[1].created_at),

@@ -50,6 +50,14 @@ pub enum Error {
         /// The resource's current generation.
         current: u64,
     },
+    /// A multi-resource acquire found too few free resources for some items; nothing was
+    /// granted. One [`Shortfall`](crate::Shortfall) per short item.
+    #[error("not enough free resources: {}", list_shortfalls(.0))]
+    Shortage(Vec<crate::Shortfall>),
+    /// A multi-resource acquire asked for types that have no resource and no dynamic pool;
+    /// nothing changed.
+    #[error("{}", list_unknown_types(.0))]
+    UnknownTypes(Vec<String>),
     /// A parameter the store cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
@@ -88,16 +96,18 @@ impl Error {
     }
 
     /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
-    /// for both misses, 401 for the wrong owner, 409 for the wrong state (and for an
-    /// import that conflicts with the store, and a stale fencing generation), 400 for a bad parameter, 503 while the
+    /// for both misses (and a set that is short), 401 for the wrong owner, 409 for the wrong
+    /// state (and for an import that conflicts with the store, a stale fencing generation
+    /// and a set naming unknown types), 400 for a bad parameter, 503 while the
     /// database is unreachable (so clients retry), 500 for any other fault.
     pub fn status(&self) -> u16 {
         match self {
-            Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) => 404,
+            Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) | Error::Shortage(_) => 404,
             Error::OwnerNotMatch { .. } => 401,
             Error::StateNotMatch { .. }
             | Error::ImportRefused(_)
-            | Error::GenerationMismatch { .. } => 409,
+            | Error::GenerationMismatch { .. }
+            | Error::UnknownTypes(_) => 409,
             Error::InvalidArgument(_) => 400,
             Error::Unavailable(_) => 503,
             Error::Backend { .. } => 500,
@@ -107,6 +117,27 @@ impl Error {
     /// Whether the error is the caller's to fix (a 4xx), as opposed to a server fault.
     pub fn is_client_error(&self) -> bool {
         (400..500).contains(&self.status())
+    }
+}
+
+fn list_shortfalls(short: &[crate::Shortfall]) -> String {
+    let items: Vec<String> = short
+        .iter()
+        .map(|s| {
+            format!(
+                "{} in state {}: {} wanted, {} free",
+                s.rtype, s.state, s.wanted, s.free
+            )
+        })
+        .collect();
+    items.join("; ")
+}
+
+fn list_unknown_types(types: &[String]) -> String {
+    let quoted: Vec<String> = types.iter().map(|t| format!("{t:?}")).collect();
+    match quoted.as_slice() {
+        [one] => format!("resource type {one} does not exist"),
+        many => format!("resource types {} do not exist", many.join(", ")),
     }
 }
 
@@ -144,6 +175,8 @@ mod tests {
                 409,
             ),
             (Error::InvalidArgument("x".into()), 400),
+            (Error::Shortage(Vec::new()), 404),
+            (Error::UnknownTypes(vec!["x".into()]), 409),
             (Error::Unavailable("locked".into()), 503),
             (Error::backend("disk full"), 500),
         ];
@@ -151,6 +184,36 @@ mod tests {
             assert_eq!(err.status(), status, "{err:?}");
             assert_eq!(err.is_client_error(), status < 500, "{err:?}");
         }
+    }
+
+    #[test]
+    fn set_refusals_name_every_short_and_unknown_type() {
+        let short = Error::Shortage(vec![
+            crate::Shortfall {
+                rtype: "gce-project".into(),
+                state: "free".into(),
+                wanted: 2,
+                free: 1,
+            },
+            crate::Shortfall {
+                rtype: "gke-cluster".into(),
+                state: "free".into(),
+                wanted: 1,
+                free: 0,
+            },
+        ]);
+        assert_eq!(
+            short.to_string(),
+            "not enough free resources: gce-project in state free: 2 wanted, 1 free; gke-cluster in state free: 1 wanted, 0 free"
+        );
+        assert_eq!(
+            Error::UnknownTypes(vec!["x".into()]).to_string(),
+            "resource type \"x\" does not exist"
+        );
+        assert_eq!(
+            Error::UnknownTypes(vec!["x".into(), "y".into()]).to_string(),
+            "resource types \"x\", \"y\" do not exist"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   errors.
 //! - [`acquire`]: request ids and queue expiry, the two 404s of a miss, growing a dynamic
 //!   pool, the all-or-nothing names of `acquirebystate`.
+//! - [`multi`]: the all-or-nothing acquire of a set (`acquire_many`).
+//! - [`queue`]: how the request queue ranks (priority, arrival) and reserves (counts).
 //! - [`end`]: release's expiration rules, reset's idle cutoff.
 //! - [`transition`]: what a grant, an end of lease and a touch write.
 //! - [`views`]: what the read calls show — metrics folded from counts, the ranked queue.
@@ -40,6 +42,8 @@
 pub(crate) mod acquire;
 pub(crate) mod check;
 pub(crate) mod end;
+pub(crate) mod multi;
+pub(crate) mod queue;
 pub(crate) mod transition;
 pub(crate) mod views;
 

@@ -23,6 +23,7 @@
 //! - `testsuite` (cargo feature `testsuite`, for tests only): the conformance suite every
 //!   backend must pass, per-engine harnesses, and a throwaway PostgreSQL server.
 
+pub mod availability;
 pub mod clock;
 pub mod error;
 mod lease;
@@ -43,13 +44,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
+pub use availability::Availability;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use open::{open, StoreUrl};
-pub use outcome::{Acquired, QueuedRequest, SyncReport};
+pub use outcome::{Acquired, MultiAcquired, QueuedRequest, Shortfall, SyncReport};
 pub use request::{
-    AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, ResourceFilter,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, MultiAcquireItem, MultiAcquireRequest, ReleaseRequest,
+    ResetRequest, ResourceFilter, UpdateRequest,
 };
 pub use rules::{ImportMode, ImportReport, ImportRequest};
 
@@ -72,6 +74,20 @@ pub trait Store: Send + Sync + 'static {
     /// `POST /acquirebystate`: all named resources, unowned and in `state`, or none
     /// (atomic, unlike upstream which leaks partial acquisitions).
     async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>>;
+
+    /// `POST /api/v2/acquire`: every item of the set in one transaction, or nothing.
+    /// Each item takes `count` unowned resources of its type in its state (least
+    /// recently updated first, beyond those reserved for requests ahead of it in that
+    /// queue) into `dest`, each with a fresh generation. With a request id the request
+    /// holds a place in the queue of every item, ranked by priority then arrival, and
+    /// reserves its counts there ahead of later requests; on its first attempt it grows
+    /// short dynamic pools. Short: [`Error::Shortage`] (404; the queue places and any
+    /// growth persist, no resource changes). A type without resources or pool:
+    /// [`Error::UnknownTypes`] (409; nothing changes).
+    async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired>;
+
+    /// "Resources may be available" signals, from now on (see [`availability`]).
+    fn availability(&self) -> tokio::sync::broadcast::Receiver<Availability>;
 
     /// `POST /release`: owner (and, when given, generation) must match; sets state
     /// `dest`, clears the owner, gives a fresh generation and applies the

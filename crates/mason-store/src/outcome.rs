@@ -1,8 +1,9 @@
 //! What [`Store`](crate::Store) methods answer beyond plain resources: a granted acquire,
-//! the visible request queue, and the report of a config sync.
+//! a granted set, the shortfalls of a refused set, the visible request queue, and the
+//! report of a config sync.
 
 use mason_types::resource_v2::LeaseFacts;
-use mason_types::{Resource, Timestamp};
+use mason_types::{Resource, ResourceV2, Timestamp};
 
 /// A successful acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,30 @@ pub struct Acquired {
     pub lease: LeaseFacts,
 }
 
+/// A granted set ([`Store::acquire_many`](crate::Store::acquire_many)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiAcquired {
+    /// Every resource granted, in item order (least recently updated first within an
+    /// item), each with the fresh generation of its grant.
+    pub resources: Vec<ResourceV2>,
+    /// When the request was first seen (its first attempt), or now without a request id.
+    pub requested_at: Timestamp,
+}
+
+/// An item of a set the store could not fill ([`Error::Shortage`](crate::Error::Shortage)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The resource type.
+    pub rtype: String,
+    /// The state asked for.
+    pub state: String,
+    /// How many were asked for.
+    pub wanted: u32,
+    /// How many this request could have had (free ones beyond those reserved for
+    /// requests ahead of it in the queue).
+    pub free: u32,
+}
+
 /// One waiting `request_id` in the priority queue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QueuedRequest {
@@ -27,8 +52,14 @@ pub struct QueuedRequest {
     pub state: String,
     /// The caller's request id.
     pub request_id: String,
-    /// 1-based position among live requests for this (type, state).
+    /// 1-based position among live requests for this (type, state): higher priority
+    /// first, then first come, first served.
     pub rank: u64,
+    /// The request's priority (0 for `/acquire`; higher is served first).
+    pub priority: i32,
+    /// How many resources of this (type, state) the request waits for (1 for
+    /// `/acquire`); they are reserved for it ahead of later requests.
+    pub count: u32,
     /// First poll.
     pub created_at: Timestamp,
     /// When the entry lapses unless polled again.

@@ -34,7 +34,10 @@
 //! - `writes.rs`: every statement that changes a resource row.
 //! - `acquire.rs`: acquire and acquire-by-state.
 //! - `leases.rs`: release, update, reset.
-//! - `queue.rs`: the `request_id` queue.
+//! - `multi.rs`: the all-or-nothing acquire of a set.
+//! - `queue.rs`: the `request_id` queue (priorities, counts, places of sets).
+//! - PostgreSQL only: `listener.rs` (the `LISTEN` connection that turns the database's
+//!   notifications into availability signals).
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
@@ -44,7 +47,9 @@ mod connect;
 pub(crate) mod error;
 mod import;
 mod leases;
+mod listener;
 mod migrate;
+mod multi;
 mod queue;
 mod reads;
 mod rows;
@@ -53,7 +58,7 @@ pub(crate) mod txn;
 mod writes;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,11 +66,13 @@ use deadpool_postgres::Pool;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::run;
+use crate::availability::Signals;
 use crate::clock::Clock;
 use crate::lease::acquire::wanted_names;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, ImportReport, ImportRequest, QueuedRequest,
-    ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, ImportReport, ImportRequest,
+    MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
+    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 
 /// Default number of pooled connections per store.
@@ -93,6 +100,12 @@ pub struct PostgresStore {
     clock: Arc<dyn Clock>,
     /// How long a queued request id lives between polls.
     request_ttl: Duration,
+    /// The connection settings (the availability listener dials its own connection).
+    config: tokio_postgres::Config,
+    /// "Resources may be available" signals, fed by the listener.
+    signals: Signals,
+    /// The listener, started with the first receiver.
+    listener: OnceLock<listener::Listener>,
 }
 
 impl PostgresStore {
@@ -101,8 +114,11 @@ impl PostgresStore {
     pub async fn open(options: PostgresOptions) -> Result<Self> {
         let store = Self {
             pool: connect::pool(&options)?,
+            config: connect::config(&options)?,
             clock: options.clock,
             request_ttl: options.request_ttl,
+            signals: Signals::default(),
+            listener: OnceLock::new(),
         };
         run!(&store, |client, _ctx| migrate::migrate(client))?;
         Ok(store)
@@ -129,6 +145,17 @@ impl Store for PostgresStore {
         run!(self, |c, ctx| acquire::acquire_by_state(
             c, ctx, req, &names
         ))
+    }
+
+    async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired> {
+        run!(self, |c, ctx| multi::acquire_many(c, ctx, req))?
+    }
+
+    fn availability(&self) -> tokio::sync::broadcast::Receiver<Availability> {
+        let receiver = self.signals.subscribe();
+        self.listener
+            .get_or_init(|| listener::Listener::start(self.config.clone(), self.signals.clone()));
+        receiver
     }
 
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {

@@ -93,3 +93,36 @@ pub struct ResourceFilter {
     /// Only this owner (`Some("")` = unowned).
     pub owner: Option<String>,
 }
+
+/// One kind of resource wanted by a [`MultiAcquireRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultiAcquireItem {
+    /// The resource type.
+    pub rtype: String,
+    /// The state the resources must be in (and unowned).
+    pub state: String,
+    /// The state they are moved to.
+    pub dest: String,
+    /// How many (1 to [`mason_types::multi_acquire::MAX_COUNT`]).
+    pub count: u32,
+}
+
+/// The parameters of `POST /api/v2/acquire`: every item granted in one transaction, or
+/// nothing (see [`Store::acquire_many`](crate::Store::acquire_many)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultiAcquireRequest {
+    /// Who will hold the resources.
+    pub owner: String,
+    /// The queue identity: the request holds a place in the queue of every
+    /// (type, state) it asks for, across attempts (`None` or empty: none).
+    pub request_id: Option<String>,
+    /// Higher is served first; first come, first served within a priority.
+    pub priority: i32,
+    /// Lease TTL of every resource granted (overrides the types' `lease-ttl`).
+    pub lease_ttl: Option<Duration>,
+    /// What to acquire: at least one item, no (type, state) twice.
+    pub items: Vec<MultiAcquireItem>,
+    /// While the server holds the request open, its queue places do not lapse before
+    /// this time (plus the request TTL), even without attempts.
+    pub queue_until: Option<mason_types::Timestamp>,
+}

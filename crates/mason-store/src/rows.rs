@@ -107,6 +107,8 @@ pub(crate) struct QueueRow {
     pub(crate) request_id: String,
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
+    pub(crate) priority: i32,
+    pub(crate) count: i64,
 }
 
 /// One `(type, state, owner, count)` group, before folding into [`Metric`]s (see

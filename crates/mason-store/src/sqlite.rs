@@ -25,7 +25,8 @@
 //! - `writes.rs`: every statement that changes a resource row.
 //! - `acquire.rs`: acquire and acquire-by-state.
 //! - `leases.rs`: release, update, reset.
-//! - `queue.rs`: the `request_id` queue.
+//! - `multi.rs`: the all-or-nothing acquire of a set.
+//! - `queue.rs`: the `request_id` queue (priorities, counts, places of sets).
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
@@ -45,6 +46,7 @@ mod import;
 mod leases;
 mod lifespans;
 mod migrate;
+mod multi;
 mod queue;
 mod reads;
 mod rows;
@@ -64,9 +66,9 @@ use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, Reso
 use self::txn::{Cost, Inner};
 use crate::clock::Clock;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Error, ImportReport, ImportRequest,
-    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, ImportReport,
+    ImportRequest, MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
+    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 
 /// An `acquirebystate` naming more resources than this runs on the blocking pool.
@@ -117,6 +119,8 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// How long a queued request id lives between polls.
     request_ttl: Duration,
+    /// "Resources may be available" signals (sent by the transaction runner).
+    signals: crate::availability::Signals,
     /// Background WAL checkpoints (file-backed stores only); stops on drop.
     _checkpointer: Option<checkpoint::Checkpointer>,
 }
@@ -129,7 +133,9 @@ impl SqliteStore {
     /// same file gets [`Error::Unavailable`] saying so.
     pub fn open(options: SqliteOptions) -> Result<Self> {
         let conn = connect::open(&options)?;
-        let inner = Arc::new(Mutex::new(Inner::new(conn)?));
+        let inner = Inner::new(conn)?;
+        let signals = inner.signals.clone();
+        let inner = Arc::new(Mutex::new(inner));
         let checkpointer = match options.path {
             Some(_) => Some(checkpoint::Checkpointer::start(Arc::clone(&inner))?),
             None => None,
@@ -138,6 +144,7 @@ impl SqliteStore {
             inner,
             clock: options.clock,
             request_ttl: options.request_ttl,
+            signals,
             _checkpointer: checkpointer,
         })
     }
@@ -176,6 +183,21 @@ impl Store for SqliteStore {
             acquire::acquire_by_state(tx, ctx, &req)
         })
         .await
+    }
+
+    async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired> {
+        let req = req.clone();
+        let cost = if req.items.iter().map(|i| i.count as usize).sum::<usize>() > POINT_NAMES {
+            Cost::Scan
+        } else {
+            Cost::Point
+        };
+        self.write_sized(cost, move |tx, ctx| multi::acquire_many(tx, ctx, &req))
+            .await?
+    }
+
+    fn availability(&self) -> tokio::sync::broadcast::Receiver<Availability> {
+        self.signals.subscribe()
     }
 
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {

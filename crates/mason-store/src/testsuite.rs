@@ -17,12 +17,14 @@
 //! Layout: [`acquire`] (acquire, the request queue, dynamic creation), [`leases`]
 //! (acquire-by-state, release, update, reset, metrics, races), [`sync`] (config sync and
 //! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
+//! [`multi`] (all-or-nothing sets, the ranked queue, availability signals),
 //! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
 pub mod fencing;
 pub mod import;
 pub mod leases;
+pub mod multi;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sync;
@@ -268,7 +270,15 @@ macro_rules! store_conformance_suite {
             import::import_dry_run_writes_nothing,
             import::import_of_a_listed_store_is_the_identity,
             fencing::generations_fence_release_and_update,
-            fencing::generations_are_never_reused
+            fencing::generations_are_never_reused,
+            multi::set_is_all_or_nothing,
+            multi::set_refusals_change_nothing,
+            multi::set_places_rank_by_priority_then_arrival,
+            multi::head_of_line_set_blocks_later_singles,
+            multi::set_grows_dynamic_pools_on_first_attempt,
+            multi::held_places_outlive_the_request_ttl,
+            multi::racing_sets_never_share_a_resource,
+            multi::availability_is_signalled_after_commits
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

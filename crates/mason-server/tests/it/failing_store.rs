@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mason_store::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Error, ImportReport, ImportRequest,
-    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, ImportReport,
+    ImportRequest, MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
+    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
@@ -47,6 +47,13 @@ impl Store for FailingStore {
     async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
         self.check()?;
         self.inner.acquire_by_state(req).await
+    }
+    async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired> {
+        self.check()?;
+        self.inner.acquire_many(req).await
+    }
+    fn availability(&self) -> tokio::sync::broadcast::Receiver<Availability> {
+        self.inner.availability()
     }
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource> {
         self.check()?;

@@ -31,6 +31,8 @@ pub(crate) struct QueueEntry {
     pub(crate) created_at: i64,
     /// Whether this poll was the first (only a first poll may grow a dynamic pool).
     pub(crate) is_new: bool,
+    /// Its rank in the queue (an `/acquire` place has priority 0).
+    pub(crate) rank: super::queue::RankKey,
 }
 
 /// When a queue entry polled at `now` lapses (stored microseconds).

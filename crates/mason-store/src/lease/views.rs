@@ -34,7 +34,7 @@ pub(crate) fn one_metric(rtype: &str, mut folded: Vec<Metric>) -> Result<Metric>
 }
 
 /// The live queue with 1-based ranks per `(type, state)`, from rows ordered by type,
-/// state and arrival.
+/// state and rank (priority, then arrival; see [`super::queue`]).
 pub(crate) fn rank_queue(rows: impl IntoIterator<Item = QueueRow>) -> Vec<QueuedRequest> {
     let mut out: Vec<QueuedRequest> = Vec::new();
     for row in rows {
@@ -49,6 +49,8 @@ pub(crate) fn rank_queue(rows: impl IntoIterator<Item = QueueRow>) -> Vec<Queued
             rank,
             created_at: from_micros(row.created_at),
             expires_at: from_micros(row.expires_at),
+            priority: row.priority,
+            count: u32::try_from(row.count).unwrap_or_default(),
         });
     }
     out
@@ -103,6 +105,8 @@ mod tests {
             request_id: id.into(),
             created_at: 1,
             expires_at: 2,
+            priority: 0,
+            count: 1,
         };
         let ranked = rank_queue([
             row("a", "free", "x"),

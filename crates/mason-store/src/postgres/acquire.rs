@@ -13,20 +13,22 @@ use super::rows::{lock_drlc, query, query_opt};
 use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
+use crate::lease::queue::RankKey;
 use crate::lease::Grant;
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
 use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
 
-/// How many live requests are ahead of `$3` (a `seq` bound), and whether the type has
-/// any resource at all (which 404 a miss answers).
+/// How many resources the live places ranked ahead of (`$5` priority, `$3` arrival)
+/// reserve, and whether the type has any resource at all (which 404 a miss answers).
 const AHEAD_AND_TYPE: &str = "SELECT \
-        (SELECT count(*) FROM requests \
-         WHERE type = $1 AND state = $2 AND seq < $3 AND expires_at >= $4), \
+        (SELECT coalesce(sum(wanted), 0)::bigint FROM requests \
+         WHERE type = $1 AND state = $2 AND expires_at >= $4 \
+           AND (priority > $5 OR (priority = $5 AND coalesce(arrival, seq) < $3))), \
         EXISTS (SELECT 1 FROM resources WHERE type = $1)";
 
 /// How many resources of `$1` exist, counting no further than `$2`.
-const COUNT_TYPE_UP_TO: &str =
+pub(super) const COUNT_TYPE_UP_TO: &str =
     "SELECT count(*) FROM (SELECT 1 FROM resources WHERE type = $1 LIMIT $2) AS t";
 
 /// Lock the named rows that are unowned in `$2`, in name order (so two callers cannot
@@ -42,12 +44,12 @@ pub(super) async fn acquire(
     req: &AcquireRequest,
 ) -> PgResult<Result<Acquired>> {
     let Some(id) = rules::request_id(req) else {
-        let pick = pick(&*client, ctx, req, i64::MAX).await?;
+        let pick = pick(&*client, ctx, req, RankKey::LAST).await?;
         return Ok(rules::answer(req, pick, ctx.now));
     };
     let tx = client.transaction().await?;
     let entry = queue::enter(&tx, ctx, req, id).await?;
-    let pick = pick(&tx, ctx, req, entry.seq).await?;
+    let pick = pick(&tx, ctx, req, entry.rank).await?;
     match &pick {
         Pick::Got(_) => queue::leave(&tx, entry.seq).await?,
         Pick::Miss { .. } if entry.is_new => grow_dynamic_pool(&tx, ctx, &req.rtype).await?,
@@ -57,24 +59,24 @@ pub(super) async fn acquire(
     Ok(rules::answer(req, pick, from_micros(entry.created_at)))
 }
 
-/// Grant the resource due to a caller with every live request older than `before_seq`
-/// ahead of it: one statement when nobody is ahead (the common case), otherwise a count
-/// and a ranked pick.
+/// Grant the resource due to a caller ranked `rank`, with the reservations of every live
+/// place ranked ahead of it: one statement when nobody is ahead (the common case),
+/// otherwise a sum and a ranked pick.
 async fn pick<C: GenericClient>(
     c: &C,
     ctx: &Ctx,
     req: &AcquireRequest,
-    before_seq: i64,
+    rank: RankKey,
 ) -> PgResult<Pick> {
     let grant = Grant::new(&req.owner, &req.dest, ctx.now);
-    if let Some(resource) = writes::acquire_first(c, req, &grant, before_seq).await? {
+    if let Some(resource) = writes::acquire_first(c, req, &grant, rank).await? {
         return Ok(Pick::Got(resource));
     }
     let now = to_micros(&ctx.now);
     let Some(row) = query_opt(
         c,
         AHEAD_AND_TYPE,
-        &[&req.rtype, &req.state, &before_seq, &now],
+        &[&req.rtype, &req.state, &rank.arrival, &now, &rank.priority],
     )
     .await?
     else {

@@ -16,6 +16,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pool for `options` (connections are made on demand; nothing is dialled yet).
 pub(super) fn pool(options: &PostgresOptions) -> Result<Pool> {
+    pool_for(options, config(options)?)
+}
+
+/// The connection settings of `options`, with the ones mason insists on.
+pub(super) fn config(options: &PostgresOptions) -> Result<tokio_postgres::Config> {
     let mut config = tokio_postgres::Config::from_str(&options.url)
         .map_err(|e| Error::InvalidArgument(format!("bad PostgreSQL connection string: {e}")))?;
     if config.get_ssl_mode() == SslMode::Require {
@@ -31,6 +36,11 @@ pub(super) fn pool(options: &PostgresOptions) -> Result<Pool> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    Ok(config)
+}
+
+/// The pool of connections made with `config`.
+fn pool_for(options: &PostgresOptions, config: tokio_postgres::Config) -> Result<Pool> {
     if options.pool_size == 0 {
         return Err(Error::InvalidArgument(
             "PostgreSQL pool size must be at least 1".into(),

@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "generation",
         include_str!("migrations/0002_generation.sql"),
     ),
+    (
+        3,
+        "queue_sets",
+        include_str!("migrations/0003_queue_sets.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

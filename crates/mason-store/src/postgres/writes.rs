@@ -32,6 +32,7 @@ use mason_types::{state, Resource, ResourceV2};
 
 use super::error::PgResult;
 use super::rows::{execute, query, query_opt, resource, resources};
+use crate::lease::queue::RankKey;
 use crate::lease::{EndOfLease, Grant, Touch};
 use crate::rows::{encode_userdata, resource_columns, to_micros};
 use crate::rules::{FlagChange, RowGuard, StoredResource};
@@ -54,8 +55,8 @@ macro_rules! end_set {
 }
 
 /// Grant the least recently updated unlocked free resource of `$1` in `$2`, when nobody
-/// is queued ahead (`$6` bounds the queue entries that count as ahead: the caller's own
-/// `seq`, or `i64::MAX` without a request id). The queue check is an uncorrelated
+/// is queued ahead (places ranked before priority `$7`, arrival `$6`: the caller's own
+/// rank, or the last one without a request id; see `lease/queue.rs`). The queue check is an uncorrelated
 /// `NOT EXISTS`, evaluated once; with a constant `LIMIT 1` and no `OFFSET` the planner
 /// walks the `resources_pick` index whatever the pool size.
 const ACQUIRE_FIRST: &str = concat!(
@@ -63,7 +64,8 @@ const ACQUIRE_FIRST: &str = concat!(
         SELECT name AS pick FROM resources \
         WHERE type = $1 AND state = $2 AND owner = '' \
           AND NOT EXISTS (SELECT 1 FROM requests \
-                          WHERE type = $1 AND state = $2 AND seq < $6 AND expires_at >= $5) \
+                          WHERE type = $1 AND state = $2 AND expires_at >= $5 \
+                            AND (priority > $7 OR (priority = $7 AND coalesce(arrival, seq) < $6))) \
         ORDER BY lastupdate, name LIMIT 1 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
@@ -161,15 +163,16 @@ pub(super) async fn acquire_first<C: GenericClient>(
     c: &C,
     req: &AcquireRequest,
     grant: &Grant<'_>,
-    before_seq: i64,
+    rank: RankKey,
 ) -> PgResult<Option<ResourceV2>> {
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
         &req.rtype,
         &req.state,
         &grant.owner,
         &grant.state,
         &grant.at,
-        &before_seq,
+        &rank.arrival,
+        &rank.priority,
     ];
     query_opt(c, ACQUIRE_FIRST, &args)
         .await?
@@ -207,10 +210,20 @@ pub(super) async fn acquire_named<C: GenericClient>(
     names: &[&str],
     grant: &Grant<'_>,
 ) -> PgResult<Vec<ResourceV2>> {
+    grant_named(c, names, &req.state, grant).await
+}
+
+/// [`ACQUIRE_NAMED`]: grant the `names` unowned in `from` (locked by the caller).
+pub(super) async fn grant_named<C: GenericClient>(
+    c: &C,
+    names: &[&str],
+    from: &str,
+    grant: &Grant<'_>,
+) -> PgResult<Vec<ResourceV2>> {
     let rows = query(
         c,
         ACQUIRE_NAMED,
-        &[&names, &req.state, &grant.owner, &grant.state, &grant.at],
+        &[&names, &from, &grant.owner, &grant.state, &grant.at],
     )
     .await?;
     resources(&rows)

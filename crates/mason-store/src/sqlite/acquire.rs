@@ -9,6 +9,7 @@ use super::rows::{get_drlc, get_resource};
 use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
+use crate::lease::queue::RankKey;
 use crate::lease::Grant;
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
@@ -22,7 +23,9 @@ pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> R
         Some(id) => Some(queue::enter(tx, ctx, req, id)?),
         None => None,
     };
-    let ahead = queue::ahead(tx, ctx, req, entry.as_ref().map(|e| e.seq))?;
+    let rank = entry.as_ref().map_or(RankKey::LAST, |e| e.rank);
+    let reserved = queue::reserved_ahead(tx, ctx, &req.rtype, &req.state, rank)?;
+    let ahead = usize::try_from(reserved).unwrap_or(usize::MAX);
     let pick = match pick(tx, ctx, req, ahead)? {
         Some(resource) => Pick::Got(resource),
         None => Pick::Miss {
@@ -87,7 +90,7 @@ fn scan_pick(tx: &Connection, req: &AcquireRequest, ahead: usize) -> Result<Opti
 }
 
 /// Whether any resource of `rtype` exists (which 404 a miss is).
-fn type_exists(tx: &Connection, rtype: &str) -> Result<bool> {
+pub(super) fn type_exists(tx: &Connection, rtype: &str) -> Result<bool> {
     Ok(tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM resources WHERE type = ?1)")?
         .query_row([rtype], |r| r.get(0))?)
@@ -95,7 +98,7 @@ fn type_exists(tx: &Connection, rtype: &str) -> Result<bool> {
 
 /// Create one resource of `rtype` when its dynamic pool has room (see
 /// [`rules::dynamic_growth`]).
-fn grow_dynamic_pool(tx: &Connection, ctx: &Ctx<'_>, rtype: &str) -> Result<()> {
+pub(super) fn grow_dynamic_pool(tx: &Connection, ctx: &Ctx<'_>, rtype: &str) -> Result<()> {
     let Some(drlc) = get_drlc(tx, rtype)? else {
         return Ok(());
     };

@@ -82,6 +82,22 @@ impl FreeIndex {
             .map(|(_, name)| &**name)
     }
 
+    /// Up to `take` unowned resources of `rtype` in `state` after the first `skip`, in
+    /// acquire order.
+    pub(crate) fn range(&self, rtype: &str, state: &str, skip: usize, take: usize) -> Vec<&str> {
+        self.order
+            .get(rtype)
+            .and_then(|states| states.get(state))
+            .map(|set| {
+                set.iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|(_, name)| &**name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Apply committed writes (each row as it now is in the table), in order. Deletions
     /// are not reported one by one: the only code deleting resources (config sync)
     /// rebuilds the index instead.
@@ -172,6 +188,9 @@ mod tests {
         assert_eq!(order(&index, "t", "dirty"), ["d"]);
         assert_eq!(order(&index, "u", "free"), ["e"]);
         assert_eq!(index.nth("t", "busy", 0), None);
+        assert_eq!(index.range("t", "free", 1, 5), ["c", "a"]);
+        assert_eq!(index.range("t", "free", 0, 2), ["b", "c"]);
+        assert!(index.range("t", "busy", 0, 2).is_empty());
         assert_eq!(index.nth("nope", "free", 0), None);
     }
 

@@ -25,19 +25,30 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
         add_column(conn, "generation", "INTEGER NOT NULL DEFAULT 0")?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
+    // Added within version 4 (a file may already be at 4 without them): the queue's
+    // priorities, wanted counts and shared arrival numbers of sets (lease/queue.rs).
+    add_column_to(conn, "requests", "priority", "INTEGER NOT NULL DEFAULT 0")?;
+    add_column_to(conn, "requests", "wanted", "INTEGER NOT NULL DEFAULT 1")?;
+    add_column_to(conn, "requests", "arrival", "INTEGER")?;
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS requests_by_id ON requests (request_id)")?;
     Ok(())
 }
 
 /// Add a column to `resources` unless it is there (a file older than the column).
 fn add_column(conn: &Connection, column: &str, definition: &str) -> Result<()> {
+    add_column_to(conn, "resources", column, definition)
+}
+
+/// Add a column to `table` unless it is there.
+fn add_column_to(conn: &Connection, table: &str, column: &str, definition: &str) -> Result<()> {
     let present: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('resources') WHERE name = ?1)",
-        [column],
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
         |r| r.get(0),
     )?;
     if !present {
         conn.execute_batch(&format!(
-            "ALTER TABLE resources ADD COLUMN {column} {definition}"
+            "ALTER TABLE {table} ADD COLUMN {column} {definition}"
         ))?;
     }
     Ok(())

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS drlcs (
     spec  TEXT NOT NULL  -- DynamicResourceLifeCycle as JSON
 );
 
--- The request_id priority queue: FIFO per (type, state) by seq, entries lapse at expires_at.
+-- The request_id priority queue: per (type, state), ranked by priority then arrival
+-- (coalesce(arrival, seq)); entries lapse at expires_at.
 CREATE TABLE IF NOT EXISTS requests (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     type        TEXT NOT NULL,
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS requests (
     UNIQUE (type, state, request_id)
 );
 CREATE INDEX IF NOT EXISTS requests_queue ON requests (type, state, seq);
+-- (The columns priority, wanted and arrival of a place, and the index by request id that
+-- finds a set's places, are added by migrate.rs.)
 
 -- Version 4: store-wide values. `generation_floor`: no generation at or below it may be
 -- given out again (written when rows are deleted, since their generations leave the

@@ -13,7 +13,8 @@ use super::free_index::{FreeIndex, IndexRow};
 use super::generations::Generations;
 use super::lifespans::Lifespans;
 use super::SqliteStore;
-use crate::{rows, Error, Result};
+use crate::availability::Signals;
+use crate::{rows, Availability, Error, Result};
 
 /// What the store's mutex guards: the one connection and what is derived from its data.
 pub(crate) struct Inner {
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     pub(super) lifespans: Lifespans,
     /// The fencing-generation counter (see [`super::generations`]).
     generations: Generations,
+    /// "Resources may be available" signals, sent after each commit that freed some.
+    pub(super) signals: Signals,
     /// Set when the derived state could not be reloaded after a commit; the next call
     /// reloads it.
     stale: bool,
@@ -38,6 +41,7 @@ impl Inner {
             free: FreeIndex::default(),
             lifespans: Lifespans::default(),
             generations: Generations::default(),
+            signals: Signals::default(),
             stale: true,
         };
         inner.reload()?;
@@ -182,10 +186,15 @@ fn in_transaction<T>(
         lifespans: &inner.lifespans,
         generations: &inner.generations,
         changes: RefCell::new(Vec::new()),
+        freed: RefCell::new(Vec::new()),
         reload: Cell::new(false),
     };
     let outcome = f(conn, &ctx);
-    let (changes, reload) = (ctx.changes.into_inner(), ctx.reload.get());
+    let (changes, freed, reload) = (
+        ctx.changes.into_inner(),
+        ctx.freed.into_inner(),
+        ctx.reload.get(),
+    );
     let (out, commit) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -204,6 +213,7 @@ fn in_transaction<T>(
         roll_back(conn);
         return Err(e.into());
     }
+    signal_availability(&inner.signals, &changes, freed, reload);
     if reload {
         if let Err(e) = inner.reload() {
             tracing::warn!(
@@ -216,6 +226,31 @@ fn in_transaction<T>(
         inner.free.apply(changes);
     }
     Ok(out)
+}
+
+/// After a commit: signal every (type, state) that got unowned resources or lost a
+/// queue place; after table-wide changes (`reload`), that anything may have changed.
+fn signal_availability(
+    signals: &Signals,
+    changes: &[IndexRow],
+    freed: Vec<(String, String)>,
+    reload: bool,
+) {
+    if reload {
+        signals.send(Availability::Unknown);
+        return;
+    }
+    let mut keys: Vec<(&str, &str)> = changes
+        .iter()
+        .filter(|row| row.unowned)
+        .map(|row| (row.rtype.as_str(), row.state.as_str()))
+        .chain(freed.iter().map(|(t, s)| (t.as_str(), s.as_str())))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for (rtype, state) in keys {
+        signals.changed(rtype, state);
+    }
 }
 
 /// End the open transaction, if any, without keeping its changes.
@@ -244,6 +279,8 @@ pub(crate) struct Ctx<'a> {
     generations: &'a Generations,
     /// Rows this transaction wrote, applied to the index once it commits.
     changes: RefCell<Vec<IndexRow>>,
+    /// Queues whose places this transaction dropped (signalled once it commits).
+    freed: RefCell<Vec<(String, String)>>,
     /// Set when the transaction changed more than it reports: reload after commit.
     reload: Cell<bool>,
 }
@@ -258,6 +295,13 @@ impl Ctx<'_> {
             unowned: r.owner.is_empty(),
             lastupdate: rows::to_micros(&r.lastupdate),
         });
+    }
+
+    /// Record that the transaction dropped a queue place of (`rtype`, `state`).
+    pub(crate) fn freed(&self, rtype: &str, state: &str) {
+        self.freed
+            .borrow_mut()
+            .push((rtype.to_string(), state.to_string()));
     }
 
     /// A fencing generation never given out before, for a grant or an end of lease.

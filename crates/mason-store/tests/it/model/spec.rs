@@ -254,6 +254,8 @@ impl Model {
                 rank,
                 created_at: e.created,
                 expires_at: e.expires,
+                priority: 0,
+                count: 1,
             });
         }
         out
