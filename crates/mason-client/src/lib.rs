@@ -16,6 +16,8 @@
 //!   `mason serve` extension).
 //! - [`drlcs`]: [`HttpClient::drlcs`], the dynamic pools (a `mason serve` extension).
 //! - `extension`: reading an extension route, and "unsupported" on upstream servers.
+//! - [`history`]: [`HttpClient::events`] and [`HttpClient::follow_events`], the resource
+//!   history and its live stream, and [`HttpClient::resource`] (`mason serve` extensions).
 //! - `fencing`: the generation granted for each acquired resource, sent back as
 //!   `generation=` on update and release (a `mason serve` extension).
 //! - [`multi`]: [`HttpClient::acquire_many`] and [`HttpClient::acquire_many_wait`], the
@@ -32,6 +34,7 @@ mod builder;
 pub mod drlcs;
 mod extension;
 mod fencing;
+pub mod history;
 mod http;
 pub mod inventory;
 pub mod lease;
@@ -49,6 +52,7 @@ pub use auth::{CREDENTIALS_TOGETHER, ONE_KIND_OF_CREDENTIALS};
 pub use builder::{
     HttpClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use history::{EventFollower, EventQuery, EventsFrom};
 pub use http::HttpClient;
 pub use inventory::ResourceQuery;
 pub use lease::{HeartbeatStatus, LeaseGuard, LostLease, LostReason};

@@ -62,6 +62,14 @@ pub(crate) fn encode_query(params: &[(&str, &str)]) -> String {
     out
 }
 
+/// `text` as one path segment: everything outside `A-Z a-z 0-9 - _ . ~` percent-encoded
+/// (a `/` or a space in a resource name stays part of the name).
+pub(crate) fn escape_path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out.replace('+', "%20")
+}
+
 /// Go's `url.QueryEscape`.
 fn escape_into(out: &mut String, text: &str) {
     for byte in text.bytes() {

@@ -15,6 +15,8 @@
 //!   routes, and the [`auth::Caller`] handlers read the request's identity from.
 //! - [`error`]: [`ApiError`] (store errors → upstream statuses and texts) and the crate [`Error`].
 //! - [`routes`]: the router, one file per route.
+//! - [`events`]: the resource history over HTTP (pages and the SSE stream) and the
+//!   [`events::EventHub`] that fans the store's events out to stream subscribers.
 //! - [`metrics`]: the Prometheus registry (`boskos_*` names of upstream, `mason_*` extras).
 //! - [`config`]: the config source, reload (parse, validate, keep the old one on error);
 //!   `config_watch` wakes the reload when the file's directory changes.
@@ -32,6 +34,7 @@ mod body;
 pub mod config;
 mod config_watch;
 pub mod error;
+pub mod events;
 pub mod lease;
 pub mod metrics;
 mod params;

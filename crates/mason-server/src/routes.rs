@@ -12,6 +12,8 @@ mod acquire_by_state;
 mod acquire_many;
 mod api_v2;
 mod catch_all;
+mod event_stream;
+mod events;
 mod health;
 mod metric;
 mod metrics;
@@ -24,9 +26,11 @@ mod status;
 mod track;
 mod update;
 
+use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::Router;
 
+use crate::events::EventHub;
 use crate::state::AppState;
 use crate::status::StatusBoard;
 use crate::ui;
@@ -63,6 +67,18 @@ pub fn router(state: AppState) -> Router {
             track::observe,
         ))
         .with_state(state)
+}
+
+/// The history routes (`/api/v2/events`, `/api/v2/events/stream`), over any state that
+/// holds an [`EventHub`].
+pub fn event_routes<S>() -> Router<S>
+where
+    EventHub: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/v2/events", get(events::handle))
+        .route("/api/v2/events/stream", get(event_stream::handle))
 }
 
 /// The router of a standalone controller's `--status-port` listener: `GET /api/v2/status`

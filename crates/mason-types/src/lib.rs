@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod event;
 pub mod headers;
 pub mod json;
 pub mod k8s;

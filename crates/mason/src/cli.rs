@@ -10,6 +10,7 @@
 //! - [`console`]: the CLI's own messages, in the `--log-format` in force.
 //! - [`translate`]: client errors told as what happened, and their exit codes.
 //! - [`diagnose`]: why nothing can be acquired, when the server can tell.
+//! - [`event_table`]: events as a kubectl-style table (events, describe).
 //! - [`leased`]: virtual resources and their physical ones (acquire, release, run).
 //! - [`config_check`]: the strict config check (check-config, serve, up, builder).
 //! - [`program`]: finding a program the way a shell would.
@@ -26,6 +27,7 @@ pub(crate) mod console;
 pub(crate) mod controller_opts;
 pub(crate) mod credential_opts;
 pub(crate) mod diagnose;
+pub(crate) mod event_table;
 pub(crate) mod help;
 pub(crate) mod leased;
 pub(crate) mod program;

@@ -8,6 +8,8 @@ pub(crate) mod builder;
 pub(crate) mod check_auth;
 pub(crate) mod check_config;
 pub(crate) mod cleaner;
+pub(crate) mod describe;
+pub(crate) mod events;
 pub(crate) mod export;
 pub(crate) mod heartbeat;
 pub(crate) mod import;

@@ -113,6 +113,12 @@ enum Command {
     /// Heartbeat a leased resource and merge user data into it.
     #[command(after_help = cli::help::after(cmd::update::EXAMPLES, CLIENT))]
     Update(cmd::update::Opts),
+    /// Print the resource history (mason serve), as a table or JSON lines; --follow for live.
+    #[command(after_help = cli::help::after(cmd::events::EXAMPLES, CLIENT))]
+    Events(cmd::events::Opts),
+    /// Show one resource as it is now and its last 20 events (mason serve).
+    #[command(after_help = cli::help::after(cmd::describe::EXAMPLES, CLIENT))]
+    Describe(cmd::describe::Opts),
     /// Lease a resource while a command runs: wait, export it, heartbeat, release.
     #[command(after_help = cli::help::after(
         cmd::run::EXAMPLES,
@@ -139,6 +145,8 @@ impl Command {
             Command::Update(_) => Plain("mason update"),
             Command::Run(_) => Plain("mason run"),
             Command::Import(_) => Plain("mason import"),
+            Command::Events(_) => Plain("mason events"),
+            Command::Describe(_) => Plain("mason describe"),
             Command::Export(_) => Plain("mason export"),
             Command::Probe(_) => Plain("mason probe"),
             Command::Builder(_)
@@ -194,6 +202,8 @@ fn main() -> ExitCode {
             Command::Reset(opts) => cmd::reset::run(opts).await,
             Command::Update(opts) => cmd::update::run(opts).await,
             Command::Run(opts) => cmd::run::run(opts).await,
+            Command::Events(opts) => cmd::events::run(opts).await,
+            Command::Describe(opts) => cmd::describe::run(opts).await,
         }
     });
     exit::report(outcome)

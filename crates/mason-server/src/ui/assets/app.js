@@ -9,6 +9,9 @@
   const RECENT_SIZE = 12;
   const HISTORY_SIZE = 200;
   const STATUS_EVERY_MS = 5000;
+  // Least time between two reads of the overview or of a resource page (each is one
+  // request; under a stream of events a page asks at most this often).
+  const REFRESH_GAP_MS = 500;
   const KNOWN_STATES = ['free', 'busy', 'leased', 'dirty', 'cleaning', 'toBeDeleted', 'tombstone'];
 
   // ---- small helpers ------------------------------------------------------------------
@@ -174,10 +177,15 @@
     source.addEventListener('message', onEvent);
   }
 
-  /** Run `work` now, or once more after the run in progress when asked again meanwhile. */
-  function coalesced(work) {
+  /**
+   * Run `work` now, or once more after the run in progress when asked again meanwhile;
+   * runs start at least `gapMs` apart, so a burst of events costs one request per gap
+   * per page (the last event of a burst is always followed by a fresh run).
+   */
+  function coalesced(work, gapMs = 0) {
     let running = false;
     let again = false;
+    let lastStart = 0;
     return async function run() {
       if (running) {
         again = true;
@@ -187,6 +195,9 @@
       try {
         do {
           again = false;
+          const wait = lastStart + gapMs - Date.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          lastStart = Date.now();
           await work();
         } while (again);
       } finally {
@@ -209,7 +220,7 @@
     } catch (error) {
       showProblem(error);
     }
-  });
+  }, REFRESH_GAP_MS);
 
   function renderTypes(types) {
     const body = $('#types tbody');
@@ -302,7 +313,7 @@
     } catch (error) {
       showProblem(error);
     }
-  });
+  }, REFRESH_GAP_MS);
 
   function resourceRow(r) {
     return el('tr', { 'data-name': r.name },
