@@ -1,10 +1,16 @@
 //! Errors. [`ApiError`] is what a handler answers when it fails: the status and text of
 //! upstream's handlers (`<prefix>: <message>\n`, `text/plain; charset=utf-8`,
 //! `X-Content-Type-Options: nosniff`). Client mistakes are logged at debug level; store
-//! faults are logged once here and answered with a generic text so no internals leak.
+//! faults are logged here (at most once a second per kind, with a count: `log_limit`)
+//! and answered with a generic text so no internals leak — except a failing storage
+//! ([`StoreError::Storage`]), whose text is ours and names the cause (disk full, the
+//! file replaced, a missed deadline) so an operator sees it in the answer.
 //! [`Error`] is the crate's error for start-up and serving.
 
+mod log_limit;
+
 use std::path::PathBuf;
+use std::time::Instant;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,15 +56,26 @@ impl ApiError {
         let status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let error = &err as &dyn std::error::Error;
+        let limit = log_limit::LogLimit::global();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(error, "store unavailable");
-            return Self::new(
-                status,
-                with_prefix("the store is temporarily unavailable, try again later".into()),
-            );
+            if let Some(similar) = limit.admit("store unavailable", Instant::now()) {
+                tracing::warn!(
+                    error,
+                    similar_since_last_line = similar,
+                    "store unavailable"
+                );
+            }
+            let generic = "the store is temporarily unavailable, try again later";
+            let text = match &err {
+                StoreError::Storage(cause) => format!("{generic}: {cause}"),
+                _ => generic.into(),
+            };
+            return Self::new(status, with_prefix(text));
         }
         if status.is_server_error() {
-            tracing::error!(error, "store failure");
+            if let Some(similar) = limit.admit("store failure", Instant::now()) {
+                tracing::error!(error, similar_since_last_line = similar, "store failure");
+            }
             return Self::new(
                 status,
                 with_prefix("internal server error (details in the server log)".into()),
@@ -155,6 +172,7 @@ mod tests {
             ),
             (StoreError::InvalidArgument("x".into()), 400),
             (StoreError::Unavailable("locked".into()), 503),
+            (StoreError::Storage("the disk is full".into()), 503),
             (StoreError::backend("disk full"), 500),
         ];
         for (err, status) in cases {
@@ -176,5 +194,14 @@ mod tests {
         assert_eq!(e.message, "no available resource x, try again later.");
         let e = ApiError::from_store(Some("P"), StoreError::backend("secret path /var/db"));
         assert!(!e.message.contains("secret"), "{}", e.message);
+        let e = ApiError::from_store(
+            Some("Acquire failed"),
+            StoreError::Storage("the SQLite store /x/m.db was deleted".into()),
+        );
+        assert_eq!(
+            e.message,
+            "Acquire failed: the store is temporarily unavailable, try again later: the \
+             SQLite store /x/m.db was deleted"
+        );
     }
 }

@@ -67,6 +67,12 @@ pub enum Error {
     /// The database cannot be reached right now; try again.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The storage under the store cannot take writes now: the disk is full, it fails
+    /// with I/O errors or is read-only, a call missed its deadline, or the file is no
+    /// longer the one the store opened. The text names the cause (and the path) in our
+    /// own words, so the server shows it to clients; try again later.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
     /// Any other database failure: what failed, and why (when there is a cause).
     #[error("database error: {context}")]
     Backend {
@@ -109,7 +115,7 @@ impl Error {
             | Error::GenerationMismatch { .. }
             | Error::UnknownTypes(_) => 409,
             Error::InvalidArgument(_) => 400,
-            Error::Unavailable(_) => 503,
+            Error::Unavailable(_) | Error::Storage(_) => 503,
             Error::Backend { .. } => 500,
         }
     }
@@ -178,6 +184,7 @@ mod tests {
             (Error::Shortage(Vec::new()), 404),
             (Error::UnknownTypes(vec!["x".into()]), 409),
             (Error::Unavailable("locked".into()), 503),
+            (Error::Storage("the disk is full".into()), 503),
             (Error::backend("disk full"), 500),
         ];
         for (err, status) in cases {

@@ -148,6 +148,13 @@ pub trait Store: Send + Sync + 'static {
     /// The live priority queue, by (type, state) then rank.
     async fn queue(&self) -> Result<Vec<QueuedRequest>>;
 
-    /// Check the database answers (readiness).
+    /// Check the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Readiness: whether the store can serve writes now. By default whether it answers
+    /// a [`Store::ping`]; a backend adds what it knows (the SQLite file replaced under
+    /// it, say). The error says why not.
+    async fn ready(&self) -> Result<()> {
+        self.ping().await
+    }
 }

@@ -111,6 +111,9 @@ pub struct StoreOptions {
     pub request_ttl: Duration,
     /// Time source for stored timestamps.
     pub clock: Arc<dyn Clock>,
+    /// SQLite: create a new empty store even where one was created before and is now
+    /// missing (`--create`); without it that is an error (a lost store).
+    pub create: bool,
 }
 
 impl Default for StoreOptions {
@@ -118,6 +121,7 @@ impl Default for StoreOptions {
         Self {
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: Arc::new(SystemClock),
+            create: false,
         }
     }
 }
@@ -131,6 +135,7 @@ pub async fn open(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn Store
                 synchronous: *synchronous,
                 request_ttl: options.request_ttl,
                 clock: options.clock,
+                create: options.create,
             };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await

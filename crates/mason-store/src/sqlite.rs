@@ -6,9 +6,12 @@
 //! statements say what they guarantee. Point calls run inline on the async worker when
 //! the connection is free, everything else on Tokio's blocking pool (see `txn.rs`).
 //!
-//! One process per file: the store locks its file exclusively while it is open (a
-//! second `mason serve` on the same file fails at start), which keeps the WAL index in
-//! process memory and lets the acquire order live in memory too (see `free_index.rs`).
+//! One process per file: the store locks `PATH.lock` and its file exclusively while it is
+//! open (a second `mason serve` on the same path fails at start, even once the database
+//! file was deleted or replaced), which keeps the WAL index in process memory and lets
+//! the acquire order live in memory too (see `free_index.rs`). The path is watched: once
+//! it no longer names the open file, writes are refused and readiness fails (see
+//! `identity.rs`).
 //!
 //! Durability: with `synchronous=normal` (default) a commit is in the WAL before the call
 //! returns, so it survives a crash of the process at any instant; `synchronous=full`
@@ -18,6 +21,8 @@
 //! decisions are `crate::lease`'s):
 //! - `sqlite.rs` (this file): the store, its options, and the [`Store`] impl (one line per call).
 //! - `connect.rs`: opening the file, pragmas, the exclusive lock.
+//! - `identity.rs`: the lock file, the rule for a missing file, and the watch on the
+//!   path.
 //! - `txn.rs`: the transaction runner and the per-call context.
 //! - `error.rs`: driver errors → [`Error`].
 //! - `migrate.rs` + `schema.sql`: the schema and its version.
@@ -42,6 +47,7 @@ mod error;
 mod file;
 mod free_index;
 mod generations;
+mod identity;
 mod import;
 mod leases;
 mod lifespans;
@@ -109,6 +115,9 @@ pub struct SqliteOptions {
     pub request_ttl: Duration,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// Create a new empty store even where one was created before and is now missing
+    /// (`--create`; see `identity.rs`).
+    pub create: bool,
 }
 
 /// The SQLite [`Store`].
@@ -121,8 +130,12 @@ pub struct SqliteStore {
     request_ttl: Duration,
     /// "Resources may be available" signals (sent by the transaction runner).
     signals: crate::availability::Signals,
+    /// What the path named at open, and whether it still does (file-backed stores only).
+    identity: Option<Arc<identity::Identity>>,
     /// Background WAL checkpoints (file-backed stores only); stops on drop.
     _checkpointer: Option<checkpoint::Checkpointer>,
+    /// The watch on the path (file-backed stores only); stops on drop.
+    _watch: Option<identity::Watch>,
 }
 
 impl SqliteStore {
@@ -132,20 +145,30 @@ impl SqliteStore {
     /// process serves one file (run replicas on PostgreSQL). A second process opening the
     /// same file gets [`Error::Unavailable`] saying so.
     pub fn open(options: SqliteOptions) -> Result<Self> {
-        let conn = connect::open(&options)?;
+        let (conn, identity) = connect::open(&options)?;
         let inner = Inner::new(conn)?;
         let signals = inner.signals.clone();
         let inner = Arc::new(Mutex::new(inner));
-        let checkpointer = match options.path {
-            Some(_) => Some(checkpoint::Checkpointer::start(Arc::clone(&inner))?),
-            None => None,
+        let identity = identity.map(Arc::new);
+        let (checkpointer, watch) = match &identity {
+            Some(identity) => {
+                let saved = Arc::clone(&inner);
+                let watch = identity::Watch::start(Arc::clone(identity), move || {
+                    checkpoint::save_wal(&saved)
+                })?;
+                let checkpointer = checkpoint::Checkpointer::start(Arc::clone(&inner))?;
+                (Some(checkpointer), Some(watch))
+            }
+            None => (None, None),
         };
         Ok(Self {
             inner,
             clock: options.clock,
             request_ttl: options.request_ttl,
             signals,
+            identity,
             _checkpointer: checkpointer,
+            _watch: watch,
         })
     }
 
@@ -156,6 +179,7 @@ impl SqliteStore {
             synchronous: Synchronous::Normal,
             request_ttl: crate::DEFAULT_REQUEST_TTL,
             clock,
+            create: false,
         })
     }
 }
@@ -274,5 +298,12 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<()> {
         self.read(Cost::Point, |tx, _| reads::ping(tx)).await
+    }
+
+    async fn ready(&self) -> Result<()> {
+        if let Some(identity) = &self.identity {
+            identity.check()?;
+        }
+        self.ping().await
     }
 }

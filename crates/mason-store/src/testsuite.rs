@@ -78,6 +78,7 @@ impl Harness {
             synchronous: Synchronous::Normal,
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: clock.clone(),
+            create: false,
         })
         .expect("open a SQLite file");
         Harness {

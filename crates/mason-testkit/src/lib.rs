@@ -163,6 +163,7 @@ impl TestServer {
         let store_options = StoreOptions {
             request_ttl: opts.request_ttl.unwrap_or(mason_store::DEFAULT_REQUEST_TTL),
             clock: clock.clone(),
+            ..Default::default()
         };
         let store = mason_store::open(&url, store_options)
             .await

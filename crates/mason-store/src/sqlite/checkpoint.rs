@@ -62,6 +62,19 @@ fn run(inner: &Mutex<Inner>, stop: &AtomicBool) {
     }
 }
 
+/// Copy what the WAL holds into the database file after the WAL file was deleted under
+/// the store (the connection still has it open), so nothing acknowledged is only in a
+/// file no path names any more.
+pub(super) fn save_wal(inner: &Mutex<Inner>) {
+    let Ok(guard) = inner.lock() else {
+        return;
+    };
+    match checkpoint(&guard.conn) {
+        Ok(()) => tracing::warn!("copied the deleted WAL's commits into the database file"),
+        Err(e) => tracing::error!(error = %e, "cannot copy the deleted WAL into the database file"),
+    }
+}
+
 /// Copy the WAL into the database file.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))

@@ -1,11 +1,12 @@
-//! Opening the database file (checked first by `file.rs`): pragmas, the exclusive lock,
-//! the schema.
+//! Opening the database file (its lock file taken first, see `identity.rs`; the file
+//! checked by `file.rs`): pragmas, SQLite's exclusive lock, the schema.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::identity::{Identity, StoreLock};
 use super::{error, file, migrate, SqliteOptions, Synchronous};
 use crate::Result;
 
@@ -25,15 +26,32 @@ const CACHE_KIB: i64 = -65_536;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open (creating when needed, in a directory that must exist: see `file.rs`) the
-/// database of `options`, lock a file exclusively, set the pragmas and bring the schema
-/// up to date.
-pub(super) fn open(options: &SqliteOptions) -> Result<Connection> {
-    match &options.path {
-        Some(path) => {
-            let prepared = file::prepare(path)?;
-            file::settle(path, prepared, open_checked(options))
+/// database of `options`, lock it, set the pragmas and bring the schema up to date. A
+/// file comes with its [`Identity`] (the held lock file and what the path names).
+pub(super) fn open(options: &SqliteOptions) -> Result<(Connection, Option<Identity>)> {
+    let Some(path) = &options.path else {
+        return Ok((open_checked(options)?, None));
+    };
+    file::check_directory(path)?;
+    let lock = StoreLock::take(path)?;
+    let prepared = match file::prepare(path, lock.existed, options.create) {
+        Ok(p) => p,
+        Err(e) => {
+            if !lock.existed {
+                lock.remove();
+            }
+            return Err(e);
         }
-        None => open_checked(options),
+    };
+    let opened = file::settle(path, prepared, open_checked(options));
+    match opened {
+        Ok(conn) => Ok((conn, Some(Identity::record(path, lock)?))),
+        Err(e) => {
+            if !lock.existed && prepared == file::Prepared::Created {
+                lock.remove();
+            }
+            Err(e)
+        }
     }
 }
 

@@ -141,6 +141,11 @@ impl SqliteStore {
         F: FnOnce(&Connection, &Ctx<'_>) -> Result<(T, bool)> + Send + 'static,
     {
         let (now, request_ttl) = (self.clock.now(), self.request_ttl);
+        if begin == Begin::Immediate {
+            if let Some(identity) = &self.identity {
+                identity.writable()?;
+            }
+        }
         if cost == Cost::Point {
             if let Ok(mut inner) = self.inner.try_lock() {
                 return in_transaction(&mut inner, begin, now, request_ttl, f);

@@ -27,6 +27,7 @@ fn open(path: &std::path::Path) -> Result<SqliteStore, Error> {
         synchronous: Synchronous::Normal,
         request_ttl: DEFAULT_REQUEST_TTL,
         clock: Arc::new(ManualClock::at_upstream_epoch()),
+        create: false,
     })
 }
 
@@ -84,6 +85,7 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
         synchronous: Synchronous::Normal,
         request_ttl: DEFAULT_REQUEST_TTL,
         clock: Arc::new(SystemClock),
+        create: false,
     })
     .unwrap();
     let r1 = store.get_v2("r1").await.unwrap();

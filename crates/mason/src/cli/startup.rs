@@ -13,13 +13,15 @@ use mason_server::{AppState, ConfigSource, Error as ServerError};
 use mason_store::open::StoreOptions;
 use mason_store::{Store, StoreUrl, SystemClock};
 
+use crate::cli::store_opts::ServeStoreOpts;
 use crate::exit::{self, Exit};
 
-/// Open the store at `url` and sync the config file at `config` into it (the initial
+/// Open the store at `url` (as `flags` say) and sync the config file at `config` into it (the initial
 /// sync: any failure is fatal, as upstream); the server state to serve, checking
 /// credentials with `auth` when given.
 pub(crate) async fn open_and_sync(
     url: &StoreUrl,
+    flags: &ServeStoreOpts,
     request_ttl: Duration,
     config: &Path,
     auth: Option<AuthGate>,
@@ -28,6 +30,7 @@ pub(crate) async fn open_and_sync(
     let options = StoreOptions {
         request_ttl,
         clock: Arc::new(SystemClock),
+        create: flags.create,
     };
     let store = mason_store::open(url, options)
         .await

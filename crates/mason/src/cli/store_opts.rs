@@ -49,3 +49,13 @@ impl StoreOpts {
         self.open().await
     }
 }
+
+/// How `serve` and `up` open their store, beyond `--store`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ServeStoreOpts {
+    /// Start a new empty SQLite store even though one was created at this path before
+    /// and its file is now missing (its PATH.lock is there). Without it that is an error:
+    /// a lost store is never silently replaced by an empty one.
+    #[arg(long)]
+    pub(crate) create: bool,
+}

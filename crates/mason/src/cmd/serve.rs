@@ -24,6 +24,7 @@ use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
+use crate::cli::store_opts::ServeStoreOpts;
 use crate::cli::transport_opts::TransportOpts;
 use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
@@ -83,6 +84,8 @@ pub(crate) struct Opts {
     #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
     auth_file: Option<PathBuf>,
     #[command(flatten)]
+    store_flags: ServeStoreOpts,
+    #[command(flatten)]
     transport: TransportOpts,
 }
 
@@ -117,6 +120,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
 
     let (_, state) = startup::open_and_sync(
         &opts.store,
+        &opts.store_flags,
         opts.request_ttl,
         &opts.config,
         auth,

@@ -53,6 +53,7 @@ use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
+use crate::cli::store_opts::ServeStoreOpts;
 use crate::cli::transport_opts::TransportOpts;
 use crate::cmd::check_auth;
 use crate::exit::{self, Exit};
@@ -131,6 +132,8 @@ pub(crate) struct Opts {
     #[arg(long, env = "MASON_AUTH_FILE", value_name = "FILE")]
     auth_file: Option<PathBuf>,
     #[command(flatten)]
+    store_flags: ServeStoreOpts,
+    #[command(flatten)]
     transport: TransportOpts,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
@@ -175,6 +178,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
 
     let (store, state) = startup::open_and_sync(
         &opts.store,
+        &opts.store_flags,
         mason_store::DEFAULT_REQUEST_TTL,
         &opts.config,
         auth,

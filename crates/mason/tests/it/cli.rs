@@ -19,5 +19,6 @@ mod ops;
 mod quick_start;
 mod run;
 mod signals;
+mod store_identity;
 mod store_paths;
 mod virtual_resources;

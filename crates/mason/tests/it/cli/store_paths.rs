@@ -158,7 +158,11 @@ async fn a_read_only_store_file_is_named_with_the_reason() {
         );
         assert!(!stderr.contains("disk I/O error"), "{command}: {stderr}");
         assert_eq!(std::fs::read(&db).unwrap(), before, "{command}");
-        assert_eq!(listing(d), ["config.yaml", "mason.db"], "{command}");
+        assert_eq!(
+            listing(d),
+            ["config.yaml", "mason.db", "mason.db.lock"],
+            "{command}"
+        );
     }
 }
 
@@ -176,7 +180,7 @@ async fn an_unwritable_directory_is_named_with_the_reason() {
         assert_eq!(code, 1, "{command}: {stderr}");
         assert!(
             stderr.contains(&format!(
-                "cannot create {}: Permission denied",
+                "cannot create {}.lock: Permission denied",
                 db.display()
             )),
             "{command}: {stderr}"
