@@ -6,6 +6,7 @@
 //!
 //! - `backend`: [`LeaseBackend`], the store calls beyond [`mason_store::Store`]
 //!   (all-or-nothing sets, expiry, availability signals);
+//! - `store_backend`: [`StoreBackend`], those calls answered by a store;
 //! - `waiters` and `long_poll`: `POST /api/v2/acquire` requests held open, woken in queue
 //!   order by availability signals, never by polling;
 //! - `expiry`: the loop that has the store end leases at their deadline, counts and logs
@@ -17,6 +18,7 @@ pub(crate) mod expiry;
 pub(crate) mod long_poll;
 pub(crate) mod metrics;
 pub(crate) mod params;
+pub mod store_backend;
 pub(crate) mod waiters;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 pub use backend::LeaseBackend;
 pub use expiry::ExpiryOptions;
+pub use store_backend::StoreBackend;
 
 use crate::state::AppState;
 use waiters::Waiters;

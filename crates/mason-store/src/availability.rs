@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 const CAPACITY: usize = 1024;
 
 /// The PostgreSQL notification channel carrying the signals.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) const CHANNEL: &str = "mason_availability";
 
 /// A "resources may be available" signal.
@@ -34,6 +35,7 @@ pub enum Availability {
 impl Availability {
     /// The signal a notification payload (`<type>\t<state>`) carries; `Unknown` for a
     /// payload that is not one.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn from_payload(payload: &str) -> Self {
         match payload.split_once('\t') {
             Some((rtype, state)) => Availability::Changed {

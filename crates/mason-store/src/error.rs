@@ -201,12 +201,14 @@ mod tests {
                 state: "free".into(),
                 wanted: 2,
                 free: 1,
+                reserved: 0,
             },
             crate::Shortfall {
                 rtype: "gke-cluster".into(),
                 state: "free".into(),
                 wanted: 1,
                 free: 0,
+                reserved: 0,
             },
         ]);
         assert_eq!(

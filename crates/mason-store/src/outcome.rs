@@ -40,6 +40,10 @@ pub struct Shortfall {
     /// How many this request could have had (free ones beyond those reserved for
     /// requests ahead of it in the queue).
     pub free: u32,
+    /// How many are reserved for requests ahead of this one in the queue. 0: this
+    /// request is first in line for them, so no request behind it can get any either
+    /// (a server holding waiters open stops waking others for this queue).
+    pub reserved: u32,
 }
 
 /// One waiting `request_id` in the priority queue.

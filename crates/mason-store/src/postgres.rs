@@ -75,6 +75,10 @@ use crate::{
     ResourceFilter, Result, Store, SyncReport, UpdateRequest,
 };
 
+/// How many times a set short only of resources other transactions were moving is
+/// tried (see `multi.rs`).
+const CONTENDED_ATTEMPTS: u64 = 10;
+
 /// Default number of pooled connections per store.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -148,7 +152,19 @@ impl Store for PostgresStore {
     }
 
     async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired> {
-        run!(self, |c, ctx| multi::acquire_many(c, ctx, req))?
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match run!(self, |c, ctx| multi::acquire_many(c, ctx, req))? {
+                multi::Attempt::Done(answer) => return answer,
+                multi::Attempt::Contended(refusal) if attempt >= CONTENDED_ATTEMPTS => {
+                    return Err(refusal)
+                }
+                multi::Attempt::Contended(_) => {
+                    tokio::time::sleep(Duration::from_millis(attempt)).await;
+                }
+            }
+        }
     }
 
     fn availability(&self) -> tokio::sync::broadcast::Receiver<Availability> {

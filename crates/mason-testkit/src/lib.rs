@@ -183,6 +183,11 @@ impl TestServer {
                 .unwrap_or_else(|e| panic!("test server: {e}"));
             state = state.with_auth(gate);
         }
+        state
+            .lease()
+            .set_backend(Arc::new(mason_server::lease::StoreBackend::new(
+                store.clone(),
+            )));
         if sync {
             state
                 .initial_sync()

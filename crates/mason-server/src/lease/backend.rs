@@ -6,66 +6,14 @@
 //! server with [`crate::LeaseControl::set_backend`]. Without one, `POST /api/v2/acquire`
 //! answers 501 and no expiry loop runs.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use mason_store::Error as StoreError;
-use mason_types::{ResourceV2, Timestamp};
+use mason_types::Timestamp;
 use tokio::sync::broadcast;
 
-/// One kind of resource wanted by a [`MultiAcquireRequest`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MultiAcquireItem {
-    /// The resource type.
-    pub rtype: String,
-    /// The state the resources must be in.
-    pub state: String,
-    /// The state they are moved to.
-    pub dest: String,
-    /// How many (1 to 1,000; the server has checked).
-    pub count: u32,
-}
-
-/// An all-or-nothing acquire of several resources, in one transaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MultiAcquireRequest {
-    /// Who will hold the resources.
-    pub owner: String,
-    /// The queue identity: the request holds its place in the queue of every
-    /// (type, state) it asks for.
-    pub request_id: Option<String>,
-    /// Higher is served first; FIFO within a priority.
-    pub priority: i32,
-    /// Lease TTL of every resource granted (overrides the types' `lease-ttl`).
-    pub lease_ttl: Option<Duration>,
-    /// What to acquire.
-    pub items: Vec<MultiAcquireItem>,
-    /// While the server holds the request open, its queue places must not lapse before
-    /// this time (plus the request TTL).
-    pub queue_until: Option<Timestamp>,
-}
-
-/// A granted set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MultiAcquired {
-    /// The resources, in item order, each with its new generation.
-    pub resources: Vec<ResourceV2>,
-    /// When the request was first seen (feeds the acquire-duration metric).
-    pub requested_at: Timestamp,
-}
-
-/// An item the store could not fill.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shortfall {
-    /// The resource type.
-    pub rtype: String,
-    /// The state asked for.
-    pub state: String,
-    /// How many were asked for.
-    pub wanted: u32,
-    /// How many this request could have had.
-    pub free: u32,
-}
+/// The set types are the store's own (`mason_store`'s request, answer and shortfall of
+/// [`mason_store::Store::acquire_many`]), so the adapter over a store passes them through.
+pub use mason_store::{MultiAcquireItem, MultiAcquireRequest, MultiAcquired, Shortfall};
 
 /// Why a set was not granted.
 #[derive(Debug, thiserror::Error)]
@@ -140,20 +88,9 @@ pub struct ExpireReport {
     pub next_deadline: Option<Timestamp>,
 }
 
-/// "Resources may be available", sent after a commit that freed resources or ended a
-/// queue entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Availability {
-    /// Unowned resources of (type, state) appeared or a reservation on them ended.
-    Changed {
-        /// The type.
-        rtype: String,
-        /// The state.
-        state: String,
-    },
-    /// Signals may have been missed: re-check everything.
-    Unknown,
-}
+/// "Resources may be available" signals are the store's
+/// ([`mason_store::Store::availability`]).
+pub use mason_store::Availability;
 
 /// The store calls of the lease-safety extension; see the module docs.
 #[async_trait]
@@ -180,12 +117,14 @@ mod tests {
                 state: "free".into(),
                 wanted: 2,
                 free: 1,
+                reserved: 0,
             },
             Shortfall {
                 rtype: "gke-cluster".into(),
                 state: "free".into(),
                 wanted: 1,
                 free: 0,
+                reserved: 0,
             },
         ]);
         assert_eq!(

@@ -84,8 +84,13 @@ pub(super) async fn handle(
         match backend.acquire_many(&req).await {
             Ok(granted) => Attempt::Granted(granted),
             Err(SetRefused::Shortage(short)) => {
+                // Queues where this request is first in line and still short: nobody
+                // behind it can be served there, so its wake-ups stop. Where resources
+                // are reserved for requests ahead of it (queued on another replica, or
+                // earlier than this process saw them), the wake-up goes on.
                 let keys = short
                     .iter()
+                    .filter(|s| s.reserved == 0)
                     .map(|s| (s.rtype.clone(), s.state.clone()))
                     .collect();
                 Attempt::Short(keys, SetRefused::Shortage(short))

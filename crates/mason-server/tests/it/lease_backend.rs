@@ -97,6 +97,7 @@ impl LeaseBackend for FakeBackend {
                     state: i.state.clone(),
                     wanted: i.count,
                     free,
+                    reserved: 0,
                 })
             })
             .collect();

@@ -1,7 +1,8 @@
 //! `POST /api/v2/acquire` (issue 12), the bad-input line: malformed JSON, an unknown key,
 //! a count of 0 or over 1,000, an empty `resources`, a `lease_ttl` over the cap (and the
 //! other checks of `MultiAcquireBody::problems`) each get a 400 with a clear text, and
-//! nothing changes: the resources and the request queue are as before.
+//! nothing changes: the resources and the request queue are as before. A valid set over
+//! the real store is granted whole (200, generations) or refused by name (404, 409).
 
 use mason_store::ResourceFilter;
 
@@ -107,15 +108,80 @@ async fn the_cap_follows_max_lease_ttl_and_a_huge_body_is_a_413() {
 }
 
 #[tokio::test]
-async fn a_valid_set_is_not_granted_without_store_support() {
+async fn a_valid_set_is_granted_whole_or_refused_by_name() {
     let h = Harness::with_config(CONFIG).await;
-    let before = snapshot(&h).await;
     let body = r#"{"owner":"o","request_id":"r1","resources":[{"type":"a","state":"free","dest":"busy","count":2},{"type":"b","state":"free","dest":"busy"}]}"#;
-    h.call("POST", "/api/v2/acquire", body).await.assert_error(
-        501,
-        "multi-resource acquire is not available yet: this server's store cannot grant a set of resources in one transaction",
+    let reply = h.call("POST", "/api/v2/acquire", body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let granted: Vec<(&str, &str, u64)> = answer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["owner"].as_str().unwrap(),
+                r["generation"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
+        [("a-1", "o"), ("a-2", "o"), ("b-1", "o")]
     );
-    assert_eq!(snapshot(&h).await, before);
+    let generations: Vec<String> = granted.iter().map(|g| g.2.to_string()).collect();
+    assert_eq!(
+        reply.header("mason-lease-generation"),
+        Some(generations.join(", ").as_str())
+    );
+    for (name, _, generation) in &granted {
+        assert_eq!(
+            h.store.get_v2(name).await.unwrap().lease.generation,
+            *generation
+        );
+    }
+    assert!(
+        h.store.queue().await.unwrap().is_empty(),
+        "served: no place left"
+    );
+
+    // Nothing is free now: a 404 naming each short type, and nothing changes but the
+    // request's places in the queues.
+    let before = h.store.list(&ResourceFilter::default()).await.unwrap();
+    let body = r#"{"owner":"p","request_id":"r2","priority":3,"resources":[{"type":"a","state":"free","dest":"busy"},{"type":"b","state":"free","dest":"busy"}]}"#;
+    h.call("POST", "/api/v2/acquire", body).await.assert_error(
+        404,
+        "Acquire failed: not enough free resources: a in state free: 1 wanted, 0 free; b in state free: 1 wanted, 0 free (request_id r2 keeps its place in the queue of each type)",
+    );
+    assert_eq!(
+        h.store.list(&ResourceFilter::default()).await.unwrap(),
+        before
+    );
+    let queue: serde_json::Value =
+        serde_json::from_str(&h.get("/api/v2/queue").await.body).unwrap();
+    let places: Vec<(&str, &str, i64, i64)> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["type"].as_str().unwrap(),
+                q["request_id"].as_str().unwrap(),
+                q["priority"].as_i64().unwrap(),
+                q["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(places, [("a", "r2", 3, 1), ("b", "r2", 3, 1)]);
+
+    // A type nobody has is a 409, and changes nothing.
+    let snapshot_before = snapshot(&h).await;
+    let body = r#"{"owner":"o","resources":[{"type":"a","state":"free","dest":"busy"},{"type":"nope","state":"free","dest":"busy"}]}"#;
+    h.call("POST", "/api/v2/acquire", body)
+        .await
+        .assert_error(409, "Acquire failed: resource type \"nope\" does not exist");
+    assert_eq!(snapshot(&h).await, snapshot_before);
     let reply = h.get("/api/v2/acquire").await;
     assert_eq!(reply.status, 405);
 }

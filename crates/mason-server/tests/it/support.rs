@@ -1,4 +1,5 @@
-//! Handler-test harness: the router over SQLite in memory, a manual clock at upstream's
+//! Handler-test harness: the router over SQLite in memory (the store also answers the
+//! lease extension's calls), a manual clock at upstream's
 //! test epoch (2006-01-02T15:04:05Z), and requests sent with `oneshot`.
 
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request};
 use axum::Router;
 use http_body_util::BodyExt;
+use mason_server::lease::StoreBackend;
 use mason_server::{AppState, ConfigSource};
 use mason_store::sqlite::SqliteStore;
 use mason_store::{AcquireByStateRequest, ManualClock, ReleaseRequest, Store, UpdateRequest};
@@ -49,6 +51,9 @@ impl Harness {
         source: ConfigSource,
     ) -> Self {
         let state = AppState::new(store.clone(), clock.clone(), source);
+        state
+            .lease()
+            .set_backend(Arc::new(StoreBackend::new(store.clone())));
         let app = mason_server::router(state.clone());
         Self {
             state,

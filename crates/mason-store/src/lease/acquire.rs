@@ -25,7 +25,8 @@ pub(crate) fn request_id(req: &AcquireRequest) -> Option<&str> {
 /// A request's place in the queue, as the backend found or made it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueEntry {
-    /// Arrival order (older requests have smaller numbers).
+    /// The place's row (PostgreSQL removes a served place by it).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) seq: i64,
     /// First poll (stored microseconds): the acquire's `requested_at`.
     pub(crate) created_at: i64,

@@ -62,18 +62,29 @@ pub(crate) fn check(req: &MultiAcquireRequest) -> Result<()> {
     }
 }
 
-/// The shortfall of every item that got fewer picks than it wants (`picked[i]` for
+/// What an item found: how many resources it could pick, and how many were reserved for
+/// places ahead of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Picks (at most the item's count).
+    pub(crate) picked: usize,
+    /// Reserved ahead.
+    pub(crate) reserved: u64,
+}
+
+/// The shortfall of every item that found fewer picks than it wants (`found[i]` for
 /// `items[i]`); empty when the set can be granted.
-pub(crate) fn shortfalls(items: &[MultiAcquireItem], picked: &[usize]) -> Vec<Shortfall> {
+pub(crate) fn shortfalls(items: &[MultiAcquireItem], found: &[Found]) -> Vec<Shortfall> {
     items
         .iter()
-        .zip(picked)
-        .filter(|(item, &got)| got < item.count as usize)
-        .map(|(item, &got)| Shortfall {
+        .zip(found)
+        .filter(|(item, f)| f.picked < item.count as usize)
+        .map(|(item, f)| Shortfall {
             rtype: item.rtype.clone(),
             state: item.state.clone(),
             wanted: item.count,
-            free: u32::try_from(got).unwrap_or(u32::MAX),
+            free: u32::try_from(f.picked).unwrap_or(u32::MAX),
+            reserved: u32::try_from(f.reserved).unwrap_or(u32::MAX),
         })
         .collect()
 }
@@ -164,14 +175,15 @@ mod tests {
     #[test]
     fn only_short_items_are_named_and_unknown_types_win() {
         let items = [item("a", 2), item("b", 1), item("c", 1)];
-        assert!(shortfalls(&items, &[2, 1, 1]).is_empty());
-        let short = shortfalls(&items, &[1, 1, 0]);
+        let found = |picked, reserved| Found { picked, reserved };
+        assert!(shortfalls(&items, &[found(2, 0), found(1, 0), found(1, 3)]).is_empty());
+        let short = shortfalls(&items, &[found(1, 0), found(1, 0), found(0, 2)]);
         assert_eq!(
             short
                 .iter()
-                .map(|s| (s.rtype.as_str(), s.wanted, s.free))
+                .map(|s| (s.rtype.as_str(), s.wanted, s.free, s.reserved))
                 .collect::<Vec<_>>(),
-            [("a", 2, 1), ("c", 1, 0)]
+            [("a", 2, 1, 0), ("c", 1, 0, 2)]
         );
         assert!(matches!(shortage(short.clone(), |_| true), Error::Shortage(s) if s.len() == 2));
         assert!(matches!(
@@ -192,6 +204,7 @@ mod tests {
             state: "free".into(),
             wanted: 3,
             free: 0,
+            reserved: 0,
         };
         let now = from_micros(1);
         assert_eq!(growth(&drlc, 0, &short, now).len(), 3);

@@ -1,7 +1,10 @@
 //! The all-or-nothing acquire of a set on PostgreSQL (`acquire_many`): one transaction
 //! that keeps the queue places, locks every pick with `FOR UPDATE SKIP LOCKED` (so
 //! concurrent sets take different resources and never wait on each other's rows), and
-//! grants them all — or commits only the places and any growth. The decisions are the
+//! grants them all — or commits only the places and any growth. A shortage that only
+//! comes from rows other transactions were moving is not final ([`Attempt::Contended`]):
+//! the store tries again after a few milliseconds, because a waiter told "short" is not
+//! woken again unless something frees up. The decisions are the
 //! lease layer's ([`crate::lease::multi`]).
 
 use deadpool_postgres::{GenericClient, Object};
@@ -11,7 +14,7 @@ use super::error::PgResult;
 use super::rows::{lock_drlc, query, query_opt};
 use super::txn::Ctx;
 use super::{queue, writes};
-use crate::lease::multi;
+use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
 use crate::lease::Grant;
 use crate::rows::from_micros;
@@ -24,9 +27,24 @@ const PICK_FOR_SET: &str = "SELECT name FROM resources \
     WHERE type = $1 AND state = $2 AND owner = '' \
     ORDER BY lastupdate, name LIMIT $3 OFFSET $4 FOR UPDATE SKIP LOCKED";
 
+/// How many resources of `$1` are unowned in `$2`, whoever is moving them right now.
+const UNOWNED: &str =
+    "SELECT count(*) FROM resources WHERE type = $1 AND state = $2 AND owner = ''";
+
 /// Whether `$1` has a resource or a dynamic pool.
 const TYPE_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM resources WHERE type = $1) \
     OR EXISTS (SELECT 1 FROM drlcs WHERE type = $1)";
+
+/// One attempt's answer.
+pub(super) enum Attempt {
+    /// Granted, or a shortage that is certain.
+    Done(Result<MultiAcquired>),
+    /// Short only because other transactions were moving some of the free resources this
+    /// request could have had (`SKIP LOCKED` passed them by): worth another attempt at
+    /// once, since they may still be free once those transactions end. Carries the
+    /// shortage to answer if the attempts run out.
+    Contended(Error),
+}
 
 /// The outer result is the database's (an error rolls back: a bad request or unknown
 /// types change nothing); the inner one is the caller's answer, committed with the queue
@@ -35,7 +53,7 @@ pub(super) async fn acquire_many(
     client: &mut Object,
     ctx: &Ctx,
     req: &MultiAcquireRequest,
-) -> PgResult<Result<MultiAcquired>> {
+) -> PgResult<Attempt> {
     multi::check(req)?;
     let tx = client.transaction().await?;
     let entry = match multi::request_id(req) {
@@ -47,6 +65,7 @@ pub(super) async fn acquire_many(
         .as_ref()
         .map_or(ctx.now, |e| from_micros(e.created_at));
     let mut picks: Vec<Vec<String>> = Vec::with_capacity(req.items.len());
+    let mut found = Vec::with_capacity(req.items.len());
     for item in &req.items {
         let reserved = queue::reserved_ahead(&tx, ctx, &item.rtype, &item.state, rank).await?;
         let rows = query(
@@ -55,28 +74,38 @@ pub(super) async fn acquire_many(
             &[&item.rtype, &item.state, &i64::from(item.count), &reserved],
         )
         .await?;
+        found.push(Found {
+            picked: rows.len(),
+            reserved: u64::try_from(reserved).unwrap_or_default(),
+        });
         picks.push(
             rows.iter()
                 .map(|r| r.try_get(0))
                 .collect::<Result<_, _>>()?,
         );
     }
-    let counts: Vec<usize> = picks.iter().map(Vec::len).collect();
-    let short = multi::shortfalls(&req.items, &counts);
+    let short = multi::shortfalls(&req.items, &found);
     if !short.is_empty() {
         let refusal = refusal(&tx, short).await?;
         let Error::Shortage(short) = refusal else {
             return Err(refusal.into());
         };
+        // Before any growth: the new resources are not other transactions' doing.
+        let contended = contended(&tx, &short).await?;
         if entry.as_ref().is_some_and(|e| e.is_new) {
             for s in &short {
                 grow(&tx, ctx, s).await?;
             }
         }
         tx.commit().await?;
-        return Ok(Err(Error::Shortage(short)));
+        let refusal = Error::Shortage(short);
+        return Ok(if contended {
+            Attempt::Contended(refusal)
+        } else {
+            Attempt::Done(Err(refusal))
+        });
     }
-    let mut granted = Vec::with_capacity(counts.iter().sum());
+    let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(&picks) {
         let grant = Grant::new(&req.owner, &item.dest, ctx.now);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -91,7 +120,22 @@ pub(super) async fn acquire_many(
         queue::leave_set(&tx, req, id).await?;
     }
     tx.commit().await?;
-    Ok(Ok(multi::granted(granted, requested_at)))
+    Ok(Attempt::Done(Ok(multi::granted(granted, requested_at))))
+}
+
+/// Whether some short item has more unowned resources beyond its reservations than it
+/// could lock: other transactions held them.
+async fn contended<C: GenericClient>(c: &C, short: &[Shortfall]) -> PgResult<bool> {
+    for s in short {
+        let unowned: i64 = match query_opt(c, UNOWNED, &[&s.rtype, &s.state]).await? {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        if unowned > i64::from(s.reserved) + i64::from(s.free) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// [`multi::shortage`] with the types looked up.

@@ -10,7 +10,7 @@ use super::acquire::type_exists;
 use super::rows::get_drlc;
 use super::txn::Ctx;
 use super::{queue, writes};
-use crate::lease::multi;
+use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
 use crate::lease::Grant;
 use crate::rows::from_micros;
@@ -36,11 +36,20 @@ pub(super) fn acquire_many(
         .as_ref()
         .map_or(ctx.now, |e| from_micros(e.created_at));
 
-    let mut skips = Vec::with_capacity(req.items.len());
+    let mut reserved = Vec::with_capacity(req.items.len());
     for item in &req.items {
-        let reserved = queue::reserved_ahead(tx, ctx, &item.rtype, &item.state, rank)?;
-        skips.push(usize::try_from(reserved).unwrap_or(usize::MAX));
+        reserved.push(queue::reserved_ahead(
+            tx,
+            ctx,
+            &item.rtype,
+            &item.state,
+            rank,
+        )?);
     }
+    let skips: Vec<usize> = reserved
+        .iter()
+        .map(|&r| usize::try_from(r).unwrap_or(usize::MAX))
+        .collect();
     let picks: Vec<Vec<String>> = req
         .items
         .iter()
@@ -53,7 +62,7 @@ pub(super) fn acquire_many(
                 .collect()
         })
         .collect();
-    let granted = match try_grant(tx, ctx, req, &picks)? {
+    let granted = match try_grant(tx, ctx, req, &picks, &reserved)? {
         Granted::All(resources) => resources,
         Granted::Short(short) => return refuse(tx, ctx, short, is_new),
         Granted::Disagreed => {
@@ -62,7 +71,7 @@ pub(super) fn acquire_many(
             );
             ctx.reload_after_commit();
             let picks = scan_picks(tx, req, &skips)?;
-            match try_grant(tx, ctx, req, &picks)? {
+            match try_grant(tx, ctx, req, &picks, &reserved)? {
                 Granted::All(resources) => resources,
                 Granted::Short(short) => return refuse(tx, ctx, short, is_new),
                 Granted::Disagreed => {
@@ -96,14 +105,22 @@ fn try_grant(
     ctx: &Ctx<'_>,
     req: &MultiAcquireRequest,
     picks: &[Vec<String>],
+    reserved: &[u64],
 ) -> Result<Granted> {
-    let counts: Vec<usize> = picks.iter().map(Vec::len).collect();
-    let short = multi::shortfalls(&req.items, &counts);
+    let found: Vec<Found> = picks
+        .iter()
+        .zip(reserved)
+        .map(|(p, &reserved)| Found {
+            picked: p.len(),
+            reserved,
+        })
+        .collect();
+    let short = multi::shortfalls(&req.items, &found);
     if !short.is_empty() {
         return Ok(Granted::Short(short));
     }
     tx.prepare_cached("SAVEPOINT grant_set")?.execute([])?;
-    let mut granted = Vec::with_capacity(counts.iter().sum());
+    let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(picks) {
         let grant = Grant::new(&req.owner, &item.dest, ctx.now);
         for name in names {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mason_server::auth::AuthGate;
+use mason_server::lease::StoreBackend;
 use mason_server::{AppState, ConfigSource, Error as ServerError};
 use mason_store::open::StoreOptions;
 use mason_store::{Store, StoreUrl, SystemClock};
@@ -44,6 +45,9 @@ pub(crate) async fn open_and_sync(
     if let Some(gate) = auth {
         state = state.with_auth(gate);
     }
+    state
+        .lease()
+        .set_backend(Arc::new(StoreBackend::new(store.clone())));
     match state.initial_sync().await {
         Ok(report) => tracing::info!(
             config = %config.display(),

@@ -18,6 +18,7 @@ mod messages;
 mod ops;
 mod quick_start;
 mod run;
+mod sets_e2e;
 mod signals;
 mod store_identity;
 mod store_paths;

@@ -244,20 +244,30 @@ async fn serve_caps_requested_lease_ttls_with_max_lease_ttl() {
 }
 
 #[tokio::test]
-async fn a_set_the_server_cannot_grant_yet_fails_at_once_without_retries() {
-    // Until the store grants sets in one transaction (schema v4), mason serve answers a
-    // valid set 501: a verdict, not trouble worth retrying.
+async fn a_set_is_acquired_whole_and_a_short_one_fails_at_once_without_retries() {
     let server = TestServer::start(SOLO).await;
     let args = ["acquire", "--type", "solo=1"];
     let (code, stdout, stderr) = parts(&mason(&server.url, "ci", &args).await);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON array");
+    let names: Vec<&str> = printed
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["solo-1"]);
+    assert_eq!(server.store.get("solo-1").await.unwrap().owner, "ci");
+
+    // Nothing is left: the server's 404 is a verdict, not trouble worth retrying.
+    let (code, stdout, stderr) = parts(&mason(&server.url, "other", &args).await);
+    assert_ne!(code, 0, "{stderr}");
     assert_eq!(stdout, "");
     assert!(
-        stderr.contains("status 501: multi-resource acquire is not available yet"),
+        stderr.contains("not enough free resources: solo in state free: 1 wanted, 0 free"),
         "{stderr}"
     );
     assert!(!stderr.contains("retrying"), "{stderr}");
-    let r = server.store.get("solo-1").await.unwrap();
-    assert_eq!(r.owner, "");
+    assert_eq!(server.store.get("solo-1").await.unwrap().owner, "ci");
     server.stop().await;
 }
