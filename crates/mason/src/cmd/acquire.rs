@@ -54,7 +54,9 @@ pub(crate) enum Output {
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
     /// Type of the resource to acquire; `TYPE=N` for N of them. Repeat for a set of
-    /// several types, acquired all or nothing (a mason serve extension).
+    /// several types, acquired all or nothing (a mason serve extension; printed as a JSON
+    /// array). While a set waits (--timeout), the server holds each attempt open and keeps
+    /// its place in the queue of every type.
     #[arg(long = "type", value_name = "TYPE[=N]", required = true, value_parser = type_count)]
     types: Vec<TypeCount>,
     /// Queue priority of a set: higher is served first (a mason serve extension; implies

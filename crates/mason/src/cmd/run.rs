@@ -75,7 +75,9 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 #[derive(Debug, Args)]
 pub(crate) struct Opts {
     /// Type of the resource to lease; `TYPE=N` for N of them. Repeat for a set of several
-    /// types, leased all or nothing (a mason serve extension).
+    /// types, leased all or nothing (a mason serve extension); the command then also gets
+    /// MASON_RESOURCE_NAMES (comma-separated), MASON_RESOURCES_JSON (a JSON array) and
+    /// MASON_NAMES_<TYPE> per type (e.g. MASON_NAMES_GCE_PROJECT).
     #[arg(long = "type", value_name = "TYPE[=N]", required = true, value_parser = type_count)]
     types: Vec<TypeCount>,
     /// Queue priority of a set: higher is served first (a mason serve extension; implies
