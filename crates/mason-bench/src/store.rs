@@ -49,6 +49,7 @@ impl Conn for StoreConn {
         owner: &str,
     ) -> Result<Reply, String> {
         let req = AcquireRequest {
+            actor: None,
             rtype: rtype.to_string(),
             state: state.to_string(),
             dest: dest.to_string(),

@@ -79,6 +79,7 @@ impl BoskosApi for InProcessClient {
             require(what, v)?;
         }
         let req = AcquireRequest {
+            actor: None,
             rtype: rtype.to_string(),
             state: state.to_string(),
             dest: dest.to_string(),
@@ -105,6 +106,7 @@ impl BoskosApi for InProcessClient {
             return Err(ClientError::BadRequest("names must be set".into()));
         }
         let req = AcquireByStateRequest {
+            actor: None,
             state: state.to_string(),
             dest: dest.to_string(),
             owner: self.owner.clone(),
@@ -162,6 +164,7 @@ impl BoskosApi for InProcessClient {
             require(what, v)?;
         }
         let req = ResetRequest {
+            actor: None,
             rtype: rtype.to_string(),
             state: state.to_string(),
             expire,

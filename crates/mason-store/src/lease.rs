@@ -17,6 +17,7 @@
 //! - [`queue`]: how the request queue ranks (priority, arrival) and reserves (counts).
 //! - [`end`]: release's expiration rules, reset's idle cutoff.
 //! - [`transition`]: what a grant, an end of lease and a touch write.
+//! - [`tag`]: a transition's label in the history (kind, actor, request id).
 //! - [`views`]: what the read calls show — metrics folded from counts, the ranked queue.
 //!
 //! ## Adding a transition
@@ -44,7 +45,9 @@ pub(crate) mod check;
 pub(crate) mod end;
 pub(crate) mod multi;
 pub(crate) mod queue;
+pub(crate) mod tag;
 pub(crate) mod transition;
 pub(crate) mod views;
 
+pub(crate) use tag::Tag;
 pub(crate) use transition::{EndOfLease, Grant, Touch};

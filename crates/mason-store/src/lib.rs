@@ -14,6 +14,8 @@
 //!   error a miss is, new dynamic resources, what each transition writes, expiry and
 //!   lifespans, metrics folding, queue ranking — and where to add a transition.
 //! - [`rules`]: the config sync and dynamic pool upkeep planners.
+//! - [`history`]: the events every change appends (written by triggers in the same
+//!   transaction), their queries, and retention.
 //! - `rows.rs`: how values are stored (columns, timestamps, JSON), for both backends.
 //! - [`sqlite`]: the embedded default backend (one file, WAL).
 //! - `postgres` (cargo feature `postgres`): the backend for several replicas on one
@@ -26,6 +28,7 @@
 pub mod availability;
 pub mod clock;
 pub mod error;
+pub mod history;
 mod lease;
 pub mod open;
 mod outcome;
@@ -42,11 +45,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 pub use availability::Availability;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use history::{
+    EventFilter, EventQuery, LatestEventsQuery, PruneEventsRequest, Retention, MAX_EVENT_LIMIT,
+};
 pub use open::{open, StoreUrl};
 pub use outcome::{Acquired, MultiAcquired, QueuedRequest, Shortfall, SyncReport};
 pub use request::{
@@ -157,4 +164,24 @@ pub trait Store: Send + Sync + 'static {
     async fn ready(&self) -> Result<()> {
         self.ping().await
     }
+    /// The history after `query.after`, oldest first; `next` is the highest id the read
+    /// covered (the last event returned when the page is full, else the head), so a
+    /// filtered reader moves past events that did not match. Bad values are
+    /// [`Error::InvalidArgument`].
+    async fn events(&self, query: &EventQuery) -> Result<EventPage>;
+
+    /// The newest `query.limit` matching events below `query.before`, oldest first;
+    /// `next` is the highest id the read covered.
+    async fn latest_events(&self, query: &LatestEventsQuery) -> Result<EventPage>;
+
+    /// The newest event id a reader may see (0: none yet). Every id up to it is readable
+    /// unless pruned.
+    async fn event_head(&self) -> Result<u64>;
+
+    /// A watch whose value (a head) changes after commits that wrote events; on
+    /// PostgreSQL also after other replicas' commits.
+    fn event_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Delete one batch of events beyond the retention; returns how many.
+    async fn prune_events(&self, request: &PruneEventsRequest) -> Result<u64>;
 }

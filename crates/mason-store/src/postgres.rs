@@ -41,10 +41,15 @@
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
+//! - `events.rs` (+ migration 4): the history (reads, pruning, numbering after commit).
+//! - PostgreSQL only: `event_feed.rs` (the event feed: numbering soon after writes, and one
+//!   `LISTEN` connection per store for every replica's new events).
 
 mod acquire;
 mod connect;
 pub(crate) mod error;
+mod event_feed;
+mod events;
 mod import;
 mod leases;
 mod listener;
@@ -63,6 +68,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::run;
@@ -70,9 +76,10 @@ use crate::availability::Signals;
 use crate::clock::Clock;
 use crate::lease::acquire::wanted_names;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, ImportReport, ImportRequest,
-    MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
-    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, EventQuery, ImportReport,
+    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
 
 /// How many times a set short only of resources other transactions were moving is
@@ -110,14 +117,18 @@ pub struct PostgresStore {
     signals: Signals,
     /// The listener, started with the first receiver.
     listener: OnceLock<listener::Listener>,
+    /// Numbers events and follows every replica's (see `event_feed.rs`).
+    events: event_feed::EventFeed,
 }
 
 impl PostgresStore {
     /// Connect, create the pool and bring the schema up to date. Fails with
     /// [`Error::Unavailable`](crate::Error::Unavailable) when the database cannot be reached.
     pub async fn open(options: PostgresOptions) -> Result<Self> {
+        let pool = connect::pool(&options)?;
         let store = Self {
-            pool: connect::pool(&options)?,
+            events: event_feed::EventFeed::start(pool.clone(), connect::config(&options)?),
+            pool,
             config: connect::config(&options)?,
             clock: options.clock,
             request_ttl: options.request_ttl,
@@ -228,5 +239,29 @@ impl Store for PostgresStore {
 
     async fn ping(&self) -> Result<()> {
         run!(self, |c, _ctx| reads::ping(c))
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        let page = run!(self, |c, _ctx| events::after(c, query))?;
+        self.events.saw(page.next);
+        Ok(page)
+    }
+
+    async fn latest_events(&self, query: &LatestEventsQuery) -> Result<EventPage> {
+        run!(self, |c, _ctx| events::latest(c, query))
+    }
+
+    async fn event_head(&self) -> Result<u64> {
+        let head = run!(self, |c, _ctx| events::number(c))?;
+        self.events.saw(head);
+        Ok(head)
+    }
+
+    fn event_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    async fn prune_events(&self, request: &PruneEventsRequest) -> Result<u64> {
+        run!(self, |c, _ctx| events::prune(&*c, request))
     }
 }

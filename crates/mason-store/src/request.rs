@@ -23,6 +23,9 @@ pub struct AcquireRequest {
     pub owner: String,
     /// Caller's queue identity; keeps its FIFO rank across polls (`None` or empty: none).
     pub request_id: Option<String>,
+    /// Who makes the change, recorded in the history as the event's `actor`: the
+    /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
+    pub actor: Option<String>,
 }
 
 /// The parameters of `POST /acquirebystate` (SPEC §4.3): every named resource, or none.
@@ -36,6 +39,9 @@ pub struct AcquireByStateRequest {
     pub owner: String,
     /// The resources wanted (duplicates count once; must not be empty).
     pub names: Vec<String>,
+    /// Who makes the change, recorded in the history as the event's `actor`: the
+    /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
+    pub actor: Option<String>,
 }
 
 /// The parameters of `POST /release` (SPEC §4.4).
@@ -51,6 +57,9 @@ pub struct ReleaseRequest {
     /// current one the release is refused ([`Error::GenerationMismatch`](crate::Error::GenerationMismatch))
     /// before any other check. `None`: upstream's behaviour.
     pub generation: Option<u64>,
+    /// Who makes the change, recorded in the history as the event's `actor`: the
+    /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
+    pub actor: Option<String>,
 }
 
 /// The parameters of `POST /update`, the heartbeat (SPEC §4.5).
@@ -67,6 +76,9 @@ pub struct UpdateRequest {
     /// The fencing generation the caller was granted, checked as for
     /// [`ReleaseRequest::generation`]. An update never changes the generation.
     pub generation: Option<u64>,
+    /// Who makes the change, recorded in the history as the event's `actor`: the
+    /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
+    pub actor: Option<String>,
 }
 
 /// The parameters of `POST /reset` (SPEC §4.6).
@@ -80,6 +92,9 @@ pub struct ResetRequest {
     pub expire: Duration,
     /// State they are moved to, unowned.
     pub dest: String,
+    /// Who makes the change, recorded in the history as the event's `actor`: the
+    /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
+    pub actor: Option<String>,
 }
 
 /// Which resources [`Store::list`](crate::Store::list) returns. Empty fields match
@@ -125,4 +140,6 @@ pub struct MultiAcquireRequest {
     /// While the server holds the request open, its queue places do not lapse before
     /// this time (plus the request TTL), even without attempts.
     pub queue_until: Option<mason_types::Timestamp>,
+    /// Who makes the change, recorded in the history as the event's `actor`.
+    pub actor: Option<String>,
 }

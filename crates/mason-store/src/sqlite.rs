@@ -35,6 +35,7 @@
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
+//! - `events.rs` + `events.sql`: the history (table, triggers, reads, pruning).
 //! - SQLite only: `free_index.rs` (the acquire order in memory), `lifespans.rs` (pool
 //!   lifespans in memory), `generations.rs` (the fencing-generation counter in memory),
 //!   `checkpoint.rs` (WAL checkpoints on a thread), `file.rs` (the file's checks before
@@ -44,6 +45,7 @@ mod acquire;
 mod checkpoint;
 mod connect;
 mod error;
+mod events;
 mod file;
 mod free_index;
 mod generations;
@@ -67,14 +69,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::{Cost, Inner};
 use crate::clock::Clock;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, ImportReport,
-    ImportRequest, MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
-    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ImportReport,
+    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
 
 /// An `acquirebystate` naming more resources than this runs on the blocking pool.
@@ -132,6 +136,8 @@ pub struct SqliteStore {
     signals: crate::availability::Signals,
     /// What the path named at open, and whether it still does (file-backed stores only).
     identity: Option<Arc<identity::Identity>>,
+    /// Event followers' watch (see `events.rs`).
+    events: events::Announcer,
     /// Background WAL checkpoints (file-backed stores only); stops on drop.
     _checkpointer: Option<checkpoint::Checkpointer>,
     /// The watch on the path (file-backed stores only); stops on drop.
@@ -148,6 +154,7 @@ impl SqliteStore {
         let (conn, identity) = connect::open(&options)?;
         let inner = Inner::new(conn)?;
         let signals = inner.signals.clone();
+        let events = inner.events.clone();
         let inner = Arc::new(Mutex::new(inner));
         let identity = identity.map(Arc::new);
         let (checkpointer, watch) = match &identity {
@@ -167,6 +174,7 @@ impl SqliteStore {
             request_ttl: options.request_ttl,
             signals,
             identity,
+            events,
             _checkpointer: checkpointer,
             _watch: watch,
         })
@@ -305,5 +313,31 @@ impl Store for SqliteStore {
             identity.check()?;
         }
         self.ping().await
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        let query = query.clone();
+        self.read(Cost::Scan, move |tx, _| events::after(tx, &query))
+            .await
+    }
+
+    async fn latest_events(&self, query: &LatestEventsQuery) -> Result<EventPage> {
+        let query = query.clone();
+        self.read(Cost::Scan, move |tx, _| events::latest(tx, &query))
+            .await
+    }
+
+    async fn event_head(&self) -> Result<u64> {
+        self.read(Cost::Point, |tx, _| events::head(tx)).await
+    }
+
+    fn event_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    async fn prune_events(&self, request: &PruneEventsRequest) -> Result<u64> {
+        let request = request.clone();
+        self.write_sized(Cost::Scan, move |tx, _| events::prune(tx, &request))
+            .await
     }
 }

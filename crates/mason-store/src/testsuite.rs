@@ -18,10 +18,12 @@
 //! (acquire-by-state, release, update, reset, metrics, races), [`sync`] (config sync and
 //! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
 //! [`multi`] (all-or-nothing sets, the ranked queue, availability signals),
+//! [`history`] (the events table: replay, kinds, reads, pruning),
 //! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
 pub mod fencing;
+pub mod history;
 pub mod import;
 pub mod leases;
 pub mod multi;
@@ -166,6 +168,7 @@ pub fn acquire_req(
     request_id: Option<&str>,
 ) -> AcquireRequest {
     AcquireRequest {
+        actor: None,
         rtype: rtype.into(),
         state: state.into(),
         dest: dest.into(),
@@ -182,6 +185,7 @@ pub fn by_state_req(
     names: &[String],
 ) -> AcquireByStateRequest {
     AcquireByStateRequest {
+        actor: None,
         state: state.into(),
         dest: dest.into(),
         owner: owner.into(),
@@ -192,6 +196,7 @@ pub fn by_state_req(
 /// `POST /release` as the cases write it.
 pub fn release_req(name: &str, dest: &str, owner: &str) -> ReleaseRequest {
     ReleaseRequest {
+        actor: None,
         name: name.into(),
         dest: dest.into(),
         owner: owner.into(),
@@ -207,6 +212,7 @@ pub fn update_req(
     userdata: Option<&UserData>,
 ) -> UpdateRequest {
     UpdateRequest {
+        actor: None,
         name: name.into(),
         owner: owner.into(),
         state: state.into(),
@@ -218,6 +224,7 @@ pub fn update_req(
 /// `POST /reset` as the cases write it.
 pub fn reset_req(rtype: &str, state: &str, expire: Duration, dest: &str) -> ResetRequest {
     ResetRequest {
+        actor: None,
         rtype: rtype.into(),
         state: state.into(),
         expire,
@@ -279,7 +286,15 @@ macro_rules! store_conformance_suite {
             multi::set_grows_dynamic_pools_on_first_attempt,
             multi::held_places_outlive_the_request_ttl,
             multi::racing_sets_never_share_a_resource,
-            multi::availability_is_signalled_after_commits
+            multi::availability_is_signalled_after_commits,
+            history::history_replays_a_random_run,
+            history::heartbeats_add_no_events,
+            history::every_kind_appears_where_it_should,
+            history::reads_filter_and_page,
+            history::bad_event_queries_are_refused,
+            history::pruning_keeps_the_newest_and_ids,
+            history::changes_are_announced,
+            history::an_idempotent_sync_writes_no_event
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

@@ -37,6 +37,7 @@ pub(super) async fn handle(
     let request_id = p.non_empty("request_id").map(str::to_string);
     let has_request_id = request_id.is_some();
     let req = AcquireRequest {
+        actor: None,
         rtype: rtype.to_string(),
         state: from.to_string(),
         dest: dest.to_string(),

@@ -40,6 +40,7 @@ pub(super) async fn handle(
     // Checked before the store is asked; handed to it once it records deadlines.
     let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let req = AcquireByStateRequest {
+        actor: None,
         state: from.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),

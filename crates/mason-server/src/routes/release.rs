@@ -31,6 +31,7 @@ pub(super) async fn handle(
         )));
     }
     let req = ReleaseRequest {
+        actor: None,
         name: name.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),

@@ -37,6 +37,7 @@ pub(super) async fn handle(
     }
     let expire = parse_go_duration(expire).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let req = ResetRequest {
+        actor: None,
         rtype: rtype.to_string(),
         state: from.to_string(),
         expire,

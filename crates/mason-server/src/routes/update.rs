@@ -43,6 +43,7 @@ pub(super) async fn handle(
     // Checked before the body is read.
     let generation = lease_params::generation(&p)?;
     let req = UpdateRequest {
+        actor: None,
         name: name.to_string(),
         owner: owner.to_string(),
         state: rstate.to_string(),

@@ -143,6 +143,7 @@ pub(super) async fn start_on(backend: Backend, config: &str, test: &str) -> Opti
 pub(super) async fn server(backend: Backend, test: &str) -> Option<TestServer> {
     let server = start_on(backend, CONFIG, test).await?;
     let lease = AcquireByStateRequest {
+        actor: None,
         state: "free".into(),
         dest: "busy".into(),
         owner: "holder".into(),

@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mason_store::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, ImportReport,
-    ImportRequest, MultiAcquireRequest, MultiAcquired, QueuedRequest, ReleaseRequest, ResetRequest,
-    ResourceFilter, Result, Store, SyncReport, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ImportReport,
+    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
+    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
+    UpdateRequest,
 };
+use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 /// Which failure to inject.
@@ -118,5 +120,24 @@ impl Store for FailingStore {
     async fn ping(&self) -> Result<()> {
         self.check()?;
         self.inner.ping().await
+    }
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        self.check()?;
+        self.inner.events(query).await
+    }
+    async fn latest_events(&self, query: &LatestEventsQuery) -> Result<EventPage> {
+        self.check()?;
+        self.inner.latest_events(query).await
+    }
+    async fn event_head(&self) -> Result<u64> {
+        self.check()?;
+        self.inner.event_head().await
+    }
+    fn event_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.event_changes()
+    }
+    async fn prune_events(&self, request: &PruneEventsRequest) -> Result<u64> {
+        self.check()?;
+        self.inner.prune_events(request).await
     }
 }

@@ -84,6 +84,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
     let old = only_resource(store.as_ref()).await.unwrap();
     // A release starts its lifespan; then it runs out.
     let user = AcquireRequest {
+        actor: None,
         rtype: "d".into(),
         state: "free".into(),
         dest: "busy".into(),
@@ -106,6 +107,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
     );
     // The cleaner's work, straight on the store (no HTTP release to wake the loop).
     let cleaner = AcquireRequest {
+        actor: None,
         rtype: "d".into(),
         state: "toBeDeleted".into(),
         dest: "cleaning".into(),

@@ -105,6 +105,7 @@ impl Harness {
     /// Lease `name` (currently unowned in `state`) to `owner`, moving it to `dest`.
     pub(crate) async fn lease(&self, name: &str, state: &str, dest: &str, owner: &str) {
         let req = AcquireByStateRequest {
+            actor: None,
             state: state.into(),
             dest: dest.into(),
             owner: owner.into(),

@@ -19,6 +19,7 @@
 use mason_types::{ResourceV2, Timestamp};
 
 use super::check::{Expect, Held};
+use super::tag::Tag;
 use crate::{rows, ReleaseRequest, Result, UpdateRequest};
 
 /// A grant: an unowned resource becomes `owner`'s, in `state` (acquire, acquirebystate).
@@ -30,6 +31,8 @@ pub(crate) struct Grant<'a> {
     pub(crate) state: &'a str,
     /// Its new `lastupdate` (stored microseconds).
     pub(crate) at: i64,
+    /// Its label in the history (see [`Grant::tagged`]).
+    pub(crate) tag: Tag<'a>,
 }
 
 impl<'a> Grant<'a> {
@@ -39,7 +42,13 @@ impl<'a> Grant<'a> {
             owner,
             state: dest,
             at: rows::to_micros(&now),
+            tag: Tag::default(),
         }
+    }
+
+    /// The same grant, labelled `tag` in the history.
+    pub(crate) fn tagged(self, tag: Tag<'a>) -> Self {
+        Self { tag, ..self }
     }
 }
 
@@ -51,6 +60,8 @@ pub(crate) struct EndOfLease<'a> {
     pub(crate) state: &'a str,
     /// Its new `lastupdate` (stored microseconds).
     pub(crate) at: i64,
+    /// Its label in the history (see [`EndOfLease::tagged`]).
+    pub(crate) tag: Tag<'a>,
 }
 
 impl<'a> EndOfLease<'a> {
@@ -59,7 +70,13 @@ impl<'a> EndOfLease<'a> {
         Self {
             state: dest,
             at: rows::to_micros(&now),
+            tag: Tag::new(super::tag::kind::RELEASE, &None),
         }
+    }
+
+    /// The same end of lease, labelled `tag` in the history.
+    pub(crate) fn tagged(self, tag: Tag<'a>) -> Self {
+        Self { tag, ..self }
     }
 }
 
@@ -157,6 +174,7 @@ mod tests {
 
     fn update(owner: &str, state: &str, userdata: Option<&[(&str, &str)]>) -> UpdateRequest {
         UpdateRequest {
+            actor: None,
             name: "r".into(),
             owner: owner.into(),
             state: state.into(),

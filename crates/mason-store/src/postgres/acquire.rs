@@ -14,7 +14,7 @@ use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
 use crate::lease::queue::RankKey;
-use crate::lease::Grant;
+use crate::lease::{Grant, Tag};
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
 use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
@@ -68,7 +68,7 @@ async fn pick<C: GenericClient>(
     req: &AcquireRequest,
     rank: RankKey,
 ) -> PgResult<Pick> {
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire(req));
     if let Some(resource) = writes::acquire_first(c, req, &grant, rank).await? {
         return Ok(Pick::Got(resource));
     }
@@ -130,7 +130,7 @@ pub(super) async fn acquire_by_state(
     if locked.len() != names.len() {
         return Err(rules::by_state_miss(req).into());
     }
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire_by_state(req));
     let mut granted = writes::acquire_named(&tx, req, names, &grant).await?;
     if granted.len() != names.len() {
         return Err(rules::by_state_miss(req).into());

@@ -14,7 +14,7 @@ use super::writes;
 use crate::lease::check::Held;
 use crate::lease::end::reset_cutoff;
 use crate::lease::transition::{expect_held, expect_owner, held};
-use crate::lease::{EndOfLease, Touch};
+use crate::lease::{EndOfLease, Tag, Touch};
 use crate::{Error, ReleaseRequest, ResetRequest, UpdateRequest};
 
 /// How often a transition re-runs after losing a race it can detect (a compare-and-set
@@ -28,7 +28,7 @@ pub(super) async fn release(
     ctx: &Ctx,
     req: &ReleaseRequest,
 ) -> PgResult<ResourceV2> {
-    let end = EndOfLease::new(&req.dest, ctx.now);
+    let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::release(req));
     for _ in 0..CAS_ATTEMPTS {
         if let Some(released) = writes::release(&*client, req, &end).await? {
             return Ok(released);
@@ -89,7 +89,7 @@ pub(super) async fn reset(
     ctx: &Ctx,
     req: &ResetRequest,
 ) -> PgResult<BTreeMap<String, String>> {
-    let end = EndOfLease::new(&req.dest, ctx.now);
+    let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::reset(req));
     let cutoff = reset_cutoff(ctx.now, req.expire);
     Ok(writes::reset(&*client, req, &end, cutoff)
         .await?

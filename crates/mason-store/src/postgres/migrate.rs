@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "queue_sets",
         include_str!("migrations/0003_queue_sets.sql"),
     ),
+    (4, "events", include_str!("migrations/0004_events.sql")),
 ];
 
 /// The schema version this build expects.

@@ -16,7 +16,7 @@ use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
-use crate::lease::Grant;
+use crate::lease::{Grant, Tag};
 use crate::rows::from_micros;
 use crate::rules::StoredResource;
 use crate::{Error, MultiAcquireRequest, MultiAcquired, Result, Shortfall};
@@ -107,7 +107,7 @@ pub(super) async fn acquire_many(
     }
     let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(&picks) {
-        let grant = Grant::new(&req.owner, &item.dest, ctx.now);
+        let grant = Grant::new(&req.owner, &item.dest, ctx.now).tagged(Tag::multi_acquire(req));
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut rows = writes::grant_named(&tx, &names, &item.state, &grant).await?;
         if rows.len() != names.len() {

@@ -45,7 +45,11 @@ macro_rules! run {
                     let outcome =
                         tokio::time::timeout($crate::postgres::txn::CALL_TIMEOUT, $body).await;
                     match outcome {
-                        Ok(Ok(v)) => break Ok(v),
+                        Ok(Ok(v)) => {
+                            // Events this call wrote get their ids soon (event_feed.rs).
+                            store.events.poke();
+                            break Ok(v);
+                        }
                         Ok(Err(e)) => {
                             if let Some(e) = store.retry_or(e, &mut attempt).await {
                                 break Err($crate::postgres::PostgresStore::fail(conn, e));

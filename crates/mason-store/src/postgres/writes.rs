@@ -33,24 +33,47 @@ use mason_types::{state, Resource, ResourceV2};
 use super::error::PgResult;
 use super::rows::{execute, query, query_opt, resource, resources};
 use crate::lease::queue::RankKey;
-use crate::lease::{EndOfLease, Grant, Touch};
+use crate::lease::{EndOfLease, Grant, Tag, Touch};
 use crate::rows::{encode_userdata, resource_columns, to_micros};
 use crate::rules::{FlagChange, RowGuard, StoredResource};
 use crate::{AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, UpdateRequest};
 
-/// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time, and a fresh
-/// fencing generation from the store-wide sequence (see `lease/transition.rs`).
+/// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time, a fresh
+/// fencing generation from the store-wide sequence (see `lease/transition.rs`), and the
+/// history tag in parameter `$tag`.
 macro_rules! grant_set {
-    () => {
-        "owner = $3, state = $4, lastupdate = $5, generation = nextval('resource_generation')"
+    ($tag:literal) => {
+        concat!(
+            "owner = $3, state = $4, lastupdate = $5, generation = nextval('resource_generation'), ",
+            tag_set!($tag)
+        )
     };
 }
 
-/// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time, and a fresh
-/// fencing generation.
+/// The history tag of a grant or an end of lease (see `lease/tag.rs`): the `text[]`
+/// parameter `$tag` holds kind, actor and request id ([`tag_param`]).
+macro_rules! tag_set {
+    ($tag:literal) => {
+        concat!(
+            "last_kind = (",
+            $tag,
+            "::text[])[1], last_actor = (",
+            $tag,
+            "::text[])[2], last_request_id = (",
+            $tag,
+            "::text[])[3]"
+        )
+    };
+}
+
+/// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time, a fresh
+/// fencing generation, and the history tag in parameter `$tag`.
 macro_rules! end_set {
-    () => {
-        "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation')"
+    ($tag:literal) => {
+        concat!(
+            "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation'), ",
+            tag_set!($tag)
+        )
     };
 }
 
@@ -69,7 +92,7 @@ const ACQUIRE_FIRST: &str = concat!(
         ORDER BY lastupdate, name LIMIT 1 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
-    grant_set!(),
+    grant_set!("$8"),
     " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
@@ -84,7 +107,7 @@ const ACQUIRE_RANKED: &str = concat!(
         ORDER BY lastupdate, name LIMIT 1 OFFSET $6 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
-    grant_set!(),
+    grant_set!("$7"),
     " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
@@ -92,7 +115,7 @@ const ACQUIRE_RANKED: &str = concat!(
 /// Grant every resource named in `$1` that is unowned in `$2`.
 const ACQUIRE_NAMED: &str = concat!(
     "UPDATE resources SET ",
-    grant_set!(),
+    grant_set!("$6"),
     " WHERE name = ANY($1) AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
@@ -102,7 +125,7 @@ const ACQUIRE_NAMED: &str = concat!(
 /// no pool → cleared), so a release stays one statement.
 const RELEASE: &str = concat!(
     "UPDATE resources r SET ",
-    end_set!(),
+    end_set!("$6"),
     ", expiration = (SELECT CASE WHEN d.type IS NULL THEN NULL \
                                WHEN d.lifespan_us IS NULL THEN r.expiration \
                                ELSE $4 + d.lifespan_us END \
@@ -119,7 +142,7 @@ const RESET: &str = concat!(
         SELECT name, owner FROM resources \
         WHERE type = $1 AND state = $2 AND owner <> '' AND lastupdate <= $5 FOR UPDATE) \
     UPDATE resources r SET ",
-    end_set!(),
+    end_set!("$6"),
     " FROM stale WHERE r.name = stale.name AND r.owner = stale.owner AND r.state = $2 \
     RETURNING r.name, stale.owner"
 );
@@ -165,7 +188,8 @@ pub(super) async fn acquire_first<C: GenericClient>(
     grant: &Grant<'_>,
     rank: RankKey,
 ) -> PgResult<Option<ResourceV2>> {
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+    let tag = tag_param(&grant.tag);
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &req.rtype,
         &req.state,
         &grant.owner,
@@ -173,6 +197,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
         &grant.at,
         &rank.arrival,
         &rank.priority,
+        &tag,
     ];
     query_opt(c, ACQUIRE_FIRST, &args)
         .await?
@@ -188,13 +213,15 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
     grant: &Grant<'_>,
     ahead: i64,
 ) -> PgResult<Option<ResourceV2>> {
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+    let tag = tag_param(&grant.tag);
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
         &req.rtype,
         &req.state,
         &grant.owner,
         &grant.state,
         &grant.at,
         &ahead,
+        &tag,
     ];
     query_opt(c, ACQUIRE_RANKED, &args)
         .await?
@@ -223,7 +250,14 @@ pub(super) async fn grant_named<C: GenericClient>(
     let rows = query(
         c,
         ACQUIRE_NAMED,
-        &[&names, &from, &grant.owner, &grant.state, &grant.at],
+        &[
+            &names,
+            &from,
+            &grant.owner,
+            &grant.state,
+            &grant.at,
+            &tag_param(&grant.tag),
+        ],
     )
     .await?;
     resources(&rows)
@@ -236,8 +270,15 @@ pub(super) async fn release<C: GenericClient>(
     end: &EndOfLease<'_>,
 ) -> PgResult<Option<ResourceV2>> {
     let generation = stored_generation(req.generation);
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&req.name, &req.owner, &end.state, &end.at, &generation];
+    let tag = tag_param(&end.tag);
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &req.name,
+        &req.owner,
+        &end.state,
+        &end.at,
+        &generation,
+        &tag,
+    ];
     query_opt(c, RELEASE, &args)
         .await?
         .as_ref()
@@ -255,7 +296,14 @@ pub(super) async fn reset<C: GenericClient>(
     let rows = query(
         c,
         RESET,
-        &[&req.rtype, &req.state, &end.state, &end.at, &cutoff],
+        &[
+            &req.rtype,
+            &req.state,
+            &end.state,
+            &end.at,
+            &cutoff,
+            &tag_param(&end.tag),
+        ],
     )
     .await?;
     rows.iter()
@@ -343,6 +391,11 @@ pub(super) async fn set_static<C: GenericClient>(c: &C, changes: &[FlagChange]) 
     let f: Vec<bool> = changes.iter().map(|f| f.is_static).collect();
     execute(c, SET_STATIC, &[&n, &f]).await?;
     Ok(())
+}
+
+/// A history tag as the `text[]` parameter of [`tag_set!`].
+fn tag_param<'a>(tag: &Tag<'a>) -> Vec<Option<&'a str>> {
+    vec![Some(tag.kind), Some(tag.actor), tag.request_id]
 }
 
 /// A caller's generation as stored (`BIGINT`); one beyond it matches no row.

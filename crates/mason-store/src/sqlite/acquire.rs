@@ -10,7 +10,7 @@ use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
 use crate::lease::queue::RankKey;
-use crate::lease::Grant;
+use crate::lease::{Grant, Tag};
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
 use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
@@ -55,7 +55,7 @@ fn pick(
     req: &AcquireRequest,
     ahead: usize,
 ) -> Result<Option<ResourceV2>> {
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire(req));
     let Some(name) = ctx.free.nth(&req.rtype, &req.state, ahead) else {
         return Ok(None);
     };
@@ -138,7 +138,7 @@ pub(super) fn acquire_by_state(
     rules::order_by_state_answer(&mut found, |r| {
         (to_micros(&r.resource.lastupdate), &r.resource.name)
     });
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now);
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire_by_state(req));
     found
         .iter()
         .map(|r| {
@@ -168,6 +168,7 @@ mod tests {
 
     fn request() -> AcquireRequest {
         AcquireRequest {
+            actor: None,
             rtype: "t".into(),
             state: "free".into(),
             dest: "busy".into(),

@@ -12,7 +12,7 @@ use super::writes;
 use crate::lease::check::Held;
 use crate::lease::end::{reset_cutoff, Expiration};
 use crate::lease::transition::expect_owner;
-use crate::lease::{EndOfLease, Touch};
+use crate::lease::{EndOfLease, Tag, Touch};
 use crate::{Error, ReleaseRequest, ResetRequest, Result, UpdateRequest};
 
 /// SPEC §4.4. Reads only the owner and the type (the pool's lifespan comes from memory).
@@ -30,7 +30,7 @@ pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> R
     });
     expect_owner(req).check(held)?;
     let rtype = current.map(|(rtype, ..)| rtype).unwrap_or_default();
-    let end = EndOfLease::new(&req.dest, ctx.now);
+    let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::release(req));
     let expiration = Expiration::on_release(ctx.lifespans.of(&rtype), ctx.now);
     writes::end_lease(tx, ctx, &req.name, &req.owner, None, &end, expiration)?
         .ok_or_else(|| vanished(&req.name))
@@ -61,7 +61,7 @@ pub(super) fn reset(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<rusqlite::Result<_>>()?;
-    let end = EndOfLease::new(&req.dest, ctx.now);
+    let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::reset(req));
     let mut out = BTreeMap::new();
     for (name, owner) in stale {
         let ended = writes::end_lease(

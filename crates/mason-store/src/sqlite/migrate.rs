@@ -31,6 +31,11 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     add_column_to(conn, "requests", "wanted", "INTEGER NOT NULL DEFAULT 1")?;
     add_column_to(conn, "requests", "arrival", "INTEGER")?;
     conn.execute_batch("CREATE INDEX IF NOT EXISTS requests_by_id ON requests (request_id)")?;
+    // The history (applied at every open, so a file already at version 4 gains it).
+    add_column(conn, "last_kind", "TEXT")?;
+    add_column(conn, "last_actor", "TEXT")?;
+    add_column(conn, "last_request_id", "TEXT")?;
+    super::events::migrate(conn)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use super::txn::Ctx;
 use super::{queue, writes};
 use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
-use crate::lease::Grant;
+use crate::lease::{Grant, Tag};
 use crate::rows::from_micros;
 use crate::rules::StoredResource;
 use crate::{Error, MultiAcquireRequest, MultiAcquired, Result, Shortfall};
@@ -122,7 +122,7 @@ fn try_grant(
     tx.prepare_cached("SAVEPOINT grant_set")?.execute([])?;
     let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(picks) {
-        let grant = Grant::new(&req.owner, &item.dest, ctx.now);
+        let grant = Grant::new(&req.owner, &item.dest, ctx.now).tagged(Tag::multi_acquire(req));
         for name in names {
             match writes::grant(tx, ctx, name, &item.rtype, &item.state, &grant)? {
                 Some(r) => granted.push(r),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use mason_types::{Resource, Timestamp};
 use rusqlite::Connection;
 
+use super::events::Announcer;
 use super::free_index::{FreeIndex, IndexRow};
 use super::generations::Generations;
 use super::lifespans::Lifespans;
@@ -31,11 +32,14 @@ pub(crate) struct Inner {
     /// Set when the derived state could not be reloaded after a commit; the next call
     /// reloads it.
     stale: bool,
+    /// Tells event followers about commits that wrote events.
+    pub(super) events: Announcer,
 }
 
 impl Inner {
     /// Wrap a freshly opened connection and load what is kept in memory.
     pub(super) fn new(conn: Connection) -> Result<Self> {
+        let events = Announcer::new(super::events::head(&conn)?);
         let mut inner = Self {
             conn,
             free: FreeIndex::default(),
@@ -43,6 +47,7 @@ impl Inner {
             generations: Generations::default(),
             signals: Signals::default(),
             stale: true,
+            events,
         };
         inner.reload()?;
         Ok(inner)
@@ -217,6 +222,9 @@ fn in_transaction<T>(
     {
         roll_back(conn);
         return Err(e.into());
+    }
+    if begin == Begin::Immediate {
+        inner.events.after_commit(&inner.conn);
     }
     signal_availability(&inner.signals, &changes, freed, reload);
     if reload {

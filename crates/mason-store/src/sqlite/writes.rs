@@ -29,7 +29,8 @@ pub(super) fn grant(
     grant: &Grant<'_>,
 ) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
-        "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7 \
+        "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7, \
+         last_kind = ?8, last_actor = ?9, last_request_id = ?10 \
          WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
         resource_columns!()
     ))?;
@@ -42,7 +43,10 @@ pub(super) fn grant(
             name,
             rtype,
             from,
-            ctx.next_generation()
+            ctx.next_generation(),
+            grant.tag.kind,
+            grant.tag.actor,
+            grant.tag.request_id
         ],
     )?;
     if let Some(r) = &granted {
@@ -69,7 +73,8 @@ pub(super) fn end_lease(
     let (keep_expiration, expiration) = expiration.as_params();
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
-         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8 \
+         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8, \
+         last_kind = ?9, last_actor = ?10, last_request_id = ?11 \
          WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
         resource_columns!()
     ))?;
@@ -83,7 +88,10 @@ pub(super) fn end_lease(
             name,
             owner,
             from,
-            ctx.next_generation()
+            ctx.next_generation(),
+            end.tag.kind,
+            end.tag.actor,
+            end.tag.request_id
         ],
     )?;
     if let Some(r) = &ended {

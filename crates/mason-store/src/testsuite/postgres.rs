@@ -325,11 +325,17 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// Empty a store's tables in the database at `url` (resources, pools, the request queue),
+/// Empty a store's tables in the database at `url` (resources, pools, the request queue,
+/// the history),
 /// so one database can serve many short cases (a property test's) without creating a
 /// database for each.
 pub async fn empty_store(url: &str) -> Result<(), String> {
-    admin(url, "TRUNCATE resources, drlcs, requests RESTART IDENTITY").await
+    admin(
+        url,
+        "TRUNCATE resources, drlcs, requests, events RESTART IDENTITY; \
+         UPDATE event_head SET last_id = 0",
+    )
+    .await
 }
 
 /// Run one SQL command on the server's `postgres` database (external: the given one).

@@ -318,6 +318,7 @@ pub async fn sync_tombstone_deleted_and_replaced(h: Harness) {
     .await;
     let members = names(&of_type(&h, "p").await);
     let req = AcquireRequest {
+        actor: None,
         rtype: "p".into(),
         state: "free".into(),
         dest: "cleaning".into(),

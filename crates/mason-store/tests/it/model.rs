@@ -146,6 +146,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             rid,
         } => {
             let req = AcquireRequest {
+                actor: None,
                 rtype: (*rtype).into(),
                 state: (*state).into(),
                 dest: (*dest).into(),
@@ -165,6 +166,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             names,
         } => {
             let req = AcquireByStateRequest {
+                actor: None,
                 state: (*state).into(),
                 dest: (*dest).into(),
                 owner: (*owner).into(),
@@ -183,6 +185,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             fence,
         } => store
             .release(&ReleaseRequest {
+                actor: None,
                 name: (*name).into(),
                 dest: (*dest).into(),
                 owner: (*owner).into(),
@@ -199,6 +202,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             fence,
         } => {
             let req = UpdateRequest {
+                actor: None,
                 name: (*name).into(),
                 owner: (*owner).into(),
                 state: (*state).into(),
@@ -218,6 +222,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             dest,
         } => store
             .reset(&ResetRequest {
+                actor: None,
                 rtype: (*rtype).into(),
                 state: (*state).into(),
                 expire: *expire,

@@ -114,3 +114,36 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
         .unwrap();
     assert_eq!(indexes, ["resources_by_type"]);
 }
+
+/// The history survives a reopen of the file: a random run, the store closed and opened
+/// again, more of the run, and the events replayed from the start still reproduce every
+/// resource (ids go on from where they were).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_replays_across_a_reopen() {
+    use mason_store::testsuite::history::{replay_matches_store, run_random};
+    use mason_store::testsuite::Harness;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mason.db");
+    let harness = |store: SqliteStore| Harness {
+        store: Arc::new(store),
+        clock: Arc::new(ManualClock::at_upstream_epoch()),
+        guard: None,
+    };
+    let first = harness(open(&path).unwrap());
+    first
+        .with_config("resources:\n- type: t\n  names: [a, b, c, d, e, f]\n")
+        .await;
+    run_random(&first, 7).await;
+    let head = first.store.event_head().await.unwrap();
+    drop(first);
+
+    let second = harness(open(&path).unwrap());
+    assert_eq!(second.store.event_head().await.unwrap(), head);
+    run_random(&second, 8).await;
+    let events = replay_matches_store(second.store.as_ref()).await;
+    assert!(
+        events.len() as u64 > head,
+        "the second run wrote events too"
+    );
+}
