@@ -19,6 +19,7 @@
 //! - [`startup`]: opening the store and the initial sync of serve and up, after
 //!   everything that can fail without side effects.
 //! - [`help`]: the examples and exit codes at the end of every `--help`.
+//! - [`history_opts`]: the history retention flags of serve and up, and the pruner.
 //! - [`transport_opts`]: TLS, connection cap and timeouts of serve and up.
 
 pub(crate) mod client_opts;
@@ -29,6 +30,7 @@ pub(crate) mod credential_opts;
 pub(crate) mod diagnose;
 pub(crate) mod event_table;
 pub(crate) mod help;
+pub(crate) mod history_opts;
 pub(crate) mod leased;
 pub(crate) mod program;
 pub(crate) mod signals;

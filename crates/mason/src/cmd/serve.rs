@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
+use crate::cli::history_opts::HistoryOpts;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cli::store_opts::ServeStoreOpts;
@@ -87,6 +88,8 @@ pub(crate) struct Opts {
     store_flags: ServeStoreOpts,
     #[command(flatten)]
     transport: TransportOpts,
+    #[command(flatten)]
+    history: HistoryOpts,
 }
 
 /// Run the server until a signal.
@@ -118,7 +121,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         health: bind_opt(opts.listen_address, opts.health_port, "health").await?,
     };
 
-    let (_, state) = startup::open_and_sync(
+    let (store, state) = startup::open_and_sync(
         &opts.store,
         &opts.store_flags,
         opts.request_ttl,
@@ -128,6 +131,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     )
     .await?;
     state.lease().set_max_lease_ttl(opts.max_lease_ttl);
+    let _pruner = opts.history.start_pruner(store.clone());
 
     let options = ServerOptions {
         sync_period: opts.sync_period,

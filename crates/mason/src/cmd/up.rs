@@ -50,6 +50,7 @@ use tokio_util::task::TaskTracker;
 use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
+use crate::cli::history_opts::HistoryOpts;
 use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
@@ -135,6 +136,8 @@ pub(crate) struct Opts {
     store_flags: ServeStoreOpts,
     #[command(flatten)]
     transport: TransportOpts,
+    #[command(flatten)]
+    history: HistoryOpts,
     /// Extra arguments for every janitor run.
     #[arg(last = true, value_name = "JANITOR_ARGS", requires = "janitor_command")]
     janitor_args: Vec<String>,
@@ -186,6 +189,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     )
     .await?;
     state.lease().set_max_lease_ttl(opts.max_lease_ttl);
+    let _pruner = opts.history.start_pruner(store.clone());
 
     let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
