@@ -326,13 +326,15 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 /// Empty a store's tables in the database at `url` (resources, pools, the request queue,
-/// the history),
-/// so one database can serve many short cases (a property test's) without creating a
-/// database for each.
+/// the history), so one database can serve many short cases (a property test's) without
+/// creating a database for each. `event_head` is locked first, as a numbering pass does
+/// (one statement batch is one transaction), so a store's pass running meanwhile is
+/// waited for rather than deadlocked with.
 pub async fn empty_store(url: &str) -> Result<(), String> {
     admin(
         url,
-        "TRUNCATE resources, drlcs, requests, events RESTART IDENTITY; \
+        "LOCK TABLE event_head IN ACCESS EXCLUSIVE MODE; \
+         TRUNCATE resources, drlcs, requests, events RESTART IDENTITY; \
          UPDATE event_head SET last_id = 0",
     )
     .await
