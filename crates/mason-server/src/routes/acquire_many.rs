@@ -64,6 +64,7 @@ pub(super) async fn handle(
         .or_else(|| (!wait.is_zero()).then(|| format!("mason-wait-{}", uuid::Uuid::new_v4())));
     let wait_until = state.clock().now() + chrono::Duration::from_std(wait).unwrap_or_default();
     let req = MultiAcquireRequest {
+        actor: None,
         owner: request.owner.clone(),
         request_id: request_id.clone(),
         priority: request.priority,
