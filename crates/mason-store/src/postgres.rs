@@ -44,9 +44,11 @@
 //! - `events.rs` (+ migration 4): the history (reads, pruning, numbering after commit).
 //! - PostgreSQL only: `event_feed.rs` (the event feed: numbering soon after writes, and one
 //!   `LISTEN` connection per store for every replica's new events).
+//! - `counts.rs`: the kept counts (a table kept by triggers, migration 5).
 
 mod acquire;
 mod connect;
+mod counts;
 pub(crate) mod error;
 mod event_feed;
 mod events;

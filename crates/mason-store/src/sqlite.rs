@@ -36,7 +36,8 @@
 //! - `sync.rs`: config sync and dynamic upkeep.
 //! - `import.rs`: bulk import (`mason import`).
 //! - `events.rs` + `events.sql`: the history (table, triggers, reads, pruning).
-//! - SQLite only: `free_index.rs` (the acquire order in memory), `lifespans.rs` (pool
+//! - SQLite only: `free_index.rs` (the acquire order in memory), `counts.rs` (resources
+//!   per type, state and owner, kept in memory for metrics), `lifespans.rs` (pool
 //!   lifespans in memory), `generations.rs` (the fencing-generation counter in memory),
 //!   `checkpoint.rs` (WAL checkpoints on a thread), `file.rs` (the file's checks before
 //!   opening: its directory must exist, it must be writable; the notice of a new store).
@@ -44,6 +45,7 @@
 mod acquire;
 mod checkpoint;
 mod connect;
+mod counts;
 mod error;
 mod events;
 mod file;
@@ -128,6 +130,8 @@ pub struct SqliteOptions {
 pub struct SqliteStore {
     /// The connection and the acquire order; the mutex is the writer queue.
     inner: Arc<Mutex<Inner>>,
+    /// The kept counts, read without the connection (see `counts.rs`).
+    counts: counts::SharedCounts,
     /// Stamps every write.
     clock: Arc<dyn Clock>,
     /// How long a queued request id lives between polls.
@@ -155,6 +159,7 @@ impl SqliteStore {
         let inner = Inner::new(conn)?;
         let signals = inner.signals.clone();
         let events = inner.events.clone();
+        let counts = inner.counts.clone();
         let inner = Arc::new(Mutex::new(inner));
         let identity = identity.map(Arc::new);
         let (checkpointer, watch) = match &identity {
@@ -170,6 +175,7 @@ impl SqliteStore {
         };
         Ok(Self {
             inner,
+            counts,
             clock: options.clock,
             request_ttl: options.request_ttl,
             signals,
@@ -253,12 +259,18 @@ impl Store for SqliteStore {
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
+        if let Some(kept) = reads::kept_metric(&self.counts, rtype) {
+            return kept;
+        }
         let rtype = rtype.to_string();
         self.read(Cost::Scan, move |tx, _| reads::metric(tx, &rtype))
             .await
     }
 
     async fn all_metrics(&self) -> Result<Vec<Metric>> {
+        if let Some(kept) = reads::kept_metrics(&self.counts) {
+            return Ok(kept);
+        }
         self.read(Cost::Scan, |tx, _| reads::all_metrics(tx)).await
     }
 

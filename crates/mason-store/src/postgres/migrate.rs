@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("migrations/0003_queue_sets.sql"),
     ),
     (4, "events", include_str!("migrations/0004_events.sql")),
+    (5, "counts", include_str!("migrations/0005_counts.sql")),
 ];
 
 /// The schema version this build expects.

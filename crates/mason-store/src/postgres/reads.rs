@@ -1,5 +1,5 @@
-//! The read-only calls on PostgreSQL: one resource, filtered listings, metrics, the
-//! dynamic pools, and the readiness ping.
+//! The read-only calls on PostgreSQL: one resource, filtered listings, metrics (from the
+//! kept counts), the dynamic pools, and the readiness ping.
 
 use deadpool_postgres::Object;
 use mason_types::{DynamicResourceLifeCycle, Metric, ResourceV2};
@@ -11,11 +11,13 @@ use crate::lease::views::{fold_metrics, one_metric};
 use crate::rows::{filtered_list, CountRow, Placeholder};
 use crate::{Error, ResourceFilter};
 
-/// Per-group counts of one type, or of every type.
-const COUNT_ONE: &str =
-    "SELECT type, state, owner, count(*) FROM resources WHERE type = $1 GROUP BY type, state, owner";
-const COUNT_ALL: &str =
-    "SELECT type, state, owner, count(*) FROM resources GROUP BY type, state, owner";
+/// Per-group counts of one type, or of every type, from the kept counts (`counts.rs`:
+/// a table kept by triggers in each writing transaction, summed over its shards), so a
+/// read costs the number of groups, not of resources.
+const COUNT_ONE: &str = "SELECT type, state, owner, sum(n)::BIGINT FROM resource_counts \
+     WHERE type = $1 GROUP BY type, state, owner HAVING sum(n) <> 0";
+const COUNT_ALL: &str = "SELECT type, state, owner, sum(n)::BIGINT FROM resource_counts \
+     GROUP BY type, state, owner HAVING sum(n) <> 0";
 
 /// One resource by name, with its lease facts.
 pub(super) async fn get(client: &mut Object, name: &str) -> PgResult<ResourceV2> {

@@ -42,6 +42,7 @@ pub(super) async fn sync_config(
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
     refresh_statistics(client, &report).await;
+    super::counts::prune(client).await;
     rules::log_report("config sync", &plan, &report);
     Ok(report)
 }
@@ -54,6 +55,7 @@ pub(super) async fn sync_dynamic(client: &mut Object, ctx: &Ctx) -> PgResult<Syn
     let report = apply(&tx, ctx, &plan).await?;
     tx.commit().await?;
     refresh_statistics(client, &report).await;
+    super::counts::prune(client).await;
     rules::log_report("dynamic upkeep", &plan, &report);
     Ok(report)
 }

@@ -189,6 +189,7 @@ mod tests {
             rtype: "t".into(),
             state: "free".into(),
             unowned: true,
+            owner: String::new(),
             lastupdate: i64::MIN,
         }]);
 

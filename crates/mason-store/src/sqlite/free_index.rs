@@ -27,6 +27,8 @@ pub(crate) struct IndexRow {
     pub(crate) state: String,
     /// Only unowned rows are indexed.
     pub(crate) unowned: bool,
+    /// The owner (`""` when unowned), for the kept counts (`counts.rs`).
+    pub(crate) owner: String,
     /// Microseconds since the epoch, as stored.
     pub(crate) lastupdate: i64,
 }
@@ -63,6 +65,7 @@ impl FreeIndex {
                 rtype: r.get(1)?,
                 state: r.get(2)?,
                 unowned: true,
+                owner: String::new(),
                 lastupdate: r.get(3)?,
             })
         })?;
@@ -163,6 +166,11 @@ mod tests {
             rtype: rtype.into(),
             state: state.into(),
             unowned,
+            owner: if unowned {
+                String::new()
+            } else {
+                "someone".into()
+            },
             lastupdate,
         }
     }

@@ -1,9 +1,11 @@
 //! The read-only calls on SQLite: one resource, filtered listings, metrics, the dynamic
-//! pools, and the readiness ping.
+//! pools, and the readiness ping. Metrics come from the kept counts (`counts.rs`); the
+//! `GROUP BY` scans here answer only while those cannot be trusted (a failed reload).
 
 use mason_types::{DynamicResourceLifeCycle, Metric, ResourceV2};
 use rusqlite::Connection;
 
+use super::counts::SharedCounts;
 use super::rows::{all_resources, get_resource};
 use crate::lease::views::{fold_metrics, one_metric};
 use crate::rows::{filtered_list, CountRow, Placeholder};
@@ -29,12 +31,23 @@ pub(super) fn list(tx: &Connection, filter: &ResourceFilter) -> Result<Vec<Resou
     )
 }
 
-/// `GET /metric` for one type.
+/// `GET /metric` for one type from the kept counts; `None` when they cannot be read.
+pub(super) fn kept_metric(counts: &SharedCounts, rtype: &str) -> Option<Result<Metric>> {
+    let groups = counts.groups(Some(rtype))?;
+    Some(one_metric(rtype, fold_metrics(groups)))
+}
+
+/// Metrics of every type from the kept counts; `None` when they cannot be read.
+pub(super) fn kept_metrics(counts: &SharedCounts) -> Option<Vec<Metric>> {
+    counts.groups(None).map(fold_metrics)
+}
+
+/// `GET /metric` for one type, scanning the table.
 pub(super) fn metric(tx: &Connection, rtype: &str) -> Result<Metric> {
     one_metric(rtype, counts(tx, COUNT_ONE, Some(rtype))?)
 }
 
-/// Metrics of every type, sorted by type.
+/// Metrics of every type, sorted by type, scanning the table.
 pub(super) fn all_metrics(tx: &Connection) -> Result<Vec<Metric>> {
     counts(tx, COUNT_ALL, None)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use mason_types::{Resource, Timestamp};
 use rusqlite::Connection;
 
+use super::counts::SharedCounts;
 use super::events::Announcer;
 use super::free_index::{FreeIndex, IndexRow};
 use super::generations::Generations;
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     pub(super) free: FreeIndex,
     /// The dynamic pools' lifespans (see [`super::lifespans`]).
     pub(super) lifespans: Lifespans,
+    /// Resources per (type, state, owner) (see [`super::counts`]).
+    pub(super) counts: SharedCounts,
     /// The fencing-generation counter (see [`super::generations`]).
     generations: Generations,
     /// "Resources may be available" signals, sent after each commit that freed some.
@@ -44,6 +47,7 @@ impl Inner {
             conn,
             free: FreeIndex::default(),
             lifespans: Lifespans::default(),
+            counts: SharedCounts::default(),
             generations: Generations::default(),
             signals: Signals::default(),
             stale: true,
@@ -58,6 +62,7 @@ impl Inner {
         self.free = FreeIndex::load(&self.conn)?;
         self.lifespans = Lifespans::load(&self.conn)?;
         self.generations.load(&self.conn)?;
+        self.counts.reload(&self.conn)?;
         self.stale = false;
         Ok(())
     }
@@ -236,6 +241,7 @@ fn in_transaction<T>(
             inner.stale = true;
         }
     } else {
+        inner.counts.apply(&changes);
         inner.free.apply(changes);
     }
     Ok(out)
@@ -306,6 +312,7 @@ impl Ctx<'_> {
             rtype: r.rtype.clone(),
             state: r.state.clone(),
             unowned: r.owner.is_empty(),
+            owner: r.owner.clone(),
             lastupdate: rows::to_micros(&r.lastupdate),
         });
     }

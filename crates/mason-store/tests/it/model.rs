@@ -16,6 +16,7 @@
 //! refused with upstream-style 409 text naming both, before the owner check, and change
 //! nothing).
 
+mod counts;
 mod spec;
 
 use std::collections::BTreeMap;

@@ -164,7 +164,7 @@ async fn survives_the_database_going_away() {
 
 /// A database at schema migration 1 (store schema v3) is migrated to the fencing
 /// generation in place: existing rows keep everything and start at generation 0, grants
-/// and ends then draw from the sequence.
+/// and ends then draw from the sequence. The kept counts begin with the rows there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_3_database_gains_generations_and_keeps_its_leases() {
     let Some(url) = pg::fresh_database_or_skip("postgres migration").await else {
@@ -194,6 +194,16 @@ async fn a_version_3_database_gains_generations_and_keeps_its_leases() {
     }
     let url: StoreUrl = url.parse().expect("postgres URL");
     let store = open(&url, StoreOptions::default()).await.expect("open");
+    // The kept counts (migration 5) start from the rows already there.
+    let counts = |m: mason_types::Metric| {
+        let [busy, free] = ["busy", "free"].map(|s| m.current.get(s).copied());
+        (busy, free, m.owner)
+    };
+    let owners = |o: &[(&str, u64)]| o.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    assert_eq!(
+        counts(store.metric("t").await.expect("metric")),
+        (Some(1), Some(1), owners(&[("alice", 1), ("", 1)]))
+    );
     let r1 = store.get_v2("r1").await.expect("r1");
     assert_eq!(
         (
@@ -214,6 +224,10 @@ async fn a_version_3_database_gains_generations_and_keeps_its_leases() {
         .await
         .expect("release r1");
     assert!(store.get_v2("r1").await.unwrap().lease.generation > got.lease.generation);
+    assert_eq!(
+        counts(store.metric("t").await.expect("metric")),
+        (Some(1), Some(1), owners(&[("bob", 1), ("", 1)]))
+    );
 }
 
 /// Events written concurrently through two stores on one database, followed live by a
