@@ -6,12 +6,12 @@
 //!
 //! Triggers rather than extra statements next to each write: they cover every writer
 //! (lease transitions, config sync, import, a `TRUNCATE`) without touching the write
-//! statements, and cost no extra round trip. Each group is split over 16 shards chosen by
+//! statements, and cost no extra round trip. Each group is split over 64 shards chosen by
 //! a hash of the resource's name, so eight clients leasing from one pool update
 //! different rows (one hot "free" row would serialise every commit behind its row lock);
 //! a resource always lands in the same shard, so each shard's count stays exact and
-//! non-negative, and a read sums the shards. What this costs a commit was measured in
-//! paired runs (docs/benchmarks.md, "Kept counts").
+//! non-negative, and a read sums the shards. What this costs a commit is in
+//! docs/benchmarks.md ("Kept counts").
 //!
 //! Rows whose count fell to zero stay in place (an in-place update of the next lease is
 //! cheaper than a delete now and an insert then); [`prune`] removes them after each

@@ -3,7 +3,7 @@
 -- as every insert, update and delete, so every replica reads the same committed numbers
 -- and /metric, /metrics and the /api/v2 counts never scan the pool (see counts.rs).
 --
--- Each group is split over 16 shards by a hash of the resource's name: concurrent
+-- Each group is split over 64 shards by a hash of the resource's name: concurrent
 -- transitions of different resources then mostly update different rows instead of all
 -- queueing on the lock of one hot row (say the pool's "free" group), and a resource
 -- always lands on the same shard, so no shard's count ever goes below zero. A read sums
@@ -22,36 +22,34 @@ CREATE TABLE resource_counts (
 -- triggers taking effect at commit.
 LOCK TABLE resources IN SHARE ROW EXCLUSIVE MODE;
 
--- Add `delta` to one group's shard (PL/pgSQL, so the statement's plan is cached per
--- connection).
-CREATE FUNCTION mason_count_add(t TEXT, s TEXT, o TEXT, sh SMALLINT, delta BIGINT)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO resource_counts AS c (type, state, owner, shard, n)
-    VALUES (t, s, o, sh, delta)
-    ON CONFLICT (type, state, owner, shard) DO UPDATE SET n = c.n + excluded.n;
-END
-$$;
-
 -- The shard of a resource.
 CREATE FUNCTION mason_count_shard(name TEXT) RETURNS SMALLINT
-LANGUAGE sql IMMUTABLE AS $$ SELECT (hashtext(name) & 15)::SMALLINT $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT (hashtext(name) & 63)::SMALLINT $$;
 
--- Row trigger: move the row between groups. An update takes the two group rows in one
--- fixed order (by key), so two transitions in opposite directions (an acquire and a
--- release of the same owner's groups) never wait on each other in a cycle.
+-- Row trigger: move the row between groups, one statement per row. An update takes its
+-- two group rows in one fixed order (by key), so two transitions in opposite directions
+-- (an acquire and a release between the same groups) never wait on each other in a
+-- cycle.
 CREATE FUNCTION mason_count_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM mason_count_add(NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1);
+        INSERT INTO resource_counts AS c (type, state, owner, shard, n)
+        VALUES (NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1)
+        ON CONFLICT (type, state, owner, shard) DO UPDATE SET n = c.n + 1;
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM mason_count_add(OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1);
-    ELSIF (OLD.type, OLD.state, OLD.owner, OLD.name) < (NEW.type, NEW.state, NEW.owner, NEW.name) THEN
-        PERFORM mason_count_add(OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1);
-        PERFORM mason_count_add(NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1);
+        INSERT INTO resource_counts AS c (type, state, owner, shard, n)
+        VALUES (OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1)
+        ON CONFLICT (type, state, owner, shard) DO UPDATE SET n = c.n - 1;
+    ELSIF (OLD.type, OLD.state, OLD.owner) < (NEW.type, NEW.state, NEW.owner) THEN
+        INSERT INTO resource_counts AS c (type, state, owner, shard, n)
+        VALUES (OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1),
+               (NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1)
+        ON CONFLICT (type, state, owner, shard) DO UPDATE SET n = c.n + excluded.n;
     ELSE
-        PERFORM mason_count_add(NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1);
-        PERFORM mason_count_add(OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1);
+        INSERT INTO resource_counts AS c (type, state, owner, shard, n)
+        VALUES (NEW.type, NEW.state, NEW.owner, mason_count_shard(NEW.name), 1),
+               (OLD.type, OLD.state, OLD.owner, mason_count_shard(OLD.name), -1)
+        ON CONFLICT (type, state, owner, shard) DO UPDATE SET n = c.n + excluded.n;
     END IF;
     RETURN NULL;
 END
@@ -61,10 +59,11 @@ CREATE TRIGGER resources_count_insert AFTER INSERT ON resources
     FOR EACH ROW EXECUTE FUNCTION mason_count_row();
 CREATE TRIGGER resources_count_delete AFTER DELETE ON resources
     FOR EACH ROW EXECUTE FUNCTION mason_count_row();
--- Only updates that move a row to another group (a heartbeat does not).
-CREATE TRIGGER resources_count_update AFTER UPDATE ON resources
+-- Only updates that move a row to another group (a heartbeat does not). Names never
+-- change.
+CREATE TRIGGER resources_count_update AFTER UPDATE OF type, state, owner ON resources
     FOR EACH ROW
-    WHEN ((OLD.type, OLD.state, OLD.owner, OLD.name) IS DISTINCT FROM (NEW.type, NEW.state, NEW.owner, NEW.name))
+    WHEN ((OLD.type, OLD.state, OLD.owner) IS DISTINCT FROM (NEW.type, NEW.state, NEW.owner))
     EXECUTE FUNCTION mason_count_row();
 
 -- Emptying the table empties the counts.
