@@ -136,6 +136,7 @@ impl Opener for SqliteFile<'_> {
             synchronous: Synchronous::Normal,
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: self.clock.clone(),
+            create: false,
         })
         .expect("open the SQLite file");
         vec![Arc::new(store)]
@@ -164,7 +165,7 @@ impl Opener for PostgresReplicas<'_> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn sqlite_kept_counts_equal_a_scan(steps in steps()) {
