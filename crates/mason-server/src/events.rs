@@ -6,22 +6,25 @@
 //! - [`filter`]: the query (filters, `after`, `limit`) and its 400s.
 //! - [`hub`]: [`EventHub`], one follower of the log per server fanned out to every
 //!   stream subscriber.
+//! - `store_log`: [`StoreLog`], the store's events table as an [`EventLog`].
 //! - `stream`: one subscriber: backlog from the log, then live batches, no gap and no
 //!   duplicate.
 
 pub mod filter;
 pub mod hub;
+mod store_log;
 mod stream;
 
 #[cfg(test)]
 mod tests;
 
 use async_trait::async_trait;
-use mason_types::event::{Event, EventPage};
+use mason_types::event::EventPage;
 use tokio::sync::watch;
 
 pub use filter::EventFilter;
 pub use hub::EventHub;
+pub use store_log::StoreLog;
 pub(crate) use stream::{into_stream, Subscriber};
 
 /// Where events are read from: the store's events table, seen from this server.
@@ -38,13 +41,14 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> Result<EventPage, mason_store::Error>;
 
     /// The last `limit` events that pass `filter` with an id below `before` (`None`: the
-    /// newest), oldest first.
+    /// newest), oldest first; `next` is the highest id the read covered (the head when
+    /// `before` is `None`), so a reader goes on from there with `after`.
     async fn latest(
         &self,
         before: Option<u64>,
         filter: &EventFilter,
         limit: usize,
-    ) -> Result<Vec<Event>, mason_store::Error>;
+    ) -> Result<EventPage, mason_store::Error>;
 
     /// The id of the newest event (0 when there is none).
     async fn head(&self) -> Result<u64, mason_store::Error>;

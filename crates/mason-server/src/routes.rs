@@ -4,8 +4,9 @@
 //! like upstream's `/` handler. Extensions: `/healthz`, `/healthz/ready`, `/metrics`
 //! (GET only; other methods fall through to the catch-all too) and the read-only
 //! `/api/v2/…` routes (`status` serves the process's loop status, `overview` and
-//! `resource_by_name` feed the dashboard), `POST /api/v2/acquire` (all-or-nothing
-//! sets, issue 12), and the dashboard itself at `/ui` ([`crate::ui`]).
+//! `resource_by_name` feed the dashboard, `events` and `event_stream` serve the history),
+//! `POST /api/v2/acquire` (all-or-nothing sets, issue 12), and the dashboard itself at
+//! `/ui` ([`crate::ui`]).
 
 mod acquire;
 mod acquire_by_state;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(ui::page).fallback(catch_all::handle))
         .route("/ui/", get(ui::page).fallback(catch_all::handle))
         .route("/ui/{file}", get(ui::asset).fallback(catch_all::handle))
+        .merge(event_routes())
         .fallback(catch_all::handle);
     with_auth(routes, &state)
         .layer(axum::middleware::from_fn_with_state(
@@ -71,7 +73,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The history routes (`/api/v2/events`, `/api/v2/events/stream`), over any state that
 /// holds an [`EventHub`].
-pub fn event_routes<S>() -> Router<S>
+pub(crate) fn event_routes<S>() -> Router<S>
 where
     EventHub: FromRef<S>,
     S: Clone + Send + Sync + 'static,

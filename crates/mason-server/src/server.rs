@@ -114,6 +114,13 @@ pub async fn run(
         local.child_token(),
     ));
     lease::spawn_loops(&tracker, &state, options.lease_expiry, &local);
+    // Event streams never end by themselves: end them when the server stops, so the
+    // graceful shutdown does not wait for them (clients resume with Last-Event-ID).
+    let (hub, stopping) = (state.events().clone(), local.clone());
+    tracker.spawn(async move {
+        stopping.cancelled().await;
+        hub.close();
+    });
 
     if let Some(tls) = &options.tls {
         tracker.spawn(tls.clone().watch(local.child_token()));

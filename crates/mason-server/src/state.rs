@@ -7,6 +7,7 @@ use mason_store::{Clock, Store, SyncReport};
 
 use crate::auth::AuthGate;
 use crate::config::{ConfigHolder, ConfigSource, Reload};
+use crate::events::{EventHub, StoreLog};
 use crate::lease::LeaseControl;
 use crate::metrics::Metrics;
 use crate::status::StatusBoard;
@@ -45,6 +46,8 @@ struct Inner {
     lease: LeaseControl,
     /// Credential checks (`--auth-file`); `None`: the server is open.
     auth: Option<Arc<AuthGate>>,
+    /// The store's history fanned out to `/api/v2/events/stream` subscribers.
+    events: EventHub,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
         // The server's own loops come first on the board, whatever order they start in.
         status.track("config-sync");
         status.track("request-gc");
+        let events = EventHub::new(Arc::new(StoreLog::new(store.clone())));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -66,6 +70,7 @@ impl AppState {
                 deletions_pending: AtomicBool::new(false),
                 lease: LeaseControl::default(),
                 auth: None,
+                events,
             }),
         }
     }
@@ -105,6 +110,11 @@ impl AppState {
     /// The loop status board (`GET /api/v2/status`).
     pub fn status(&self) -> &StatusBoard {
         &self.inner.status
+    }
+
+    /// The history hub (`/api/v2/events/stream`).
+    pub fn events(&self) -> &EventHub {
+        &self.inner.events
     }
 
     /// The lease-safety settings.
@@ -212,6 +222,12 @@ impl AppState {
                 Err(Error::Sync(e))
             }
         }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for EventHub {
+    fn from_ref(state: &AppState) -> Self {
+        state.events().clone()
     }
 }
 

@@ -3,70 +3,46 @@
 //! stream) and the page size (`limit`). Every bad value is a 400 that says what is
 //! wrong and what is accepted.
 
-use mason_types::event::{is_known_kind, Event, KINDS};
+use mason_types::event::{is_known_kind, KINDS};
 
 use crate::error::ApiError;
 use crate::params::Params;
 
 /// Largest page of `GET /api/v2/events`.
-pub const MAX_LIMIT: usize = 1_000;
+pub const MAX_LIMIT: usize = mason_store::MAX_EVENT_LIMIT;
 
-/// Which events a reader wants. An unset field matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventFilter {
-    /// Only events of resources of this type.
-    pub rtype: Option<String>,
-    /// Only events of this resource.
-    pub name: Option<String>,
-    /// Only events where this owner held the resource before or after.
-    pub owner: Option<String>,
-    /// Only events of this kind.
-    pub kind: Option<String>,
-}
+pub use mason_store::EventFilter;
 
-impl EventFilter {
-    /// Whether `event` passes.
-    pub fn matches(&self, event: &Event) -> bool {
-        let owner_matches = |o: &str| {
-            event.old_owner.as_deref() == Some(o) || event.new_owner.as_deref() == Some(o)
-        };
-        self.rtype.as_deref().is_none_or(|t| event.rtype == t)
-            && self.name.as_deref().is_none_or(|n| event.name == n)
-            && self.owner.as_deref().is_none_or(owner_matches)
-            && self.kind.as_deref().is_none_or(|k| event.kind == k)
-    }
-
-    /// The filters of a query; an unknown `kind` or a filter that cannot match anything
-    /// (an empty `name` or `type`) is a 400.
-    pub(crate) fn from_params(p: &Params) -> Result<Self, ApiError> {
-        let mut filter = Self::default();
-        for (key, slot) in [
-            ("type", &mut filter.rtype),
-            ("name", &mut filter.name),
-            ("owner", &mut filter.owner),
-            ("kind", &mut filter.kind),
-        ] {
-            match p.opt(key) {
-                None => {}
-                // `owner=` (empty) is a real filter: events of unowned resources.
-                Some("") if key != "owner" => {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid {key}: empty (leave the parameter out to match every {key})"
-                    )))
-                }
-                Some(v) => *slot = Some(v.to_string()),
-            }
-        }
-        if let Some(kind) = &filter.kind {
-            if !is_known_kind(kind) {
+/// The filters of a query; an unknown `kind` or a filter that cannot match anything
+/// (an empty `name` or `type`) is a 400.
+pub(crate) fn filter_from_params(p: &Params) -> Result<EventFilter, ApiError> {
+    let mut filter = EventFilter::default();
+    for (key, slot) in [
+        ("type", &mut filter.rtype),
+        ("name", &mut filter.name),
+        ("owner", &mut filter.owner),
+        ("kind", &mut filter.kind),
+    ] {
+        match p.opt(key) {
+            None => {}
+            // `owner=` (empty) is a real filter: events of unowned resources.
+            Some("") if key != "owner" => {
                 return Err(ApiError::bad_request(format!(
-                    "invalid kind {kind:?}: want one of {}",
-                    KINDS.join(", ")
-                )));
+                    "invalid {key}: empty (leave the parameter out to match every {key})"
+                )))
             }
+            Some(v) => *slot = Some(v.to_string()),
         }
-        Ok(filter)
     }
+    if let Some(kind) = &filter.kind {
+        if !is_known_kind(kind) {
+            return Err(ApiError::bad_request(format!(
+                "invalid kind {kind:?}: want one of {}",
+                KINDS.join(", ")
+            )));
+        }
+    }
+    Ok(filter)
 }
 
 /// `after=ID` (default 0: from the oldest kept event).
@@ -100,6 +76,8 @@ pub(crate) fn parse_id(what: &str, text: &str) -> Result<u64, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use mason_types::event::Event;
+
     use super::*;
 
     fn params(q: &str) -> Params {
@@ -126,7 +104,7 @@ mod tests {
     #[test]
     fn owner_matches_before_or_after() {
         let acquire = event("acquire", Some(""), Some("alice"));
-        let filter = |q| EventFilter::from_params(&params(q)).unwrap();
+        let filter = |q| filter_from_params(&params(q)).unwrap();
         assert!(filter("owner=alice").matches(&acquire));
         assert!(filter("owner=").matches(&acquire), "it was unowned before");
         assert!(!filter("owner=bob").matches(&acquire));
@@ -139,7 +117,7 @@ mod tests {
 
     #[test]
     fn bad_values_say_what_is_accepted() {
-        let err = |q| EventFilter::from_params(&params(q)).unwrap_err().message;
+        let err = |q| filter_from_params(&params(q)).unwrap_err().message;
         assert!(err("kind=steal").starts_with("invalid kind \"steal\": want one of acquire,"));
         assert_eq!(
             err("type="),

@@ -91,8 +91,9 @@ impl EventLog for MemoryLog {
         before: Option<u64>,
         filter: &EventFilter,
         limit: usize,
-    ) -> Result<Vec<Event>, mason_store::Error> {
+    ) -> Result<EventPage, mason_store::Error> {
         let events = self.events.lock().unwrap();
+        let head = events.len() as u64;
         let mut out: Vec<Event> = events
             .iter()
             .rev()
@@ -101,7 +102,12 @@ impl EventLog for MemoryLog {
             .cloned()
             .collect();
         out.reverse();
-        Ok(out)
+        let covered = before.map_or(head, |b| b.saturating_sub(1).min(head));
+        let newest = out.last().map_or(0, |e| e.id);
+        Ok(EventPage {
+            next: covered.max(newest),
+            events: out,
+        })
     }
 
     async fn head(&self) -> Result<u64, mason_store::Error> {

@@ -17,8 +17,8 @@ use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::events::filter::{after_param, parse_id};
-use crate::events::{into_stream, EventFilter, EventHub, Subscriber};
+use crate::events::filter::{after_param, filter_from_params, parse_id};
+use crate::events::{into_stream, EventHub, Subscriber};
 use crate::params::Params;
 
 /// Silence after which a comment keeps proxies and clients from timing out.
@@ -30,7 +30,7 @@ pub(super) async fn handle(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let p = Params::from_uri(&uri);
-    let filter = EventFilter::from_params(&p)?;
+    let filter = filter_from_params(&p)?;
     if p.opt("limit").is_some() {
         return Err(ApiError::bad_request(
             "limit does not apply to the stream (it sends every matching event); page with GET /api/v2/events",

@@ -12,17 +12,16 @@
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
-use mason_types::event::EventPage;
 
 use crate::error::ApiError;
-use crate::events::filter::{after_param, limit_param, parse_id};
-use crate::events::{EventFilter, EventHub};
+use crate::events::filter::{after_param, filter_from_params, limit_param, parse_id};
+use crate::events::EventHub;
 use crate::params::Params;
 use crate::respond;
 
 pub(super) async fn handle(State(hub): State<EventHub>, uri: Uri) -> Result<Response, ApiError> {
     let p = Params::from_uri(&uri);
-    let filter = EventFilter::from_params(&p)?;
+    let filter = filter_from_params(&p)?;
     let limit = limit_param(&p)?;
     let after = after_param(&p)?;
     let fail = |e| ApiError::from_store(Some("reading events failed"), e);
@@ -37,14 +36,10 @@ pub(super) async fn handle(State(hub): State<EventHub>, uri: Uri) -> Result<Resp
                 "" => None,
                 id => Some(parse_id("before", id)?),
             };
-            let head = hub.log().head().await.map_err(fail)?;
-            let events = hub.log().latest(before, &filter, limit).await.map_err(fail)?;
-            let newest = events.last().map_or(0, |e| e.id);
-            let covered = before.map_or(head, |b| b.saturating_sub(1).min(head));
-            EventPage {
-                next: covered.max(newest),
-                events,
-            }
+            hub.log()
+                .latest(before, &filter, limit)
+                .await
+                .map_err(fail)?
         }
         None => hub
             .log()

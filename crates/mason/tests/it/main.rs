@@ -10,10 +10,17 @@
 //! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
 //! - [`transport`]: slowloris, oversized heads, a low fd limit against `mason serve`.
 //! - [`tls`]: `mason serve` over HTTPS, certificate rotation, bad pairs.
+//! - [`dashboard`]: the dashboard in a real headless Chromium against `mason up`.
+//! - [`event_stream`]: the history stream of `mason serve`: latency, resume, replicas,
+//!   bad input, auth.
+//! - [`history_cli`]: `mason describe` and `mason events` against `mason serve`.
 
 mod builder_cli;
 mod cli;
 mod controllers_cli;
+mod dashboard;
+mod event_stream;
+mod history_cli;
 mod migrate;
 mod replicas;
 mod serve_process;

@@ -155,9 +155,14 @@
     const status = $('#live');
     const source = new EventSource('/api/v2/events/stream');
     live.source = source;
+    let opened = false;
     source.addEventListener('open', () => {
       status.textContent = 'live';
       status.className = 'live on';
+      // After a reconnect the browser resumes with Last-Event-ID, but only from the last
+      // event it saw: read the page again so nothing from before that is missing.
+      if (opened) refresh(parseHash());
+      opened = true;
     });
     source.addEventListener('error', () => {
       status.textContent = source.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting';
@@ -341,7 +346,7 @@
   }
 
   // ---- one resource -------------------------------------------------------------------
-  const detail = { name: null, lastId: 0 };
+  const detail = { name: null, shownName: null, lastId: 0 };
 
   async function loadResource(name) {
     detail.name = name;
@@ -363,7 +368,11 @@
     }
     try {
       const { body } = await getJSON(`/api/v2/events?name=${encodeURIComponent(name)}&before=&limit=${HISTORY_SIZE}`);
-      $('#history tbody').replaceChildren(...body.events.slice().reverse().map(historyRow));
+      // Rows newer than what this page showed before are new: highlight them.
+      const shownBefore = detail.shownName === name ? detail.lastId : Infinity;
+      $('#history tbody').replaceChildren(...body.events.slice().reverse().map((e) => historyRow(e, e.id > shownBefore)));
+      detail.shownName = name;
+      detail.lastId = body.events.length ? body.events[body.events.length - 1].id : 0;
       $('#history-empty').hidden = body.events.length > 0;
     } catch (error) {
       showProblem(error);
@@ -453,6 +462,13 @@
       if (here) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
+    refresh(target);
+    const heading = document.querySelector(`#view-${view} h1`);
+    if (heading && document.activeElement !== document.body) heading.focus();
+  }
+
+  /** Read the current view's data again. */
+  function refresh(target) {
     if (view === 'overview') {
       document.title = 'Mason — pools';
       loadOverview();
@@ -471,8 +487,6 @@
       for (const name of ['type', 'name', 'owner', 'kind']) form.elements[name].value = feed.filters[name] || '';
       loadEvents();
     }
-    const heading = document.querySelector(`#view-${view} h1`);
-    if (heading && document.activeElement !== document.body) heading.focus();
   }
 
   // ---- live updates -------------------------------------------------------------------
