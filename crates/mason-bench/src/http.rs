@@ -111,19 +111,47 @@ struct Named {
 }
 
 impl HttpConn {
-    async fn post(&mut self, route: &str, params: &[(&str, &str)]) -> Result<(u16, Bytes), String> {
+    pub(crate) async fn post(
+        &mut self,
+        route: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(u16, Bytes), String> {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let mut request = Request::post(format!("{}/{route}?{query}", self.prefix))
+        self.send(&format!("{route}?{query}"), Bytes::new()).await
+    }
+
+    /// `POST` a JSON `body` to `route` (the `/api/v2` extensions).
+    pub(crate) async fn post_json(
+        &mut self,
+        route: &str,
+        body: String,
+    ) -> Result<(u16, Bytes), String> {
+        self.send(route, Bytes::from(body)).await
+    }
+
+    /// `GET` `route`.
+    pub(crate) async fn get(&mut self, route: &str) -> Result<(u16, Bytes), String> {
+        let request = Request::get(format!("{}/{route}", self.prefix))
             .header(HOST, &self.authority)
-            .header(CONTENT_LENGTH, "0");
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        self.exchange(request).await
+    }
+
+    async fn send(&mut self, path_and_query: &str, body: Bytes) -> Result<(u16, Bytes), String> {
+        let mut request = Request::post(format!("{}/{path_and_query}", self.prefix))
+            .header(HOST, &self.authority)
+            .header(CONTENT_LENGTH, body.len().to_string());
         if let Some(value) = &self.authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        let request = request
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
+        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
         self.sender.ready().await.map_err(|e| e.to_string())?;
         let response = self
             .sender

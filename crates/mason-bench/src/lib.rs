@@ -10,6 +10,9 @@
 //!   on 127.0.0.1; `--layer store` drives the store directly instead, without HTTP.
 //! - `--layer raw-http | raw-sqlite | raw-sqlite-async`: the machine's raw limits, through
 //!   the same measuring code (see `raw`).
+//! - `--layer long-poll`: held-open multi-acquire requests (`"wait"`), the time from a
+//!   release to the waiting acquirer's answer, and the CPU cost of `--waiters` idle
+//!   waiters (see `long_poll`).
 //! - `--layer cross-process`: `mason serve` started as another process (from
 //!   `--server-bin`, default this executable; several binaries are compared A/B in one
 //!   run) at each of `--pools`, measured with `--connections` clients: the no-op floor,
@@ -30,6 +33,7 @@ pub mod error;
 mod histogram;
 mod http;
 mod load;
+mod long_poll;
 mod pool;
 mod raw;
 mod report;
@@ -60,6 +64,9 @@ pub enum Layer {
     RawSqlite,
     /// The same commits through `spawn_blocking` and a mutex, from `--clients` tasks.
     RawSqliteAsync,
+    /// Held-open `POST /api/v2/acquire`: release → waiting acquirer's answer, over HTTP,
+    /// with `--waiters` idle waiters (and their CPU cost); `--clients` pairs.
+    LongPoll,
 }
 
 impl Layer {
@@ -71,6 +78,7 @@ impl Layer {
             Layer::RawHttp => "raw-http",
             Layer::RawSqlite => "raw-sqlite",
             Layer::RawSqliteAsync => "raw-sqlite-async",
+            Layer::LongPoll => "long-poll",
         }
     }
 }
@@ -181,6 +189,10 @@ pub struct Opts {
     /// Cross-process: skip the `/metric` and `/metrics` measurements.
     #[arg(long)]
     no_reads: bool,
+    /// Long-poll: requests held open, idle, for a resource that never frees up.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    waiters: u32,
     /// Cross-process: also append every run's JSON line to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<std::path::PathBuf>,
@@ -207,6 +219,16 @@ pub async fn run(opts: Opts) -> Result<()> {
     }
     if opts.layer == Layer::CrossProcess {
         return cross_process(&opts).await;
+    }
+    if opts.layer == Layer::LongPoll {
+        let plan = long_poll::Plan {
+            store: opts.store.clone(),
+            waiters: opts.waiters as usize,
+            pairs: usize::from(opts.clients),
+            warmup: opts.warmup,
+            duration: opts.duration,
+        };
+        return long_poll::run(&plan, opts.format).await;
     }
     if opts.auth != AuthMode::Off {
         return Err(Error::Usage(
@@ -274,7 +296,7 @@ pub async fn run(opts: Opts) -> Result<()> {
             raw.stop().await?;
             outcome?
         }
-        (None, Layer::CrossProcess) => unreachable!("handled above"),
+        (None, Layer::CrossProcess | Layer::LongPoll) => unreachable!("handled above"),
         (None, Layer::RawSqlite | Layer::RawSqliteAsync) => {
             let dir = tempfile::tempdir().map_err(Error::io("cannot create a temp directory"))?;
             let path = pool::raw_db_path(opts.store.as_deref(), dir.path());

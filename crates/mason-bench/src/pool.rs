@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mason_server::lease::StoreBackend;
 use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
 use mason_store::open::StoreOptions;
 use mason_store::{Store, StoreUrl, SystemClock};
@@ -108,7 +109,14 @@ pub(crate) struct BenchServer {
 impl BenchServer {
     /// Serve `store` (already loaded) with `config` in force.
     pub(crate) async fn start(store: Arc<dyn Store>, config: BoskosConfig) -> Result<Self> {
-        let state = AppState::new(store, Arc::new(SystemClock), ConfigSource::Fixed(config));
+        let state = AppState::new(
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            ConfigSource::Fixed(config),
+        );
+        state
+            .lease()
+            .set_backend(Arc::new(StoreBackend::new(store)));
         state.initial_sync().await.map_err(|source| Error::Server {
             what: "initial sync".into(),
             source,
