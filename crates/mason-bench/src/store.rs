@@ -54,7 +54,7 @@ impl Conn for StoreConn {
             state: state.to_string(),
             dest: dest.to_string(),
             owner: owner.to_string(),
-            request_id: None,
+            ..Default::default()
         };
         Ok(reply(self.0.acquire(&req).await, |a| Some(a.resource.name)))
     }

@@ -85,6 +85,7 @@ impl BoskosApi for InProcessClient {
             dest: dest.to_string(),
             owner: self.owner.clone(),
             request_id: request_id.filter(|id| !id.is_empty()).map(str::to_string),
+            ..Default::default()
         };
         self.store
             .acquire(&req)
@@ -111,6 +112,7 @@ impl BoskosApi for InProcessClient {
             dest: dest.to_string(),
             owner: self.owner.clone(),
             names: names.to_vec(),
+            ..Default::default()
         };
         self.store
             .acquire_by_state(&req)

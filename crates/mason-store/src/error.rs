@@ -58,6 +58,21 @@ pub enum Error {
     /// nothing changed.
     #[error("{}", list_unknown_types(.0))]
     UnknownTypes(Vec<String>),
+    /// The caller's user already holds as many leases of the type as its quota allows
+    /// (`max-leases` in the auth file, over all the owners it acts as). Nothing changed.
+    #[error("{}", quota_text(.user, *.held, *.max, .rtype, *.asked))]
+    QuotaExceeded {
+        /// The authenticated user (the lease holder).
+        user: String,
+        /// How many leases of `rtype` it holds now.
+        held: u64,
+        /// Its limit for `rtype`.
+        max: u32,
+        /// The resource type.
+        rtype: String,
+        /// How many more the refused call asked for (1 for an acquire).
+        asked: u32,
+    },
     /// A parameter the store cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
@@ -104,8 +119,9 @@ impl Error {
     /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
     /// for both misses (and a set that is short), 401 for the wrong owner, 409 for the wrong
     /// state (and for an import that conflicts with the store, a stale fencing generation
-    /// and a set naming unknown types), 400 for a bad parameter, 503 while the
-    /// database is unreachable (so clients retry), 500 for any other fault.
+    /// and a set naming unknown types), 400 for a bad parameter, 429 over a user's lease
+    /// quota, 503 while the database is unreachable (so clients retry), 500 for any other
+    /// fault.
     pub fn status(&self) -> u16 {
         match self {
             Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) | Error::Shortage(_) => 404,
@@ -115,6 +131,7 @@ impl Error {
             | Error::GenerationMismatch { .. }
             | Error::UnknownTypes(_) => 409,
             Error::InvalidArgument(_) => 400,
+            Error::QuotaExceeded { .. } => 429,
             Error::Unavailable(_) | Error::Storage(_) => 503,
             Error::Backend { .. } => 500,
         }
@@ -144,6 +161,17 @@ fn list_unknown_types(types: &[String]) -> String {
     match quoted.as_slice() {
         [one] => format!("resource type {one} does not exist"),
         many => format!("resource types {} do not exist", many.join(", ")),
+    }
+}
+
+/// `user prow holds 10 of 10 gce-project leases`, and what a multi-resource call asked for
+/// beyond one.
+fn quota_text(user: &str, held: u64, max: u32, rtype: &str, asked: u32) -> String {
+    let text = format!("user {user} holds {held} of {max} {rtype} leases");
+    if asked > 1 {
+        format!("{text} and asked for {asked} more")
+    } else {
+        text
     }
 }
 
@@ -183,6 +211,16 @@ mod tests {
             (Error::InvalidArgument("x".into()), 400),
             (Error::Shortage(Vec::new()), 404),
             (Error::UnknownTypes(vec!["x".into()]), 409),
+            (
+                Error::QuotaExceeded {
+                    user: "prow".into(),
+                    held: 10,
+                    max: 10,
+                    rtype: "gce-project".into(),
+                    asked: 1,
+                },
+                429,
+            ),
             (Error::Unavailable("locked".into()), 503),
             (Error::Storage("the disk is full".into()), 503),
             (Error::backend("disk full"), 500),
@@ -222,6 +260,25 @@ mod tests {
         assert_eq!(
             Error::UnknownTypes(vec!["x".into(), "y".into()]).to_string(),
             "resource types \"x\", \"y\" do not exist"
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_names_the_user_the_count_and_the_type() {
+        let refusal = |held, asked| Error::QuotaExceeded {
+            user: "prow".into(),
+            held,
+            max: 10,
+            rtype: "gce-project".into(),
+            asked,
+        };
+        assert_eq!(
+            refusal(10, 1).to_string(),
+            "user prow holds 10 of 10 gce-project leases"
+        );
+        assert_eq!(
+            refusal(9, 2).to_string(),
+            "user prow holds 9 of 10 gce-project leases and asked for 2 more"
         );
     }
 

@@ -16,6 +16,7 @@
 //! - [`multi`]: the all-or-nothing acquire of a set (`acquire_many`).
 //! - [`queue`]: how the request queue ranks (priority, arrival) and reserves (counts).
 //! - [`end`]: release's expiration rules, reset's idle cutoff.
+//! - [`quota`]: per-user lease quotas, and how the backends keep them exact.
 //! - [`transition`]: what a grant, an end of lease and a touch write.
 //! - [`tag`]: a transition's label in the history (kind, actor, request id).
 //! - [`views`]: what the read calls show — metrics folded from counts, the ranked queue.
@@ -45,6 +46,7 @@ pub(crate) mod check;
 pub(crate) mod end;
 pub(crate) mod multi;
 pub(crate) mod queue;
+pub(crate) mod quota;
 pub(crate) mod tag;
 pub(crate) mod transition;
 pub(crate) mod views;

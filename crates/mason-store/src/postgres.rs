@@ -32,6 +32,7 @@
 //! - `migrate.rs` + `migrations/`: versioned schema migrations.
 //! - `rows.rs`: row decoding, statement helpers and point reads.
 //! - `writes.rs`: every statement that changes a resource row.
+//! - `holders.rs`: the lease holders' counts a quota checks.
 //! - `acquire.rs`: acquire and acquire-by-state.
 //! - `leases.rs`: release, update, reset.
 //! - `multi.rs`: the all-or-nothing acquire of a set.
@@ -52,6 +53,7 @@ mod counts;
 pub(crate) mod error;
 mod event_feed;
 mod events;
+mod holders;
 mod import;
 mod leases;
 mod listener;

@@ -6,6 +6,7 @@
 //! `..Default::default()`. Reads keyed by a single value (`get(name)`, `metric(type)`)
 //! keep that one argument: there is nothing to confuse and nothing to grow.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mason_types::UserData;
@@ -26,6 +27,14 @@ pub struct AcquireRequest {
     /// Who makes the change, recorded in the history as the event's `actor`: the
     /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
     pub actor: Option<String>,
+    /// The authenticated user the lease is held by (over all the owners it acts as),
+    /// recorded with the grant and cleared when the lease ends. `None` (a server without
+    /// an auth file): nothing is recorded and no quota applies, as upstream.
+    pub holder: Option<String>,
+    /// The most leases of `rtype` the holder may hold at once; over it the acquire is
+    /// refused with [`Error::QuotaExceeded`](crate::Error::QuotaExceeded) and changes
+    /// nothing. Checked only with a `holder`; `None`: no limit.
+    pub max_held: Option<u32>,
 }
 
 /// The parameters of `POST /acquirebystate` (SPEC §4.3): every named resource, or none.
@@ -42,6 +51,12 @@ pub struct AcquireByStateRequest {
     /// Who makes the change, recorded in the history as the event's `actor`: the
     /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
     pub actor: Option<String>,
+    /// The authenticated user the leases are held by, as [`AcquireRequest::holder`].
+    pub holder: Option<String>,
+    /// The holder's limits per resource type (the named resources may be of several
+    /// types): the most leases of that type it may hold at once, counting the ones this
+    /// call would grant. A type not in the map is unlimited. Checked only with a `holder`.
+    pub max_held: BTreeMap<String, u32>,
 }
 
 /// The parameters of `POST /release` (SPEC §4.4).

@@ -25,9 +25,11 @@
 //!   path.
 //! - `txn.rs`: the transaction runner and the per-call context.
 //! - `error.rs`: driver errors → [`Error`].
-//! - `migrate.rs` + `schema.sql`: the schema and its version.
+//! - `migrate.rs` + `schema.sql` (+ `holders.sql`, the lease holders' kept counts): the
+//!   schema and its version.
 //! - `rows.rs`: row decoding and point reads.
 //! - `writes.rs`: every statement that changes a resource row.
+//! - `holders.rs`: the lease holders' counts a quota checks.
 //! - `acquire.rs`: acquire and acquire-by-state.
 //! - `leases.rs`: release, update, reset.
 //! - `multi.rs`: the all-or-nothing acquire of a set.
@@ -51,6 +53,7 @@ mod events;
 mod file;
 mod free_index;
 mod generations;
+mod holders;
 mod identity;
 mod import;
 mod leases;

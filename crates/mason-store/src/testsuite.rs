@@ -19,6 +19,7 @@
 //! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
 //! [`multi`] (all-or-nothing sets, the ranked queue, availability signals),
 //! [`history`] (the events table: replay, kinds, reads, pruning),
+//! [`quota`] (per-user lease quotas),
 //! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
@@ -29,6 +30,7 @@ pub mod leases;
 pub mod multi;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod quota;
 pub mod sync;
 
 use std::sync::Arc;
@@ -174,6 +176,7 @@ pub fn acquire_req(
         dest: dest.into(),
         owner: owner.into(),
         request_id: request_id.map(str::to_string),
+        ..Default::default()
     }
 }
 
@@ -190,6 +193,7 @@ pub fn by_state_req(
         dest: dest.into(),
         owner: owner.into(),
         names: names.to_vec(),
+        ..Default::default()
     }
 }
 
@@ -294,7 +298,11 @@ macro_rules! store_conformance_suite {
             history::bad_event_queries_are_refused,
             history::pruning_keeps_the_newest_and_ids,
             history::changes_are_announced,
-            history::an_idempotent_sync_writes_no_event
+            history::an_idempotent_sync_writes_no_event,
+            quota::quota_counts_a_holder_over_all_its_owners,
+            quota::quota_counts_leases_granted_without_a_limit,
+            quota::quota_limits_acquire_by_state,
+            quota::quota_holds_under_concurrent_grants
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

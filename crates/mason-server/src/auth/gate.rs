@@ -102,7 +102,6 @@ impl AuthGate {
     }
 
     fn build(path: Option<PathBuf>, file: AuthFile) -> Self {
-        warn_unenforced_quotas(&file);
         let metrics = AuthMetrics::default();
         metrics.reloaded();
         Self {
@@ -155,7 +154,6 @@ impl AuthGate {
             Err(problem) => AuthReload::Rejected(problem),
             Ok(text) => match AuthFile::parse(&text) {
                 Ok(file) => {
-                    warn_unenforced_quotas(&file);
                     let (users, tokens) = file.counts();
                     *self.policy.write().unwrap_or_else(|p| p.into_inner()) =
                         Arc::new(Policy::new(file));
@@ -204,21 +202,5 @@ impl AuthGate {
                 tracing::warn!(%ip, "too many failed authentications; refusing this address for a minute");
             }
         }
-    }
-}
-
-/// `max-leases` is parsed and validated, but the store does not record lease holders yet,
-/// so no quota is enforced: say so rather than let an operator believe otherwise.
-fn warn_unenforced_quotas(file: &AuthFile) {
-    let limited: Vec<&str> = file
-        .identities()
-        .filter(|id| !id.quotas().is_empty())
-        .map(|id| id.name())
-        .collect();
-    if !limited.is_empty() {
-        tracing::warn!(
-            users = %limited.join(", "),
-            "max-leases is not enforced yet (the store does not record lease holders); these limits have no effect"
-        );
     }
 }

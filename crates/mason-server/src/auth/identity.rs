@@ -213,6 +213,15 @@ impl Caller {
         }
     }
 
+    /// The lease holder and every per-type limit, for a grant of resources of several
+    /// types (`acquirebystate`): `(None, {})` when anonymous.
+    pub fn holder_and_quotas(&self) -> (Option<String>, BTreeMap<String, u32>) {
+        match &self.0 {
+            Some(id) => (Some(id.name().to_string()), id.quotas().clone()),
+            None => (None, BTreeMap::new()),
+        }
+    }
+
     /// Refuse (403) acting as `owner` when the caller's patterns do not allow it. For
     /// handlers that find owners the gate could not see (inside a request body).
     pub fn check_owner(&self, owner: &str) -> Result<(), ApiError> {
@@ -277,6 +286,17 @@ mod tests {
             (Some("prow".into()), Some(10))
         );
         assert_eq!(caller.holder_and_quota("aws"), (Some("prow".into()), None));
+        assert_eq!(
+            caller.holder_and_quotas(),
+            (
+                Some("prow".into()),
+                BTreeMap::from([("gce".to_string(), 10)])
+            )
+        );
+        assert_eq!(
+            Caller::default().holder_and_quotas(),
+            (None, BTreeMap::new())
+        );
         assert!(caller.check_owner("ci-1").is_ok());
         let refused = caller.check_owner("bob").unwrap_err();
         assert_eq!(refused.status, StatusCode::FORBIDDEN);

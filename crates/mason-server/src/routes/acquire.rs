@@ -2,13 +2,15 @@
 //! `state`, moved to `dest` for `owner` (SPEC §3.1). Success is the resource JSON without
 //! a trailing newline; the wait since the request's first attempt feeds
 //! `boskos_acquire_duration_seconds`. Extension: an optional `lease_ttl=DURATION`
-//! (checked by [`crate::lease::params`], a 400 when bad).
+//! (checked by [`crate::lease::params`], a 400 when bad). With an auth file the caller is
+//! the lease's holder and its `max-leases` for the type is checked by the store (429).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use mason_store::AcquireRequest;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
 use crate::params::Params;
@@ -17,6 +19,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -36,6 +39,7 @@ pub(super) async fn handle(
     let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let request_id = p.non_empty("request_id").map(str::to_string);
     let has_request_id = request_id.is_some();
+    let (holder, max_held) = caller.holder_and_quota(rtype);
     let req = AcquireRequest {
         actor: None,
         rtype: rtype.to_string(),
@@ -43,6 +47,8 @@ pub(super) async fn handle(
         dest: dest.to_string(),
         owner: owner.to_string(),
         request_id,
+        holder,
+        max_held,
     };
     let acquired = state
         .store()

@@ -2,12 +2,15 @@
 //! unowned and in `state`, moved to `dest` (SPEC §3.2). Unlike upstream the store does it
 //! atomically: on 404 nothing was taken. Success is a JSON array plus a newline.
 //! Extension: an optional `lease_ttl=DURATION` (checked by [`crate::lease::params`]).
+//! With an auth file the caller is the leases' holder and its `max-leases` per type are
+//! checked by the store, counting every resource named (429, nothing taken).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use mason_store::AcquireByStateRequest;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
 use crate::params::Params;
@@ -16,6 +19,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -39,12 +43,15 @@ pub(super) async fn handle(
     }
     // Checked before the store is asked; handed to it once it records deadlines.
     let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
+    let (holder, max_held) = caller.holder_and_quotas();
     let req = AcquireByStateRequest {
         actor: None,
         state: from.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),
         names: names.split(',').map(str::to_string).collect(),
+        holder,
+        max_held,
     };
     let resources = state
         .store()

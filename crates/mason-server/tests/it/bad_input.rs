@@ -148,6 +148,7 @@ pub(super) async fn server(backend: Backend, test: &str) -> Option<TestServer> {
         dest: "busy".into(),
         owner: "holder".into(),
         names: vec!["r1".to_string()],
+        ..Default::default()
     };
     server
         .store

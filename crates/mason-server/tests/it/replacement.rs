@@ -89,7 +89,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         state: "free".into(),
         dest: "busy".into(),
         owner: "user".into(),
-        request_id: None,
+        ..Default::default()
     };
     store.acquire(&user).await.unwrap();
     let release = ReleaseRequest {
@@ -112,7 +112,7 @@ async fn marked_resources_are_followed_up_without_the_timer() {
         state: "toBeDeleted".into(),
         dest: "cleaning".into(),
         owner: "cleaner".into(),
-        request_id: None,
+        ..Default::default()
     };
     store.acquire(&cleaner).await.unwrap();
     let tombstone = ReleaseRequest {

@@ -110,6 +110,7 @@ impl Harness {
             dest: dest.into(),
             owner: owner.into(),
             names: vec![name.to_string()],
+            ..Default::default()
         };
         self.store
             .acquire_by_state(&req)

@@ -33,6 +33,9 @@ pub(crate) struct Grant<'a> {
     pub(crate) at: i64,
     /// Its label in the history (see [`Grant::tagged`]).
     pub(crate) tag: Tag<'a>,
+    /// The authenticated user the lease is held by (see [`super::quota`]); `None`
+    /// without authentication. Every end of a lease clears it.
+    pub(crate) holder: Option<&'a str>,
 }
 
 impl<'a> Grant<'a> {
@@ -43,6 +46,15 @@ impl<'a> Grant<'a> {
             state: dest,
             at: rows::to_micros(&now),
             tag: Tag::default(),
+            holder: None,
+        }
+    }
+
+    /// The same grant, recording `holder` (an empty name counts as none).
+    pub(crate) fn held_by(self, holder: Option<&'a str>) -> Self {
+        Self {
+            holder: holder.filter(|h| !h.is_empty()),
+            ..self
         }
     }
 
@@ -229,6 +241,9 @@ mod tests {
         let now = from_micros(42);
         let grant = Grant::new("me", "busy", now);
         assert_eq!((grant.owner, grant.state, grant.at), ("me", "busy", 42));
+        assert_eq!(grant.holder, None);
+        assert_eq!(grant.held_by(Some("prow")).holder, Some("prow"));
+        assert_eq!(grant.held_by(Some("")).holder, None);
         let end = EndOfLease::new("dirty", now);
         assert_eq!((end.state, end.at), ("dirty", 42));
         let release = ReleaseRequest {

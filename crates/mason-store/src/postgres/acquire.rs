@@ -11,9 +11,10 @@ use mason_types::Resource;
 use super::error::PgResult;
 use super::rows::{lock_drlc, query, query_opt};
 use super::txn::Ctx;
-use super::{queue, writes};
+use super::{holders, queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
 use crate::lease::queue::RankKey;
+use crate::lease::quota::Quota;
 use crate::lease::{Grant, Tag};
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
@@ -32,22 +33,36 @@ pub(super) const COUNT_TYPE_UP_TO: &str =
     "SELECT count(*) FROM (SELECT 1 FROM resources WHERE type = $1 LIMIT $2) AS t";
 
 /// Lock the named rows that are unowned in `$2`, in name order (so two callers cannot
-/// deadlock), with their `lastupdate` before the move.
-const LOCK_NAMED: &str = "SELECT name, lastupdate FROM resources \
+/// deadlock), with their `lastupdate` before the move and their type.
+const LOCK_NAMED: &str = "SELECT name, lastupdate, type FROM resources \
     WHERE name = ANY($1) AND owner = '' AND state = $2 ORDER BY name FOR UPDATE";
 
 /// SPEC §4.1. The outer result is the database's; the inner one is the caller's (a failed
-/// acquire still commits its queue entry and any resource it created).
+/// acquire still commits its queue entry and any resource it created). A holder over its
+/// quota is refused first, and nothing is written.
 pub(super) async fn acquire(
     client: &mut Object,
     ctx: &Ctx,
     req: &AcquireRequest,
 ) -> PgResult<Result<Acquired>> {
-    let Some(id) = rules::request_id(req) else {
+    let quota = Quota::of_acquire(req);
+    let request_id = rules::request_id(req);
+    if quota.is_none() && request_id.is_none() {
         let pick = pick(&*client, ctx, req, RankKey::LAST).await?;
         return Ok(rules::answer(req, pick, ctx.now));
-    };
+    }
     let tx = client.transaction().await?;
+    if let Some(quota) = quota {
+        if let Err(refused) = holders::check(&tx, &quota, 1).await? {
+            tx.rollback().await?;
+            return Ok(Err(refused));
+        }
+    }
+    let Some(id) = request_id else {
+        let pick = pick(&tx, ctx, req, RankKey::LAST).await?;
+        tx.commit().await?;
+        return Ok(rules::answer(req, pick, ctx.now));
+    };
     let entry = queue::enter(&tx, ctx, req, id).await?;
     let pick = pick(&tx, ctx, req, entry.rank).await?;
     match &pick {
@@ -68,7 +83,9 @@ async fn pick<C: GenericClient>(
     req: &AcquireRequest,
     rank: RankKey,
 ) -> PgResult<Pick> {
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire(req));
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now)
+        .tagged(Tag::acquire(req))
+        .held_by(req.holder.as_deref());
     if let Some(resource) = writes::acquire_first(c, req, &grant, rank).await? {
         return Ok(Pick::Got(resource));
     }
@@ -130,7 +147,16 @@ pub(super) async fn acquire_by_state(
     if locked.len() != names.len() {
         return Err(rules::by_state_miss(req).into());
     }
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire_by_state(req));
+    let types: Vec<String> = locked
+        .iter()
+        .map(|r| r.try_get(2))
+        .collect::<Result<_, _>>()?;
+    for (quota, asked) in Quota::of_by_state(req, types.iter().map(String::as_str)) {
+        holders::check(&tx, &quota, asked).await??;
+    }
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now)
+        .tagged(Tag::acquire_by_state(req))
+        .held_by(req.holder.as_deref());
     let mut granted = writes::acquire_named(&tx, req, names, &grant).await?;
     if granted.len() != names.len() {
         return Err(rules::by_state_miss(req).into());

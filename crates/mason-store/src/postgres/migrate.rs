@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (4, "events", include_str!("migrations/0004_events.sql")),
     (5, "counts", include_str!("migrations/0005_counts.sql")),
+    (6, "holder", include_str!("migrations/0006_holder.sql")),
 ];
 
 /// The schema version this build expects.

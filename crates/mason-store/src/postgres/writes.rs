@@ -40,7 +40,8 @@ use crate::{AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest,
 
 /// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time, a fresh
 /// fencing generation from the store-wide sequence (see `lease/transition.rs`), and the
-/// history tag in parameter `$tag`.
+/// history tag in parameter `$tag`. Each grant statement also sets `holder` (the lease
+/// holder, `NULL` without authentication) from the parameter after the tag.
 macro_rules! grant_set {
     ($tag:literal) => {
         concat!(
@@ -67,11 +68,13 @@ macro_rules! tag_set {
 }
 
 /// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time, a fresh
-/// fencing generation, and the history tag in parameter `$tag`.
+/// fencing generation, no holder (the triggers of migration 6 count it down), and the
+/// history tag in parameter `$tag`.
 macro_rules! end_set {
     ($tag:literal) => {
         concat!(
-            "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation'), ",
+            "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation'), \
+             holder = NULL, ",
             tag_set!($tag)
         )
     };
@@ -93,7 +96,7 @@ const ACQUIRE_FIRST: &str = concat!(
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
     grant_set!("$8"),
-    " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
+    ", holder = $9 FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
 
@@ -108,15 +111,15 @@ const ACQUIRE_RANKED: &str = concat!(
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
     grant_set!("$7"),
-    " FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
+    ", holder = $8 FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
 
-/// Grant every resource named in `$1` that is unowned in `$2`.
+/// Grant every resource named in `$1` that is unowned in `$2`, held by `$6`.
 const ACQUIRE_NAMED: &str = concat!(
     "UPDATE resources SET ",
     grant_set!("$6"),
-    " WHERE name = ANY($1) AND owner = '' AND state = $2 RETURNING ",
+    ", holder = $7 WHERE name = ANY($1) AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
 
@@ -189,7 +192,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
     rank: RankKey,
 ) -> PgResult<Option<ResourceV2>> {
     let tag = tag_param(&grant.tag);
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
         &req.rtype,
         &req.state,
         &grant.owner,
@@ -198,6 +201,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
         &rank.arrival,
         &rank.priority,
         &tag,
+        &grant.holder,
     ];
     query_opt(c, ACQUIRE_FIRST, &args)
         .await?
@@ -214,7 +218,7 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
     ahead: i64,
 ) -> PgResult<Option<ResourceV2>> {
     let tag = tag_param(&grant.tag);
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &req.rtype,
         &req.state,
         &grant.owner,
@@ -222,6 +226,7 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
         &grant.at,
         &ahead,
         &tag,
+        &grant.holder,
     ];
     query_opt(c, ACQUIRE_RANKED, &args)
         .await?
@@ -257,6 +262,7 @@ pub(super) async fn grant_named<C: GenericClient>(
             &grant.state,
             &grant.at,
             &tag_param(&grant.tag),
+            &grant.holder,
         ],
     )
     .await?;

@@ -7,17 +7,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rows::{get_drlc, get_resource};
 use super::txn::Ctx;
-use super::{queue, writes};
+use super::{holders, queue, writes};
 use crate::lease::acquire::{self as rules, Pick};
 use crate::lease::queue::RankKey;
+use crate::lease::quota::Quota;
 use crate::lease::{Grant, Tag};
 use crate::rows::{from_micros, to_micros};
 use crate::rules::StoredResource;
 use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
 
 /// SPEC §4.1. The caller commits even when this returns an error: the queue entry and any
-/// dynamic resource created for a new request id must persist.
+/// dynamic resource created for a new request id must persist. A holder over its quota
+/// is refused first, before anything is written.
 pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> Result<Acquired> {
+    if let Some(quota) = Quota::of_acquire(req) {
+        holders::check(tx, &quota, 1)?;
+    }
     let request_id = rules::request_id(req);
     let entry = match request_id {
         Some(id) => Some(queue::enter(tx, ctx, req, id)?),
@@ -55,7 +60,9 @@ fn pick(
     req: &AcquireRequest,
     ahead: usize,
 ) -> Result<Option<ResourceV2>> {
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire(req));
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now)
+        .tagged(Tag::acquire(req))
+        .held_by(req.holder.as_deref());
     let Some(name) = ctx.free.nth(&req.rtype, &req.state, ahead) else {
         return Ok(None);
     };
@@ -135,10 +142,15 @@ pub(super) fn acquire_by_state(
             _ => return Err(rules::by_state_miss(req)),
         }
     }
+    for (quota, asked) in Quota::of_by_state(req, found.iter().map(|r| &*r.resource.rtype)) {
+        holders::check(tx, &quota, asked)?;
+    }
     rules::order_by_state_answer(&mut found, |r| {
         (to_micros(&r.resource.lastupdate), &r.resource.name)
     });
-    let grant = Grant::new(&req.owner, &req.dest, ctx.now).tagged(Tag::acquire_by_state(req));
+    let grant = Grant::new(&req.owner, &req.dest, ctx.now)
+        .tagged(Tag::acquire_by_state(req))
+        .held_by(req.holder.as_deref());
     found
         .iter()
         .map(|r| {
@@ -173,7 +185,7 @@ mod tests {
             state: "free".into(),
             dest: "busy".into(),
             owner: "me".into(),
-            request_id: None,
+            ..Default::default()
         }
     }
 

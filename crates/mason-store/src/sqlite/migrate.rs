@@ -1,6 +1,8 @@
 //! The SQLite schema and its version. `schema.sql` is idempotent and brings any older
 //! file up to date, with the columns added since version 3 added here; the version lives
-//! in `PRAGMA user_version`.
+//! in `PRAGMA user_version`. `holders.sql` (lease holders' kept counts) is applied on
+//! every open, after its column, so a file written by an earlier version-4 build gets it
+//! too.
 
 use rusqlite::Connection;
 
@@ -8,6 +10,9 @@ use crate::{Error, Result};
 
 /// The whole schema (`CREATE … IF NOT EXISTS`, plus the drops of older indexes).
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// The `holder_counts` table and the triggers that keep it (idempotent).
+const HOLDERS: &str = include_str!("holders.sql");
 
 /// The schema version this build writes.
 pub(super) const SCHEMA_VERSION: i64 = 4;
@@ -36,6 +41,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     add_column(conn, "last_actor", "TEXT")?;
     add_column(conn, "last_request_id", "TEXT")?;
     super::events::migrate(conn)?;
+    // Also within version 4: lease holders and their kept counts (lease/quota.rs).
+    add_column(conn, "holder", "TEXT")?;
+    conn.execute_batch(HOLDERS)?;
     Ok(())
 }
 

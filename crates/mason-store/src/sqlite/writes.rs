@@ -30,7 +30,7 @@ pub(super) fn grant(
 ) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7, \
-         last_kind = ?8, last_actor = ?9, last_request_id = ?10 \
+         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = ?11 \
          WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
         resource_columns!()
     ))?;
@@ -46,7 +46,8 @@ pub(super) fn grant(
             ctx.next_generation(),
             grant.tag.kind,
             grant.tag.actor,
-            grant.tag.request_id
+            grant.tag.request_id,
+            grant.holder
         ],
     )?;
     if let Some(r) = &granted {
@@ -56,7 +57,8 @@ pub(super) fn grant(
 }
 
 /// Every grant and end of lease gives the row a fresh generation from the store's
-/// counter ([`Ctx::next_generation`]).
+/// counter ([`Ctx::next_generation`]); a grant records its holder, an end clears it (the
+/// triggers of `holders.sql` keep the holders' counts).
 ///
 /// End `owner`'s lease on `name` (which must be in `from`, when given), doing
 /// `expiration` to its expiration date. `None` when `owner` does not hold it (in that
@@ -74,7 +76,7 @@ pub(super) fn end_lease(
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
          expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8, \
-         last_kind = ?9, last_actor = ?10, last_request_id = ?11 \
+         last_kind = ?9, last_actor = ?10, last_request_id = ?11, holder = NULL \
          WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
         resource_columns!()
     ))?;

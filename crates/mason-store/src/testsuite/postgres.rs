@@ -334,7 +334,7 @@ pub async fn empty_store(url: &str) -> Result<(), String> {
     admin(
         url,
         "LOCK TABLE event_head IN ACCESS EXCLUSIVE MODE; \
-         TRUNCATE resources, drlcs, requests, events RESTART IDENTITY; \
+         TRUNCATE resources, drlcs, requests, events, holder_counts RESTART IDENTITY; \
          UPDATE event_head SET last_id = 0",
     )
     .await

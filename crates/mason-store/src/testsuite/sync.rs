@@ -323,7 +323,7 @@ pub async fn sync_tombstone_deleted_and_replaced(h: Harness) {
         state: "free".into(),
         dest: "cleaning".into(),
         owner: "cleaner".into(),
-        request_id: None,
+        ..Default::default()
     };
     let gone = h.store.acquire(&req).await.expect("acquire").resource.name;
     h.store

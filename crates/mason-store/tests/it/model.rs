@@ -153,6 +153,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
                 dest: (*dest).into(),
                 owner: (*owner).into(),
                 request_id: rid.map(str::to_string),
+                ..Default::default()
             };
             store
                 .acquire(&req)
@@ -172,6 +173,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
                 dest: (*dest).into(),
                 owner: (*owner).into(),
                 names: names.iter().map(|n| n.to_string()).collect(),
+                ..Default::default()
             };
             store
                 .acquire_by_state(&req)

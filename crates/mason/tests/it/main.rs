@@ -7,6 +7,8 @@
 //! - [`up_e2e`]: `mason up` through the whole lifecycle, and the shipped quick start.
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
 //! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
+//! - [`quota`]: per-user lease quotas under 16 concurrent clients, on SQLite and on three
+//!   PostgreSQL replicas.
 //! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
 //! - [`transport`]: slowloris, oversized heads, a low fd limit against `mason serve`.
 //! - [`tls`]: `mason serve` over HTTPS, certificate rotation, bad pairs.
@@ -22,6 +24,7 @@ mod dashboard;
 mod event_stream;
 mod history_cli;
 mod migrate;
+mod quota;
 mod replicas;
 mod serve_process;
 mod tls;

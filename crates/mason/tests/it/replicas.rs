@@ -32,14 +32,24 @@ const POOL: usize = 8;
 const CLIENTS: usize = 16;
 
 /// A `mason serve` child process, killed when dropped.
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Replica {
-    /// Start a replica on a free port and wait until it is ready.
+    /// Start a replica on a free port (call [`Replica::wait_ready`] next).
     fn start(config: &Path, store: &str, log: &Path) -> Replica {
+        Self::start_with(config, store, log, &[])
+    }
+
+    /// [`Replica::start`] with more `mason serve` arguments (an auth file, say).
+    pub(crate) fn start_with(
+        config: &Path,
+        store: &str,
+        log: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Replica {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("addr").port()
@@ -58,6 +68,7 @@ impl Replica {
             .arg("--config")
             .arg(config)
             .args(["--store", store])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
@@ -70,7 +81,7 @@ impl Replica {
     }
 
     /// Wait for `/healthz/ready`; panics with the replica's log if it exits or times out.
-    async fn wait_ready(&mut self, http: &reqwest::Client, log: &Path) {
+    pub(crate) async fn wait_ready(&mut self, http: &reqwest::Client, log: &Path) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
