@@ -86,7 +86,8 @@ mod tests {
         assert!(!w.history.retention().keeps_everything());
         assert_eq!(w.history.retention().max_age, None);
         for bad in ["14x", "d", "-1d", "1.5d", "soon"] {
-            let err = Wrapper::try_parse_from(["x", "--history-retention", bad]).unwrap_err();
+            let arg = format!("--history-retention={bad}");
+            let err = Wrapper::try_parse_from(["x", arg.as_str()]).unwrap_err();
             assert!(err.to_string().contains("invalid"), "{bad}: {err}");
         }
     }
