@@ -157,4 +157,10 @@ pub struct MultiAcquireRequest {
     pub queue_until: Option<mason_types::Timestamp>,
     /// Who makes the change, recorded in the history as the event's `actor`.
     pub actor: Option<String>,
+    /// The authenticated user the leases are held by, as [`AcquireRequest::holder`].
+    pub holder: Option<String>,
+    /// The holder's limits per resource type, as [`AcquireByStateRequest::max_held`]:
+    /// the set is refused whole (nothing written, no queue place) when any type would
+    /// go over. Checked only with a `holder`.
+    pub max_held: BTreeMap<String, u32>,
 }

@@ -302,6 +302,7 @@ macro_rules! store_conformance_suite {
             quota::quota_counts_a_holder_over_all_its_owners,
             quota::quota_counts_leases_granted_without_a_limit,
             quota::quota_limits_acquire_by_state,
+            quota::quota_limits_sets,
             quota::quota_holds_under_concurrent_grants
         );
     };

@@ -14,6 +14,8 @@
 //!   Nothing changes, but with a `request_id` (or while waiting) the request keeps its
 //!   place in the queue of every type it asked for.
 //! - 409: a type does not exist at all.
+//! - 429: with an auth file, the caller's `max-leases` of some type would be exceeded by
+//!   the whole set (nothing taken, no queue place).
 //!
 //! With `"wait"`, the request is held open (`crate::lease::long_poll`) until the set is
 //! granted or the wait runs out, woken in queue order (priority, then arrival) when the
@@ -34,6 +36,7 @@ use mason_types::resource_v2::format_generation_header;
 use mason_types::GENERATION_HEADER;
 use tokio::time::Instant;
 
+use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
 use crate::lease::backend::{MultiAcquireItem, MultiAcquireRequest, MultiAcquired, SetRefused};
@@ -43,6 +46,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = body::read(body).await?;
@@ -63,8 +67,11 @@ pub(super) async fn handle(
         .map(str::to_string)
         .or_else(|| (!wait.is_zero()).then(|| format!("mason-wait-{}", uuid::Uuid::new_v4())));
     let wait_until = state.clock().now() + chrono::Duration::from_std(wait).unwrap_or_default();
+    let (holder, max_held) = caller.holder_and_quotas();
     let req = MultiAcquireRequest {
         actor: None,
+        holder,
+        max_held,
         owner: request.owner.clone(),
         request_id: request_id.clone(),
         priority: request.priority,

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{AcquireByStateRequest, AcquireRequest, Error, Result};
+use crate::{AcquireByStateRequest, AcquireRequest, Error, MultiAcquireRequest, Result};
 
 /// One limit to check: `holder` may hold at most `max` leases of `rtype`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +50,37 @@ impl<'a> Quota<'a> {
         req: &'a AcquireByStateRequest,
         types: impl IntoIterator<Item = &'t str>,
     ) -> Vec<(Self, u32)> {
-        let Some(holder) = req.holder.as_deref().filter(|h| !h.is_empty()) else {
-            return Vec::new();
-        };
         let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
         for rtype in types {
             *wanted.entry(rtype).or_default() += 1;
         }
+        Self::limits(req.holder.as_deref(), &req.max_held, wanted)
+    }
+
+    /// The limits an all-or-nothing set must respect: per type, the sum of its items'
+    /// counts, in type order.
+    pub(crate) fn of_many(req: &'a MultiAcquireRequest) -> Vec<(Self, u32)> {
+        let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
+        for item in &req.items {
+            let n = wanted.entry(&item.rtype).or_default();
+            *n = n.saturating_add(item.count);
+        }
+        Self::limits(req.holder.as_deref(), &req.max_held, wanted)
+    }
+
+    /// Each type of `wanted` that `holder` has a limit for, with how many it asks for.
+    fn limits(
+        holder: Option<&'a str>,
+        max_held: &'a BTreeMap<String, u32>,
+        wanted: BTreeMap<&str, u32>,
+    ) -> Vec<(Self, u32)> {
+        let Some(holder) = holder.filter(|h| !h.is_empty()) else {
+            return Vec::new();
+        };
         wanted
             .into_iter()
             .filter_map(|(rtype, asked)| {
-                let (rtype, max) = req.max_held.get_key_value(rtype)?;
+                let (rtype, max) = max_held.get_key_value(rtype)?;
                 Some((
                     Self {
                         holder,

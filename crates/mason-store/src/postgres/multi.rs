@@ -13,9 +13,10 @@ use super::acquire::COUNT_TYPE_UP_TO;
 use super::error::PgResult;
 use super::rows::{lock_drlc, query, query_opt};
 use super::txn::Ctx;
-use super::{queue, writes};
+use super::{holders, queue, writes};
 use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
+use crate::lease::quota::Quota;
 use crate::lease::{Grant, Tag};
 use crate::rows::from_micros;
 use crate::rules::StoredResource;
@@ -56,6 +57,11 @@ pub(super) async fn acquire_many(
 ) -> PgResult<Attempt> {
     multi::check(req)?;
     let tx = client.transaction().await?;
+    // A holder over a quota is refused before anything (a queue place) is written; the
+    // check locks the holder's counts until this transaction ends.
+    for (quota, asked) in Quota::of_many(req) {
+        holders::check(&tx, &quota, asked).await??;
+    }
     let entry = match multi::request_id(req) {
         Some(id) => Some(queue::enter_set(&tx, ctx, req, id).await?),
         None => None,
@@ -107,7 +113,9 @@ pub(super) async fn acquire_many(
     }
     let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(&picks) {
-        let grant = Grant::new(&req.owner, &item.dest, ctx.now).tagged(Tag::multi_acquire(req));
+        let grant = Grant::new(&req.owner, &item.dest, ctx.now)
+            .held_by(req.holder.as_deref())
+            .tagged(Tag::multi_acquire(req));
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut rows = writes::grant_named(&tx, &names, &item.state, &grant).await?;
         if rows.len() != names.len() {

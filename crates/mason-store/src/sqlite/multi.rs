@@ -9,9 +9,10 @@ use rusqlite::{params, Connection};
 use super::acquire::type_exists;
 use super::rows::get_drlc;
 use super::txn::Ctx;
-use super::{queue, writes};
+use super::{holders, queue, writes};
 use crate::lease::multi::{self, Found};
 use crate::lease::queue::RankKey;
+use crate::lease::quota::Quota;
 use crate::lease::{Grant, Tag};
 use crate::rows::from_micros;
 use crate::rules::StoredResource;
@@ -26,6 +27,10 @@ pub(super) fn acquire_many(
     req: &MultiAcquireRequest,
 ) -> Result<Result<MultiAcquired>> {
     multi::check(req)?;
+    // A holder over a quota is refused before anything (a queue place) is written.
+    for (quota, asked) in Quota::of_many(req) {
+        holders::check(tx, &quota, asked)?;
+    }
     let entry = match multi::request_id(req) {
         Some(id) => Some(queue::enter_set(tx, ctx, req, id)?),
         None => None,
@@ -122,7 +127,9 @@ fn try_grant(
     tx.prepare_cached("SAVEPOINT grant_set")?.execute([])?;
     let mut granted = Vec::with_capacity(picks.iter().map(Vec::len).sum());
     for (item, names) in req.items.iter().zip(picks) {
-        let grant = Grant::new(&req.owner, &item.dest, ctx.now).tagged(Tag::multi_acquire(req));
+        let grant = Grant::new(&req.owner, &item.dest, ctx.now)
+            .held_by(req.holder.as_deref())
+            .tagged(Tag::multi_acquire(req));
         for name in names {
             match writes::grant(tx, ctx, name, &item.rtype, &item.state, &grant)? {
                 Some(r) => granted.push(r),

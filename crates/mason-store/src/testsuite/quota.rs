@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::multi::{item, set};
 use super::{acquire_req, by_state_req, release_req, reset_req, Harness};
 use crate::{AcquireByStateRequest, AcquireRequest, Error, ResourceFilter};
 
@@ -133,6 +134,53 @@ pub async fn quota_counts_leases_granted_without_a_limit(h: Harness) {
         .acquire(&held("t", "o4", "prow", Some(4)))
         .await
         .expect("a higher limit");
+}
+
+/// An all-or-nothing set counts every item of a type together, records its holder on
+/// every resource it grants, and is refused whole — no resource, no queue place — when
+/// one type would go over.
+pub async fn quota_limits_sets(h: Harness) {
+    h.with_config(POOL).await;
+    let limited = |owner: &str, request_id: Option<&str>, t: u32, u: u32| {
+        let mut items = vec![item("t", "free", t)];
+        if u > 0 {
+            items.push(item("u", "free", u));
+        }
+        crate::MultiAcquireRequest {
+            holder: Some("prow".into()),
+            max_held: BTreeMap::from([("t".to_string(), 3), ("u".to_string(), 1)]),
+            ..set(owner, request_id, items)
+        }
+    };
+    let granted = h.store.acquire_many(&limited("o1", None, 2, 1)).await;
+    assert_eq!(granted.expect("within both limits").resources.len(), 3);
+    refused(
+        h.store
+            .acquire_many(&limited("o2", Some("set-1"), 2, 0))
+            .await,
+        "user prow holds 2 of 3 t leases and asked for 2 more",
+    );
+    refused(
+        h.store
+            .acquire_many(&limited("o2", Some("set-2"), 1, 1))
+            .await,
+        "user prow holds 1 of 1 u leases",
+    );
+    assert_eq!(free_count(&h, "t").await, 4, "a refused set took nothing");
+    assert_eq!(free_count(&h, "u").await, 1, "a refused set took nothing");
+    assert!(
+        h.store.queue().await.unwrap().is_empty(),
+        "a refused set takes no place in the queue"
+    );
+    // The set's leases count against single acquires of the same holder too.
+    h.store
+        .acquire(&held("t", "o3", "prow", Some(3)))
+        .await
+        .expect("the third t");
+    refused(
+        h.store.acquire(&held("t", "o4", "prow", Some(3))).await,
+        "user prow holds 3 of 3 t leases",
+    );
 }
 
 /// `acquirebystate` counts what it would grant, per type, and takes nothing when over.
