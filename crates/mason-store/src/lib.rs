@@ -62,6 +62,10 @@ pub use request::{
 };
 pub use rules::{ImportMode, ImportReport, ImportRequest};
 
+/// Default deadline of a store call (`--store-timeout`): a call not answered by then is
+/// a 503 with `Retry-After`.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Default time a `request_id` keeps its place in the queue without polling again.
 pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(30);
 

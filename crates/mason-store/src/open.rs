@@ -114,6 +114,8 @@ pub struct StoreOptions {
     /// SQLite: create a new empty store even where one was created before and is now
     /// missing (`--create`); without it that is an error (a lost store).
     pub create: bool,
+    /// The deadline of every store call (`--store-timeout`).
+    pub timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -122,6 +124,7 @@ impl Default for StoreOptions {
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: Arc::new(SystemClock),
             create: false,
+            timeout: crate::DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -136,6 +139,7 @@ pub async fn open(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn Store
                 request_ttl: options.request_ttl,
                 clock: options.clock,
                 create: options.create,
+                timeout: options.timeout,
             };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await

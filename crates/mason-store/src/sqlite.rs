@@ -3,8 +3,8 @@
 //! One connection, guarded by a mutex, serves every call; each call is one
 //! `BEGIN IMMEDIATE` transaction, so transitions are serialised and every
 //! compare-and-set condition in the SQL holds trivially — it is still written out, so the
-//! statements say what they guarantee. Point calls run inline on the async worker when
-//! the connection is free, everything else on Tokio's blocking pool (see `txn.rs`).
+//! statements say what they guarantee. Calls run on the store thread under a deadline
+//! (`--store-timeout`), never on an async worker (see `txn.rs`, `worker.rs`).
 //!
 //! One process per file: the store locks `PATH.lock` and its file exclusively while it is
 //! open (a second `mason serve` on the same path fails at start, even once the database
@@ -24,6 +24,8 @@
 //! - `identity.rs`: the lock file, the rule for a missing file, and the watch on the
 //!   path.
 //! - `txn.rs`: the transaction runner and the per-call context.
+//! - `worker.rs`: the store thread, its health (stalls, failing writes) and the test-only
+//!   fault hook.
 //! - `error.rs`: driver errors → [`Error`].
 //! - `migrate.rs` + `schema.sql` (+ `holders.sql`, the lease holders' kept counts): the
 //!   schema and its version.
@@ -65,6 +67,7 @@ mod reads;
 mod rows;
 mod sync;
 mod txn;
+mod worker;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -78,6 +81,11 @@ use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
 use self::txn::{Cost, Inner};
+#[cfg(feature = "testsuite")]
+pub use self::worker::Faults;
+#[cfg(not(feature = "testsuite"))]
+use self::worker::Faults;
+use self::worker::{Health, Worker, STALL_AFTER};
 use crate::clock::Clock;
 use crate::{
     AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ImportReport,
@@ -127,11 +135,15 @@ pub struct SqliteOptions {
     /// Create a new empty store even where one was created before and is now missing
     /// (`--create`; see `identity.rs`).
     pub create: bool,
+    /// The deadline of every call (`--store-timeout`): a call not answered by then is a
+    /// 503 (see `txn.rs`).
+    pub timeout: Duration,
 }
 
 /// The SQLite [`Store`].
 pub struct SqliteStore {
-    /// The connection and the acquire order; the mutex is the writer queue.
+    /// The connection and the acquire order, for unit tests that look inside.
+    #[cfg(test)]
     inner: Arc<Mutex<Inner>>,
     /// The kept counts, read without the connection (see `counts.rs`).
     counts: counts::SharedCounts,
@@ -141,14 +153,24 @@ pub struct SqliteStore {
     request_ttl: Duration,
     /// "Resources may be available" signals (sent by the transaction runner).
     signals: crate::availability::Signals,
-    /// What the path named at open, and whether it still does (file-backed stores only).
-    identity: Option<Arc<identity::Identity>>,
     /// Event followers' watch (see `events.rs`).
     events: events::Announcer,
+    /// The deadline of every call.
+    timeout: Duration,
+    /// What the store thread is doing (stalls, failing writes), for readiness.
+    health: Arc<Health>,
+    /// The test-only fault hook (inert unless a test arms it).
+    faults: Arc<Faults>,
+    /// The store thread, which owns the connection and the acquire order (shared with
+    /// the checkpoints and the watch); stops on drop (before the lock below is given up).
+    worker: Worker,
     /// Background WAL checkpoints (file-backed stores only); stops on drop.
     _checkpointer: Option<checkpoint::Checkpointer>,
     /// The watch on the path (file-backed stores only); stops on drop.
     _watch: Option<identity::Watch>,
+    /// What the path named at open, and whether it still does (file-backed stores
+    /// only). Last: the lock file is given up only once the connection is closed.
+    identity: Option<Arc<identity::Identity>>,
 }
 
 impl SqliteStore {
@@ -176,16 +198,24 @@ impl SqliteStore {
             }
             None => (None, None),
         };
+        let health = Arc::new(Health::default());
+        let faults = Arc::new(Faults::default());
+        let worker = Worker::start(Arc::clone(&inner), Arc::clone(&health), Arc::clone(&faults))?;
         Ok(Self {
-            inner,
+            #[cfg(test)]
+            inner: Arc::clone(&inner),
             counts,
             clock: options.clock,
             request_ttl: options.request_ttl,
             signals,
-            identity,
             events,
+            timeout: options.timeout,
+            health,
+            faults,
+            worker,
             _checkpointer: checkpointer,
             _watch: watch,
+            identity,
         })
     }
 
@@ -197,7 +227,14 @@ impl SqliteStore {
             request_ttl: crate::DEFAULT_REQUEST_TTL,
             clock,
             create: false,
+            timeout: crate::DEFAULT_STORE_TIMEOUT,
         })
+    }
+
+    /// The test-only fault hook: stall or fail the store's writes.
+    #[cfg(feature = "testsuite")]
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 }
 
@@ -327,7 +364,26 @@ impl Store for SqliteStore {
         if let Some(identity) = &self.identity {
             identity.check()?;
         }
-        self.ping().await
+        let stalled = |running: Duration| {
+            Error::Storage(format!(
+                "a store call has been running for {:.1} s (a stalled disk?)",
+                running.as_secs_f64()
+            ))
+        };
+        if let Some(running) = self.health.running_for().filter(|d| *d >= STALL_AFTER) {
+            return Err(stalled(running));
+        }
+        let check = async {
+            if self.health.failing().is_some() {
+                // Writes failed on the storage: ready again once one succeeds (this one).
+                return self.write(|tx, _| reads::probe_write(tx)).await;
+            }
+            self.ping().await
+        };
+        match tokio::time::timeout(STALL_AFTER, check).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(stalled(self.health.running_for().unwrap_or(STALL_AFTER))),
+        }
     }
 
     async fn events(&self, query: &EventQuery) -> Result<EventPage> {

@@ -83,6 +83,7 @@ impl Harness {
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: clock.clone(),
             create: false,
+            timeout: crate::DEFAULT_STORE_TIMEOUT,
         })
         .expect("open a SQLite file");
         Harness {

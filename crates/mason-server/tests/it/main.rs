@@ -13,6 +13,8 @@
 //! - `status`: `/api/v2/status` with the server's own loops running;
 //! - `concurrency`: many HTTP clients racing on a small pool over a SQLite file;
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
+//! - `store_faults`: a stalled and a failing SQLite store (issue 17's fault hook): health
+//!   keeps answering, 503s with Retry-After, readiness follows, nothing is lost.
 //! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers).
 
 mod auth;
@@ -29,4 +31,5 @@ mod multi_acquire;
 mod reload;
 mod replacement;
 mod status;
+mod store_faults;
 mod support;

@@ -1,6 +1,8 @@
 //! How SQLite failures map onto the store's [`Error`]: a busy or locked database is
-//! [`Error::Unavailable`] (the server answers 503), everything else a
-//! [`Error::Backend`] fault that keeps the driver's error as its source.
+//! [`Error::Unavailable`]; a full disk, an I/O error or read-only storage is
+//! [`Error::Storage`] with a message naming the cause (all three 503 with `Retry-After`:
+//! they pass, and a retry then succeeds); everything else a [`Error::Backend`] fault that
+//! keeps the driver's error as its source.
 
 use std::path::Path;
 
@@ -10,6 +12,8 @@ impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         if is_busy(&e) {
             Error::Unavailable(e.to_string())
+        } else if let Some(cause) = storage_cause(&e) {
+            Error::Storage(format!("{cause} (SQLite: {e})"))
         } else {
             Error::backend_from("SQLite call failed", e)
         }
@@ -25,6 +29,24 @@ fn is_busy(e: &rusqlite::Error) -> bool {
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
         )
     )
+}
+
+/// What a failure of the storage under the database means, in words; `None` for any
+/// other failure.
+fn storage_cause(e: &rusqlite::Error) -> Option<&'static str> {
+    let rusqlite::Error::SqliteFailure(f, _) = e else {
+        return None;
+    };
+    match f.code {
+        rusqlite::ErrorCode::DiskFull => Some("the disk holding the SQLite store is full"),
+        rusqlite::ErrorCode::SystemIoFailure => {
+            Some("the disk holding the SQLite store fails with I/O errors")
+        }
+        rusqlite::ErrorCode::ReadOnly => {
+            Some("the SQLite store has become read-only (its file or file system)")
+        }
+        _ => None,
+    }
 }
 
 /// The error of opening `path` while another process holds it.
@@ -58,6 +80,27 @@ mod tests {
             held.contains("/x/mason.db is in use by another process"),
             "{held}"
         );
+        let failure = |code| {
+            Error::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        for (code, cause) in [
+            (
+                rusqlite::ffi::SQLITE_FULL,
+                "the disk holding the SQLite store is full",
+            ),
+            (rusqlite::ffi::SQLITE_IOERR, "fails with I/O errors"),
+            (rusqlite::ffi::SQLITE_READONLY, "has become read-only"),
+        ] {
+            let err = failure(code);
+            assert_eq!(err.status(), 503, "{err}");
+            assert!(
+                matches!(&err, Error::Storage(t) if t.contains(cause)),
+                "{err}"
+            );
+        }
         let other = Error::from(rusqlite::Error::InvalidQuery);
         assert_eq!(other.status(), 500);
         let source = std::error::Error::source(&other).expect("the driver error");

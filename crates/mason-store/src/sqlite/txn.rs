@@ -1,10 +1,10 @@
 //! The transaction runner: every call is one transaction on the store's one connection,
-//! run inline on the async worker when the connection is free and on Tokio's blocking
-//! pool otherwise, and the in-memory acquire order is patched only after a commit.
+//! run on the store thread (`worker.rs`) under the store's deadline, and the in-memory
+//! acquire order is patched only after a commit.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mason_types::{Resource, Timestamp};
 use rusqlite::Connection;
@@ -14,6 +14,7 @@ use super::events::Announcer;
 use super::free_index::{FreeIndex, IndexRow};
 use super::generations::Generations;
 use super::lifespans::Lifespans;
+use super::worker::Job;
 use super::SqliteStore;
 use crate::availability::Signals;
 use crate::{rows, Availability, Error, Result};
@@ -68,7 +69,8 @@ impl Inner {
     }
 }
 
-/// How much of the database a call may touch; decides where it runs (see `run`).
+/// How much of the database a call may touch; a point call's caller polls for its
+/// answer briefly before it yields (see `run`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Cost {
     /// A few rows through an index.
@@ -111,8 +113,7 @@ impl SqliteStore {
         .await
     }
 
-    /// A write that may touch many rows when `cost` says so (then always on the
-    /// blocking pool).
+    /// A write that may touch many rows when `cost` says so.
     pub(super) async fn write_sized<T, F>(&self, cost: Cost, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -136,42 +137,70 @@ impl SqliteStore {
         .await
     }
 
-    /// Run `f` in a transaction; `f` says whether to commit.
+    /// Run `f` in a transaction on the store thread; `f` says whether to commit.
     ///
-    /// Where it runs is the main cost of a call: a hop to Tokio's blocking pool costs more
-    /// than the SQL itself (measured: a bare commit takes ~10 µs, the same commit through
-    /// `spawn_blocking` ~45 µs on two cores). So a point operation runs right here on the
-    /// async worker when the connection is free — it holds the worker for tens of
-    /// microseconds, like any CPU work — and only waits on the blocking pool when another
-    /// call holds the connection (so no async worker ever blocks on the mutex). Table-wide
-    /// work (sync, listings) always goes to the blocking pool.
+    /// No async worker ever runs SQLite (a stalled disk would freeze it, and with it every
+    /// route). The hand-off costs less than it did through Tokio's blocking pool (~45 µs
+    /// there against ~10 µs of SQL): the store thread stays awake between calls under
+    /// load (see `worker.rs`), and the caller of a point call polls for the answer for
+    /// [`CALLER_POLL`] before it yields, as inline work would have held the worker.
+    ///
+    /// The answer comes within the store's deadline or the call is a 503 ([`Error::Storage`]):
+    /// a call still queued then is never run; one already running finishes (a write may
+    /// so take effect after its caller was told 503 — retrying it is safe, see the README).
     async fn run<T, F>(&self, cost: Cost, begin: Begin, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Ctx<'_>) -> Result<(T, bool)> + Send + 'static,
     {
         let (now, request_ttl) = (self.clock.now(), self.request_ttl);
-        if begin == Begin::Immediate {
+        let write = begin == Begin::Immediate;
+        if write {
             if let Some(identity) = &self.identity {
                 identity.writable()?;
             }
         }
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let health = Arc::clone(&self.health);
+        let faults = Arc::clone(&self.faults);
+        let job: Job = Box::new(move |inner| {
+            let outcome = match faults.write_error().filter(|_| write) {
+                Some(injected) => Err(injected.into()),
+                None => in_transaction(inner, begin, now, request_ttl, f),
+            };
+            if write {
+                health.record_write(&outcome);
+            }
+            let _ = reply.send(outcome);
+        });
+        let started = Instant::now();
+        self.worker.submit(job, write, started + self.timeout)?;
         if cost == Cost::Point {
-            if let Ok(mut inner) = self.inner.try_lock() {
-                return in_transaction(&mut inner, begin, now, request_ttl, f);
+            while started.elapsed() < CALLER_POLL {
+                match answer.try_recv() {
+                    Ok(outcome) => return outcome,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
+                }
             }
         }
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut inner = inner
-                .lock()
-                .map_err(|_| Error::backend("the SQLite store's lock is poisoned"))?;
-            in_transaction(&mut inner, begin, now, request_ttl, f)
-        })
-        .await
-        .map_err(|e| Error::backend_from("the SQLite store task failed", e))?
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) | Err(_) => Err(Error::Storage(format!(
+                "the store did not answer within {:?} (a stalled disk?){}",
+                self.timeout,
+                if write {
+                    "; the call may still take effect, and retrying it is safe"
+                } else {
+                    ""
+                }
+            ))),
+        }
     }
 }
+
+/// How long the caller of a point call polls for its answer before it yields its worker.
+const CALLER_POLL: Duration = Duration::from_micros(50);
 
 /// Run `f` between `BEGIN` and `COMMIT` (or `ROLLBACK`), then bring the acquire index up
 /// to date with what committed.

@@ -28,6 +28,7 @@ fn open(path: &std::path::Path) -> Result<SqliteStore, Error> {
         request_ttl: DEFAULT_REQUEST_TTL,
         clock: Arc::new(ManualClock::at_upstream_epoch()),
         create: false,
+        timeout: mason_store::DEFAULT_STORE_TIMEOUT,
     })
 }
 
@@ -86,6 +87,7 @@ async fn version_1_file_is_upgraded_and_keeps_its_rows() {
         request_ttl: DEFAULT_REQUEST_TTL,
         clock: Arc::new(SystemClock),
         create: false,
+        timeout: mason_store::DEFAULT_STORE_TIMEOUT,
     })
     .unwrap();
     let r1 = store.get_v2("r1").await.unwrap();

@@ -28,10 +28,18 @@ pub(crate) async fn open_and_sync(
     auth: Option<AuthGate>,
     command: &str,
 ) -> anyhow::Result<(Arc<dyn Store>, AppState)> {
+    if flags.store_timeout.is_zero() {
+        return Err(Exit::new(
+            exit::USAGE,
+            format!("{command}: --store-timeout must be more than 0"),
+        )
+        .into());
+    }
     let options = StoreOptions {
         request_ttl,
         clock: Arc::new(SystemClock),
         create: flags.create,
+        timeout: flags.store_timeout,
     };
     let store = mason_store::open(url, options)
         .await

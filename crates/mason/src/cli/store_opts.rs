@@ -51,11 +51,16 @@ impl StoreOpts {
 }
 
 /// How `serve` and `up` open their store, beyond `--store`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct ServeStoreOpts {
     /// Start a new empty SQLite store even though one was created at this path before
     /// and its file is now missing (its PATH.lock is there). Without it that is an error:
     /// a lost store is never silently replaced by an empty one.
     #[arg(long)]
     pub(crate) create: bool,
+    /// The deadline of every store call (Go duration): a call the store has not answered
+    /// by then (a stalled disk, an unreachable database) is answered 503 with
+    /// Retry-After, and a call still waiting for the store then is never run.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::client_opts::go_duration)]
+    pub(crate) store_timeout: std::time::Duration,
 }

@@ -1,0 +1,243 @@
+//! Issue 17: a stalled or failing SQLite store never freezes the server, through the
+//! store's test-only fault hook, over real HTTP on 127.0.0.1 (a SQLite file, a 2-worker
+//! runtime as on a small machine).
+//!
+//! - A write blocked for 10 s: `/healthz` keeps answering (median under 100 ms, none
+//!   near the deadline), readiness reports the stall, writes get 503 with `Retry-After`
+//!   after the store deadline, and afterwards nothing acknowledged is lost.
+//! - A full disk, then I/O errors: writes get 503 with `Retry-After` naming the cause,
+//!   readiness turns red, and green again once the storage heals; nothing is lost.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
+use mason_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use mason_store::{Store, SystemClock};
+use mason_types::BoskosConfig;
+use tokio_util::sync::CancellationToken;
+
+const CONFIG: &str = "resources:\n- type: t\n  state: free\n  names: [r-0, r-1, r-2, r-3]\n";
+
+/// The store deadline of these tests (the default is 5 s).
+const DEADLINE: Duration = Duration::from_secs(2);
+
+/// Generous bound for "eventually" (a loaded machine).
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Served {
+    url: String,
+    store: Arc<SqliteStore>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions {
+                path: Some(dir.path().join("m.db")),
+                synchronous: Synchronous::Normal,
+                request_ttl: mason_store::DEFAULT_REQUEST_TTL,
+                clock: Arc::new(SystemClock),
+                create: false,
+                timeout: DEADLINE,
+            })
+            .unwrap(),
+        );
+        let config = BoskosConfig::parse_and_validate(CONFIG).unwrap();
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let state = AppState::new(
+            dyn_store,
+            Arc::new(SystemClock),
+            ConfigSource::Fixed(config),
+        );
+        state.initial_sync().await.unwrap();
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", api.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let listeners = Listeners {
+            api,
+            metrics: None,
+            health: None,
+        };
+        tokio::spawn(mason_server::run(
+            state,
+            listeners,
+            ServerOptions::default(),
+            shutdown.clone(),
+        ));
+        Served {
+            url,
+            store,
+            http: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Status, `Retry-After` and body of `POST|GET path`.
+    async fn call(&self, post: bool, path: &str) -> (u16, Option<String>, String) {
+        let url = format!("{}{path}", self.url);
+        let request = if post {
+            self.http.post(url)
+        } else {
+            self.http.get(url)
+        };
+        let reply = request
+            .timeout(LIMIT)
+            .send()
+            .await
+            .expect("an answer in time");
+        let status = reply.status().as_u16();
+        let retry = reply
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, retry, reply.text().await.unwrap())
+    }
+
+    /// Wait until readiness answers `status` (bounded); its body.
+    async fn ready_becomes(&self, status: u16) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let (now, _, body) = self.call(false, "/healthz/ready").await;
+            if now == status {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "readiness stays {now}: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The owner of resource `name`, read from the store.
+    async fn owner(&self, name: &str) -> String {
+        self.store.get(name).await.unwrap().owner
+    }
+}
+
+fn acquire(owner: &str) -> String {
+    format!("/acquire?type=t&state=free&dest=busy&owner={owner}")
+}
+
+/// The name in an acquire's JSON answer.
+fn name_in(body: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(body).expect(body);
+    json["name"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_write_never_freezes_health_and_loses_nothing() {
+    let s = Arc::new(Served::start().await);
+    let (status, _, body) = s.call(true, &acquire("alice")).await;
+    assert_eq!(status, 200, "{body}");
+    let alices = name_in(&body);
+
+    // The next write blocks the store thread for 10 s.
+    s.store.faults().stall_next_write(Duration::from_secs(10));
+    let stalled = {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = s.call(true, &acquire("bob")).await;
+            (started.elapsed(), answer)
+        })
+    };
+    let body = s.ready_becomes(503).await;
+    assert!(body.contains("stalled disk"), "{body}");
+    assert!(body.contains("has been running for"), "{body}");
+
+    // Liveness answers from memory meanwhile.
+    let mut took = Vec::new();
+    for _ in 0..9 {
+        let started = Instant::now();
+        let (status, _, body) = s.call(false, "/healthz").await;
+        took.push(started.elapsed());
+        assert_eq!((status, body.as_str()), (200, "OK"));
+    }
+    took.sort();
+    assert!(took[4] < Duration::from_millis(100), "{took:?}");
+    assert!(*took.last().unwrap() < DEADLINE, "{took:?}");
+
+    // A write behind the stalled one: 503 with Retry-After once the deadline passed.
+    let started = Instant::now();
+    let release = format!("/release?name={alices}&dest=free&owner=alice");
+    let (status, retry, body) = s.call(true, &release).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("did not answer within 2s"), "{body}");
+    assert!(
+        waited >= DEADLINE - Duration::from_millis(100),
+        "{waited:?}"
+    );
+    let (bob_waited, (status, retry, body)) = stalled.await.unwrap();
+    assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
+    assert!(bob_waited < Duration::from_secs(9), "{bob_waited:?}");
+
+    // Once the disk moves again: ready, the queued release never ran, nothing is lost.
+    s.ready_becomes(200).await;
+    assert_eq!(s.owner(&alices).await, "alice");
+    let (status, _, body) = s.call(true, &release).await;
+    assert_eq!(status, 200, "{body}");
+    // Bob's write was running when its caller gave up: it took effect, once.
+    let owners: Vec<String> = s
+        .store
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.owner)
+        .filter(|o| !o.is_empty())
+        .collect();
+    assert_eq!(owners, ["bob"]);
+    s.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_errors_are_503_with_their_cause_and_readiness_follows_them() {
+    let s = Served::start().await;
+    let (status, _, body) = s.call(true, &acquire("alice")).await;
+    assert_eq!(status, 200, "{body}");
+    let alices = name_in(&body);
+    s.ready_becomes(200).await;
+
+    for (break_it, cause) in [
+        (
+            (|store: &SqliteStore| store.faults().fill_disk()) as fn(&SqliteStore),
+            "the disk holding the SQLite store is full",
+        ),
+        (
+            |store: &SqliteStore| store.faults().break_disk(),
+            "the disk holding the SQLite store fails with I/O errors",
+        ),
+    ] {
+        break_it(&s.store);
+        for _ in 0..50 {
+            let (status, retry, body) = s.call(true, &acquire("bob")).await;
+            assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
+            assert!(
+                body.starts_with("Acquire failed: the store is temporarily unavailable"),
+                "{body}"
+            );
+            assert!(body.contains(cause), "{body}");
+        }
+        let body = s.ready_becomes(503).await;
+        assert!(body.contains(cause), "{body}");
+        // Reads still answer.
+        assert_eq!(s.call(false, "/metric?type=t").await.0, 200);
+
+        s.store.faults().heal();
+        s.ready_becomes(200).await;
+        assert_eq!(
+            s.owner(&alices).await,
+            "alice",
+            "nothing acknowledged is lost"
+        );
+    }
+    let (status, _, body) = s.call(true, &acquire("bob")).await;
+    assert_eq!(status, 200, "{body}");
+    s.shutdown.cancel();
+}
