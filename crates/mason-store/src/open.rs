@@ -153,6 +153,7 @@ pub async fn open(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn Store
                 pool_size: crate::postgres::DEFAULT_POOL_SIZE,
                 request_ttl: options.request_ttl,
                 clock: options.clock,
+                timeout: options.timeout,
             })
             .await?;
             Ok(Arc::new(store))

@@ -105,6 +105,10 @@ pub struct PostgresOptions {
     pub request_ttl: Duration,
     /// Time source for stored timestamps.
     pub clock: Arc<dyn Clock>,
+    /// The deadline of a call (`--store-timeout`; bulk calls get
+    /// [`txn::BULK_TIMEOUT`]), of waiting for a pooled connection, and the server's
+    /// `lock_timeout`.
+    pub timeout: Duration,
 }
 
 /// The PostgreSQL [`Store`].
@@ -123,6 +127,8 @@ pub struct PostgresStore {
     listener: OnceLock<listener::Listener>,
     /// Numbers events and follows every replica's (see `event_feed.rs`).
     events: event_feed::EventFeed,
+    /// The deadline of a point call.
+    timeout: Duration,
 }
 
 impl PostgresStore {
@@ -138,8 +144,9 @@ impl PostgresStore {
             request_ttl: options.request_ttl,
             signals: Signals::default(),
             listener: OnceLock::new(),
+            timeout: options.timeout,
         };
-        run!(&store, |client, _ctx| migrate::migrate(client))?;
+        run!(bulk: &store, |client, _ctx| migrate::migrate(client))?;
         Ok(store)
     }
 
@@ -198,7 +205,7 @@ impl Store for PostgresStore {
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
-        run!(self, |c, ctx| leases::reset(c, ctx, req))
+        run!(bulk: self, |c, ctx| leases::reset(c, ctx, req))
     }
 
     async fn metric(&self, rtype: &str) -> Result<Metric> {
@@ -222,15 +229,15 @@ impl Store for PostgresStore {
     }
 
     async fn sync_config(&self, config: &BoskosConfig) -> Result<SyncReport> {
-        run!(self, |c, ctx| sync::sync_config(c, ctx, config))
+        run!(bulk: self, |c, ctx| sync::sync_config(c, ctx, config))
     }
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {
-        run!(self, |c, ctx| sync::sync_dynamic(c, ctx))
+        run!(bulk: self, |c, ctx| sync::sync_dynamic(c, ctx))
     }
 
     async fn import(&self, request: &ImportRequest) -> Result<ImportReport> {
-        run!(self, |c, _ctx| import::import(c, request))
+        run!(bulk: self, |c, _ctx| import::import(c, request))
     }
 
     async fn gc_requests(&self) -> Result<u64> {
@@ -266,6 +273,6 @@ impl Store for PostgresStore {
     }
 
     async fn prune_events(&self, request: &PruneEventsRequest) -> Result<u64> {
-        run!(self, |c, _ctx| events::prune(&*c, request))
+        run!(bulk: self, |c, _ctx| events::prune(&*c, request))
     }
 }

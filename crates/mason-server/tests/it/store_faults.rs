@@ -241,3 +241,70 @@ async fn storage_errors_are_503_with_their_cause_and_readiness_follows_them() {
     assert_eq!(status, 200, "{body}");
     s.shutdown.cancel();
 }
+
+/// PostgreSQL that stops answering (a paused connection, as under SIGSTOP or a
+/// partition): every call, the one in flight and the ones after it, is a 503 within the
+/// store deadline rather than 30 s; the connections that stopped answering are thrown
+/// away, so calls succeed again once the database answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_postgres_answers_503_within_the_store_deadline() {
+    let Some(url) =
+        mason_testkit::postgres::fresh_database_or_skip("store_faults::paused postgres").await
+    else {
+        return;
+    };
+    let authority = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the URL");
+    let target: std::net::SocketAddr = authority.parse().expect("an IP address and port");
+    let proxy = mason_testkit::PausableProxy::start(target).await;
+    let via: mason_store::StoreUrl = url
+        .replace(authority, &proxy.addr.to_string())
+        .parse()
+        .unwrap();
+    let deadline = Duration::from_secs(1);
+    let options = mason_store::open::StoreOptions {
+        timeout: deadline,
+        ..Default::default()
+    };
+    let store = mason_store::open(&via, options).await.unwrap();
+    let config = BoskosConfig::parse_and_validate(CONFIG).unwrap();
+    store.sync_config(&config).await.unwrap();
+    let req = mason_store::testsuite::acquire_req("t", "free", "busy", "alice", None);
+    let name = store.acquire(&req).await.unwrap().resource.name;
+
+    proxy.pause();
+    let release = mason_store::testsuite::release_req(&name, "free", "alice");
+    let (first, second) = tokio::join!(
+        async {
+            let started = Instant::now();
+            (store.release(&release).await, started.elapsed())
+        },
+        async {
+            let started = Instant::now();
+            (store.get(&name).await, started.elapsed())
+        }
+    );
+    for (what, (outcome, took)) in [
+        ("release", (first.0.map(|_| ()), first.1)),
+        ("get", (second.0.map(|_| ()), second.1)),
+    ] {
+        let err = outcome.expect_err(what);
+        assert_eq!(err.status(), 503, "{what}: {err}");
+        // Well inside the old 30 s and 5 s, whatever the load: the deadline plus slack.
+        assert!(took < deadline * 4, "{what} took {took:?}");
+    }
+
+    proxy.resume();
+    let started = Instant::now();
+    loop {
+        match store.get(&name).await {
+            Ok(_) => break,
+            Err(e) => assert!(started.elapsed() < LIMIT, "never answers again: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.stop().await;
+}

@@ -1,6 +1,8 @@
-//! The transaction runner: every call runs on a pooled connection, within a deadline,
-//! and again after a serialization failure or a deadlock. A call is often one statement
-//! (its own transaction); the others open a transaction themselves.
+//! The transaction runner: every call runs on a pooled connection, within a deadline
+//! (the store's `--store-timeout` for point calls, [`BULK_TIMEOUT`] for config sync,
+//! import, reset and migrations), and again after a serialization failure or a deadlock.
+//! A call is often one statement (its own transaction); the others open a transaction
+//! themselves. A connection whose call missed its deadline is discarded, never reused.
 
 use std::time::Duration;
 
@@ -14,11 +16,11 @@ use crate::Error;
 /// How many times a transaction is run again after a serialization failure or deadlock.
 const MAX_RETRIES: u32 = 5;
 
-/// How long one attempt of a call may take before it is abandoned as
-/// [`Error::Unavailable`] (a database that stopped answering without closing the
-/// connection, say during a failover). Generous, because a config sync of a very large
-/// pool is one transaction.
-pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one attempt of a bulk call (config sync, import, reset, migration: possibly
+/// every row in one transaction) may take before it is abandoned as
+/// [`Error::Unavailable`]; also the server's `statement_timeout`. Point calls have the
+/// store's deadline (`--store-timeout`, 5 s by default).
+pub(crate) const BULK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Per-attempt context handed to the SQL code.
 pub(crate) struct Ctx {
@@ -33,8 +35,15 @@ pub(crate) struct Ctx {
 /// [`crate::Result`]. A macro rather than a function taking an async closure, because
 /// such a closure's future cannot yet be required to be `Send` for every borrow.
 macro_rules! run {
-    ($store:expr, |$client:ident, $ctx:ident| $body:expr) => {{
+    (bulk: $store:expr, |$client:ident, $ctx:ident| $body:expr) => {
+        $crate::postgres::txn::run!(@deadline $store, $crate::postgres::txn::BULK_TIMEOUT, |$client, $ctx| $body)
+    };
+    ($store:expr, |$client:ident, $ctx:ident| $body:expr) => {
+        $crate::postgres::txn::run!(@deadline $store, $store.call_timeout(), |$client, $ctx| $body)
+    };
+    (@deadline $store:expr, $deadline:expr, |$client:ident, $ctx:ident| $body:expr) => {{
         let store: &$crate::postgres::PostgresStore = $store;
+        let deadline: std::time::Duration = $deadline;
         match store.pool.get().await {
             Err(e) => Err($crate::postgres::error::pool_error(e)),
             Ok(mut conn) => {
@@ -42,8 +51,7 @@ macro_rules! run {
                 loop {
                     let $ctx = &store.ctx();
                     let $client = &mut conn;
-                    let outcome =
-                        tokio::time::timeout($crate::postgres::txn::CALL_TIMEOUT, $body).await;
+                    let outcome = tokio::time::timeout(deadline, $body).await;
                     match outcome {
                         Ok(Ok(v)) => {
                             // Events this call wrote get their ids soon (event_feed.rs).
@@ -55,7 +63,9 @@ macro_rules! run {
                                 break Err($crate::postgres::PostgresStore::fail(conn, e));
                             }
                         }
-                        Err(_) => break Err($crate::postgres::PostgresStore::abandon(conn)),
+                        Err(_) => {
+                            break Err($crate::postgres::PostgresStore::abandon(conn, deadline))
+                        }
                     }
                 }
             }
@@ -102,11 +112,16 @@ impl PostgresStore {
         e
     }
 
-    /// The caller's error for an attempt that outlived [`CALL_TIMEOUT`]. The
-    /// connection's state is unknown: it is never reused.
-    pub(super) fn abandon(conn: Object) -> Error {
+    /// The deadline of a point call.
+    pub(super) fn call_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The caller's error for an attempt that outlived its `deadline`. The connection's
+    /// state is unknown: it is never reused.
+    pub(super) fn abandon(conn: Object, deadline: Duration) -> Error {
         drop(Object::take(conn));
-        Error::Unavailable(format!("PostgreSQL did not answer within {CALL_TIMEOUT:?}"))
+        Error::Unavailable(format!("PostgreSQL did not answer within {deadline:?}"))
     }
 }
 
