@@ -137,6 +137,7 @@ impl Opener for SqliteFile<'_> {
             request_ttl: DEFAULT_REQUEST_TTL,
             clock: self.clock.clone(),
             create: false,
+            timeout: mason_store::DEFAULT_STORE_TIMEOUT,
         })
         .expect("open the SQLite file");
         vec![Arc::new(store)]
