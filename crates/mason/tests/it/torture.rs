@@ -14,6 +14,10 @@
 //!   kill may have happened or not, but nothing else;
 //! - no 5xx answer ever.
 //!
+//! - **the history is exact**: after the last kill, the events table replayed from the
+//!   start reproduces every resource's state and owner (each event was committed with
+//!   its change, or neither was).
+//!
 //! Bounded: ten rounds of 0.4–1.6 s of load each (about 15 s in all).
 //!
 //! Also here, since it needs the same real-binary harness: one server per database file —
@@ -458,6 +462,7 @@ async fn kill_9_and_restart_under_load_loses_no_lease() {
         c.await.expect("client task");
     }
     server.kill();
+    history_replays_after_the_kills(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,4 +507,29 @@ async fn a_second_server_on_the_same_file_exits_and_disturbs_nothing() {
     );
     let answer = http.post(&release).send().await.expect("release");
     assert_eq!(answer.status(), 200);
+}
+
+/// Open the killed server's file directly and replay its history from the start.
+async fn history_replays_after_the_kills(db: &Path) {
+    use mason_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+    use mason_store::testsuite::history::replay_matches_store;
+
+    let store = SqliteStore::open(SqliteOptions {
+        path: Some(db.to_path_buf()),
+        synchronous: Synchronous::Normal,
+        request_ttl: mason_store::DEFAULT_REQUEST_TTL,
+        clock: Arc::new(mason_store::SystemClock),
+        create: false,
+    })
+    .expect("open the store the server left");
+    let events = replay_matches_store(&store).await;
+    let acquires = events.iter().filter(|e| e.kind == "acquire").count();
+    assert!(
+        acquires >= POOL,
+        "the run's acquires are in the history: {acquires}"
+    );
+    eprintln!(
+        "history replayed: {} events, {acquires} acquires",
+        events.len()
+    );
 }
