@@ -520,6 +520,7 @@ async fn history_replays_after_the_kills(db: &Path) {
         request_ttl: mason_store::DEFAULT_REQUEST_TTL,
         clock: Arc::new(mason_store::SystemClock),
         create: false,
+        timeout: mason_store::DEFAULT_STORE_TIMEOUT,
     })
     .expect("open the store the server left");
     let events = replay_matches_store(&store).await;
