@@ -3,9 +3,14 @@
 //! to the same [`mason_client::Error`] variants the HTTP client produces for the matching
 //! statuses ([`client_error`]), and parameters are checked as the server's routes check
 //! them (a missing one is a [`mason_client::Error::BadRequest`]).
+//!
+//! Like the HTTP client, it remembers the fencing generation of each resource it
+//! acquired and sends it with every update and release of that resource (so a lease that
+//! ended — expired, reset — is a 409, never someone else's lease acted on), and it can
+//! ask for a lease TTL on every acquire ([`InProcessClient::with_lease_ttl`]).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +26,10 @@ use mason_types::{Metric, Resource, UserData};
 pub struct InProcessClient {
     store: Arc<dyn Store>,
     owner: String,
+    /// The TTL asked for on every acquire.
+    lease_ttl: Option<Duration>,
+    /// The generation granted per resource this client acquired (clones share it).
+    fences: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl InProcessClient {
@@ -29,6 +38,38 @@ impl InProcessClient {
         Self {
             store,
             owner: owner.into(),
+            lease_ttl: None,
+            fences: Arc::default(),
+        }
+    }
+
+    /// Ask for this lease TTL on every acquire (overriding the types' `lease-ttl`).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = Some(ttl);
+        self
+    }
+
+    /// The generation this client was granted for `name`, if it acquired it.
+    pub fn generation(&self, name: &str) -> Option<u64> {
+        self.fences().get(name).copied()
+    }
+
+    fn fences(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.fences.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a call on `name`: a lease that ended (released, or refused as gone) is no
+    /// longer fenced.
+    fn settle<T>(&self, name: &str, result: &std::result::Result<T, StoreError>, ended: bool) {
+        let gone = matches!(
+            result,
+            Err(StoreError::GenerationMismatch { .. }
+                | StoreError::LeaseExpired { .. }
+                | StoreError::OwnerNotMatch { .. }
+                | StoreError::ResourceNotFound(_))
+        );
+        if gone || (ended && result.is_ok()) {
+            self.fences().remove(name);
         }
     }
 }
@@ -38,6 +79,7 @@ impl std::fmt::Debug for InProcessClient {
         f.debug_struct("InProcessClient")
             .field("backend", &self.store.backend())
             .field("owner", &self.owner)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }
@@ -85,13 +127,13 @@ impl BoskosApi for InProcessClient {
             dest: dest.to_string(),
             owner: self.owner.clone(),
             request_id: request_id.filter(|id| !id.is_empty()).map(str::to_string),
+            lease_ttl: self.lease_ttl,
             ..Default::default()
         };
-        self.store
-            .acquire(&req)
-            .await
-            .map(|a| a.resource)
-            .map_err(client_error)
+        let acquired = self.store.acquire(&req).await.map_err(client_error)?;
+        self.fences()
+            .insert(acquired.resource.name.clone(), acquired.lease.generation);
+        Ok(acquired.resource)
     }
 
     async fn acquire_by_state(
@@ -112,6 +154,7 @@ impl BoskosApi for InProcessClient {
             dest: dest.to_string(),
             owner: self.owner.clone(),
             names: names.to_vec(),
+            lease_ttl: self.lease_ttl,
             ..Default::default()
         };
         self.store
@@ -128,13 +171,12 @@ impl BoskosApi for InProcessClient {
             name: name.to_string(),
             dest: dest.to_string(),
             owner: self.owner.clone(),
+            generation: self.generation(name),
             ..Default::default()
         };
-        self.store
-            .release(&req)
-            .await
-            .map(drop)
-            .map_err(client_error)
+        let released = self.store.release(&req).await;
+        self.settle(name, &released, true);
+        released.map(drop).map_err(client_error)
     }
 
     async fn update(&self, name: &str, state: &str, userdata: Option<&UserData>) -> Result<()> {
@@ -146,13 +188,12 @@ impl BoskosApi for InProcessClient {
             owner: self.owner.clone(),
             state: state.to_string(),
             userdata: userdata.cloned(),
+            generation: self.generation(name),
             ..Default::default()
         };
-        self.store
-            .update(&req)
-            .await
-            .map(drop)
-            .map_err(client_error)
+        let updated = self.store.update(&req).await;
+        self.settle(name, &updated, false);
+        updated.map(drop).map_err(client_error)
     }
 
     async fn reset(
@@ -241,5 +282,40 @@ mod tests {
         assert_eq!(store.to_string(), "database error: writing the WAL");
         let io = store.source().expect("the store error's cause");
         assert_eq!(io.to_string(), "disk on fire");
+    }
+
+    #[tokio::test]
+    async fn acquires_ask_for_the_ttl_and_later_calls_are_fenced() {
+        let clock = Arc::new(mason_store::ManualClock::at_upstream_epoch());
+        let store: Arc<dyn Store> =
+            Arc::new(mason_store::sqlite::SqliteStore::in_memory(clock.clone()).unwrap());
+        let config =
+            mason_types::BoskosConfig::parse_and_validate("resources:\n- type: t\n  names: [r1]\n")
+                .unwrap();
+        store.sync_config(&config).await.unwrap();
+        let client =
+            InProcessClient::new(store.clone(), "me").with_lease_ttl(Duration::from_secs(5));
+        let got = client.acquire("t", "free", "busy", None).await.unwrap();
+        let granted = store.get_v2(&got.name).await.unwrap().lease;
+        assert_eq!(granted.lease_ttl, Some(Duration::from_secs(5)));
+        assert_eq!(client.generation(&got.name), Some(granted.generation));
+
+        // The lease ends behind the client's back and is granted to "me" again elsewhere.
+        clock.advance(Duration::from_secs(6));
+        let now = clock.peek();
+        store
+            .expire_leases(&mason_store::ExpireRequest { now, limit: 10 })
+            .await
+            .unwrap();
+        let other = InProcessClient::new(store.clone(), "me");
+        other.acquire("t", "dirty", "busy", None).await.unwrap();
+        let before = store.get_v2("r1").await.unwrap();
+        let refused = client.release("r1", "free").await.unwrap_err();
+        assert!(refused.to_string().contains("is stale"), "{refused}");
+        assert_eq!(store.get_v2("r1").await.unwrap(), before, "nothing changed");
+        assert_eq!(client.generation("r1"), None, "forgotten once refused");
+        other.update("r1", "busy", None).await.unwrap();
+        other.release("r1", "free").await.unwrap();
+        assert_eq!(other.generation("r1"), None);
     }
 }

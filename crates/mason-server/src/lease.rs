@@ -21,7 +21,7 @@ pub(crate) mod params;
 pub mod store_backend;
 pub(crate) mod waiters;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct LeaseControl {
     pub(crate) waiters: Arc<Waiters>,
     /// Poked when a lease is granted here, so the expiry loop re-reads the next deadline.
     pub(crate) expiry_wake: Notify,
+    /// When the expiry loop next looks at the store (Unix microseconds; `i64::MIN`
+    /// while it is busy): a grant whose deadline is later needs no wake-up.
+    pub(crate) expiry_next_look: AtomicI64,
 }
 
 impl std::fmt::Debug for LeaseControl {
@@ -76,6 +79,7 @@ impl LeaseControl {
             backend: OnceLock::new(),
             waiters: Arc::new(Waiters::default()),
             expiry_wake: Notify::new(),
+            expiry_next_look: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -109,6 +113,18 @@ impl LeaseControl {
     /// A lease was granted here: its deadline may be the next one.
     pub(crate) fn granted(&self) {
         self.expiry_wake.notify_one();
+    }
+
+    /// A lease with `deadline` was granted (or renewed) here: wake the expiry loop only
+    /// if it would otherwise look at the store after that deadline, so a busy server's
+    /// grants cost the loop nothing.
+    pub(crate) fn granted_until(&self, deadline: Option<mason_types::Timestamp>) {
+        let Some(deadline) = deadline else {
+            return;
+        };
+        if deadline.timestamp_micros() < self.expiry_next_look.load(Ordering::Relaxed) {
+            self.expiry_wake.notify_one();
+        }
     }
 }
 

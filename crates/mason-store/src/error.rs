@@ -73,6 +73,15 @@ pub enum Error {
         /// How many more the refused call asked for (1 for an acquire).
         asked: u32,
     },
+    /// The lease's TTL deadline passed without a renewal: it is over (the server ends it
+    /// within a second), so it can be neither renewed nor released. Nothing changed.
+    #[error("resource {name}: the lease expired at {}", .deadline.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))]
+    LeaseExpired {
+        /// The resource.
+        name: String,
+        /// The deadline that passed.
+        deadline: mason_types::Timestamp,
+    },
     /// A parameter the store cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
@@ -118,10 +127,10 @@ impl Error {
 
     /// The HTTP status a Boskos server answers for this error (SPEC §1.8 and §3.7): 404
     /// for both misses (and a set that is short), 401 for the wrong owner, 409 for the wrong
-    /// state (and for an import that conflicts with the store, a stale fencing generation
-    /// and a set naming unknown types), 400 for a bad parameter, 429 over a user's lease
-    /// quota, 503 while the database is unreachable (so clients retry), 500 for any other
-    /// fault.
+    /// state (and for an import that conflicts with the store, a stale fencing generation,
+    /// an expired lease and a set naming unknown types), 400 for a bad parameter, 429 over
+    /// a user's lease quota, 503 while the database is unreachable (so clients retry), 500
+    /// for any other fault.
     pub fn status(&self) -> u16 {
         match self {
             Error::ResourceNotFound(_) | Error::ResourceTypeNotFound(_) | Error::Shortage(_) => 404,
@@ -129,7 +138,8 @@ impl Error {
             Error::StateNotMatch { .. }
             | Error::ImportRefused(_)
             | Error::GenerationMismatch { .. }
-            | Error::UnknownTypes(_) => 409,
+            | Error::UnknownTypes(_)
+            | Error::LeaseExpired { .. } => 409,
             Error::InvalidArgument(_) => 400,
             Error::QuotaExceeded { .. } => 429,
             Error::Unavailable(_) | Error::Storage(_) => 503,
@@ -205,6 +215,13 @@ mod tests {
                 Error::StateNotMatch {
                     expect: "a".into(),
                     current: "b".into(),
+                },
+                409,
+            ),
+            (
+                Error::LeaseExpired {
+                    name: "r".into(),
+                    deadline: chrono::DateTime::UNIX_EPOCH,
                 },
                 409,
             ),

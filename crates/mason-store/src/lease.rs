@@ -19,6 +19,8 @@
 //! - [`quota`]: per-user lease quotas, and how the backends keep them exact.
 //! - [`transition`]: what a grant, an end of lease and a touch write.
 //! - [`tag`]: a transition's label in the history (kind, actor, request id).
+//! - [`ttl`]: lease TTLs — which TTL a grant gets, renewal, the refusal of a lease whose
+//!   deadline passed, what expiry writes.
 //! - [`views`]: what the read calls show — metrics folded from counts, the ranked queue.
 //!
 //! ## Adding a transition
@@ -49,6 +51,7 @@ pub(crate) mod queue;
 pub(crate) mod quota;
 pub(crate) mod tag;
 pub(crate) mod transition;
+pub(crate) mod ttl;
 pub(crate) mod views;
 
 pub(crate) use tag::Tag;

@@ -55,10 +55,12 @@ pub use history::{
     EventFilter, EventQuery, LatestEventsQuery, PruneEventsRequest, Retention, MAX_EVENT_LIMIT,
 };
 pub use open::{open, StoreUrl};
-pub use outcome::{Acquired, MultiAcquired, QueuedRequest, Shortfall, SyncReport};
+pub use outcome::{
+    Acquired, ExpireReport, ExpiredLease, MultiAcquired, QueuedRequest, Shortfall, SyncReport,
+};
 pub use request::{
-    AcquireByStateRequest, AcquireRequest, MultiAcquireItem, MultiAcquireRequest, ReleaseRequest,
-    ResetRequest, ResourceFilter, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, ExpireRequest, MultiAcquireItem, MultiAcquireRequest,
+    ReleaseRequest, ResetRequest, ResourceFilter, UpdateRequest,
 };
 pub use rules::{ImportMode, ImportReport, ImportRequest};
 
@@ -106,8 +108,17 @@ pub trait Store: Send + Sync + 'static {
     async fn release(&self, req: &ReleaseRequest) -> Result<Resource>;
 
     /// `POST /update`: owner and state (and, when given, generation) must match; merges
-    /// user data and bumps `lastupdate`. The generation stays.
+    /// user data and bumps `lastupdate`. The generation stays; a lease with a TTL gets
+    /// the deadline now + TTL. A lease whose deadline passed is not renewed
+    /// ([`Error::LeaseExpired`]), and neither is it released.
     async fn update(&self, req: &UpdateRequest) -> Result<Resource>;
+
+    /// End at most `req.limit` leases whose TTL deadline is at or before `req.now`,
+    /// oldest deadline first, each by a compare-and-set: unowned, in the state resolved
+    /// at the grant (`lease-expired-state`), `lastupdate` now, a fresh generation, the
+    /// expiration date as for a release. Reports only the leases this call ended (with
+    /// several replicas each lease is ended, and reported, once) and the next deadline.
+    async fn expire_leases(&self, req: &ExpireRequest) -> Result<ExpireReport>;
 
     /// `POST /reset`: every owned resource of `rtype` in `state` untouched for at least
     /// `expire` goes to `dest`, unowned. Returns name → previous owner.

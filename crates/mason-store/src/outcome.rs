@@ -1,6 +1,6 @@
 //! What [`Store`](crate::Store) methods answer beyond plain resources: a granted acquire,
-//! a granted set, the shortfalls of a refused set, the visible request queue, and the
-//! report of a config sync.
+//! a granted set, the shortfalls of a refused set, the visible request queue, the leases
+//! ended at their deadline, and the report of a config sync.
 
 use mason_types::resource_v2::LeaseFacts;
 use mason_types::{Resource, ResourceV2, Timestamp};
@@ -68,6 +68,38 @@ pub struct QueuedRequest {
     pub created_at: Timestamp,
     /// When the entry lapses unless polled again.
     pub expires_at: Timestamp,
+}
+
+/// A lease that [`Store::expire_leases`](crate::Store::expire_leases) ended because its
+/// deadline passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredLease {
+    /// The resource.
+    pub name: String,
+    /// Its type.
+    pub rtype: String,
+    /// Who held the lease.
+    pub previous_owner: String,
+    /// The state it was in.
+    pub previous_state: String,
+    /// The state it went to (the type's `lease-expired-state`, resolved at the grant).
+    pub state: String,
+    /// The deadline that passed (the server measures its lateness).
+    pub deadline: Timestamp,
+    /// The resource's new fencing generation.
+    pub generation: u64,
+}
+
+/// What one [`Store::expire_leases`](crate::Store::expire_leases) call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpireReport {
+    /// The leases this call ended, oldest deadline first. With several replicas each
+    /// lease is in exactly one call's report: only the call whose compare-and-set ended
+    /// it lists it.
+    pub expired: Vec<ExpiredLease>,
+    /// The earliest deadline still pending after this call (`None`: no lease has one).
+    /// When `expired` is as long as the limit, more may be due already.
+    pub next_deadline: Option<Timestamp>,
 }
 
 /// What a config sync or dynamic upkeep changed.

@@ -41,6 +41,7 @@
 //!   notifications into availability signals).
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
+//! - `ttl.rs` + `lease_ttl.sql`: lease TTLs — the stored per-type policies, expiry.
 //! - `import.rs`: bulk import (`mason import`).
 //! - `events.rs` (+ migration 4): the history (reads, pruning, numbering after commit).
 //! - PostgreSQL only: `event_feed.rs` (the event feed: numbering soon after writes, and one
@@ -63,6 +64,7 @@ mod queue;
 mod reads;
 mod rows;
 mod sync;
+mod ttl;
 pub(crate) mod txn;
 mod writes;
 
@@ -80,10 +82,10 @@ use crate::availability::Signals;
 use crate::clock::Clock;
 use crate::lease::acquire::wanted_names;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, EventQuery, ImportReport,
-    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
-    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, EventQuery, ExpireReport,
+    ExpireRequest, ImportReport, ImportRequest, LatestEventsQuery, MultiAcquireRequest,
+    MultiAcquired, PruneEventsRequest, QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter,
+    Result, Store, SyncReport, UpdateRequest,
 };
 
 /// How many times a set short only of resources other transactions were moving is
@@ -202,6 +204,10 @@ impl Store for PostgresStore {
 
     async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
         run!(self, |c, ctx| leases::update(c, ctx, req)).map(|r| r.resource)
+    }
+
+    async fn expire_leases(&self, req: &ExpireRequest) -> Result<ExpireReport> {
+        run!(self, |c, ctx| ttl::expire(c, ctx, req))
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {

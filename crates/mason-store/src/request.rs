@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mason_types::UserData;
+use mason_types::{Timestamp, UserData};
 
 /// The parameters of `POST /acquire` (SPEC §4.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,10 @@ pub struct AcquireRequest {
     /// refused with [`Error::QuotaExceeded`](crate::Error::QuotaExceeded) and changes
     /// nothing. Checked only with a `holder`; `None`: no limit.
     pub max_held: Option<u32>,
+    /// The lease's TTL, overriding the type's `lease-ttl` (the server has checked it
+    /// against `--max-lease-ttl`); `None`: the type's, if any. The grant's deadline is
+    /// then grant time + TTL, and each renewal ([`crate::Store::update`]) moves it.
+    pub lease_ttl: Option<Duration>,
 }
 
 /// The parameters of `POST /acquirebystate` (SPEC §4.3): every named resource, or none.
@@ -57,6 +61,8 @@ pub struct AcquireByStateRequest {
     /// types): the most leases of that type it may hold at once, counting the ones this
     /// call would grant. A type not in the map is unlimited. Checked only with a `holder`.
     pub max_held: BTreeMap<String, u32>,
+    /// The TTL of every lease granted, as [`AcquireRequest::lease_ttl`].
+    pub lease_ttl: Option<Duration>,
 }
 
 /// The parameters of `POST /release` (SPEC §4.4).
@@ -110,6 +116,17 @@ pub struct ResetRequest {
     /// Who makes the change, recorded in the history as the event's `actor`: the
     /// authenticated user, or a part of Mason (`reaper`, `builder`, …). `None`: unknown.
     pub actor: Option<String>,
+}
+
+/// The parameters of [`Store::expire_leases`](crate::Store::expire_leases): end the
+/// leases whose TTL deadline passed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpireRequest {
+    /// The time of the expiry: leases whose deadline is at or before it end, and get it
+    /// as their `lastupdate`.
+    pub now: Timestamp,
+    /// At most this many leases per call (oldest deadline first).
+    pub limit: u32,
 }
 
 /// Which resources [`Store::list`](crate::Store::list) returns. Empty fields match

@@ -3,9 +3,9 @@
 //! pool specs as JSON text. A backend reads a row into one of the raw row types here and
 //! calls its `decode`; nothing else turns stored values into domain values.
 //!
-//! Adding a column to every resource query (as the fencing generation was) means: the
-//! schema of both backends, [`resource_columns!`], [`ResourceRow`], and each backend's
-//! `rows::resource`.
+//! Adding a column to every resource query (as the fencing generation and the lease TTL
+//! and deadline were) means: the schema of both backends, [`resource_columns!`],
+//! [`ResourceRow`], and each backend's `rows::resource`.
 
 use std::time::Duration;
 
@@ -19,14 +19,15 @@ use crate::{Error, ResourceFilter, Result};
 /// literal for `concat!` (so statements stay `&'static str`, never formatted per call).
 macro_rules! resource_columns {
     () => {
-        "name, type, state, owner, lastupdate, userdata, expiration, generation"
+        "name, type, state, owner, lastupdate, userdata, expiration, generation, lease_ttl, \
+         lease_deadline"
     };
 }
 pub(crate) use resource_columns;
 
 /// The position of the last column of [`resource_columns!`] (0-based): a query that
-/// selects more columns after them reads those from `GENERATION_COLUMN + 1` on.
-pub(crate) const GENERATION_COLUMN: usize = 7;
+/// selects more columns after them reads those from `LAST_RESOURCE_COLUMN + 1` on.
+pub(crate) const LAST_RESOURCE_COLUMN: usize = 9;
 
 /// [`resource_columns!`] as a constant, for statements built at run time.
 pub(crate) const RESOURCE_COLUMNS: &str = resource_columns!();
@@ -59,6 +60,10 @@ pub(crate) struct ResourceRow<'a> {
     pub(crate) expiration: Option<i64>,
     /// The fencing generation (never negative as stored).
     pub(crate) generation: i64,
+    /// The lease's TTL in microseconds, if it has one.
+    pub(crate) lease_ttl: Option<i64>,
+    /// The lease's deadline, if it has one.
+    pub(crate) lease_deadline: Option<i64>,
 }
 
 impl ResourceRow<'_> {
@@ -68,8 +73,10 @@ impl ResourceRow<'_> {
             .map_err(|e| Error::backend_from("bad userdata in the database", e))?;
         let lease = LeaseFacts {
             generation: u64::try_from(self.generation).unwrap_or_default(),
-            lease_ttl: None,
-            lease_deadline: None,
+            lease_ttl: self
+                .lease_ttl
+                .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or_default())),
+            lease_deadline: self.lease_deadline.map(from_micros),
         };
         let resource = Resource {
             name: self.name,

@@ -38,6 +38,7 @@
 //! - `queue.rs`: the `request_id` queue (priorities, counts, places of sets).
 //! - `reads.rs`: get, list, metrics, pools, ping.
 //! - `sync.rs`: config sync and dynamic upkeep.
+//! - `ttl.rs` + `lease_ttl.sql`: lease TTLs — the stored per-type policies, expiry.
 //! - `import.rs`: bulk import (`mason import`).
 //! - `events.rs` + `events.sql`: the history (table, triggers, reads, pruning).
 //! - SQLite only: `free_index.rs` (the acquire order in memory), `counts.rs` (resources
@@ -66,6 +67,7 @@ mod queue;
 mod reads;
 mod rows;
 mod sync;
+mod ttl;
 mod txn;
 mod worker;
 mod writes;
@@ -88,10 +90,10 @@ use self::worker::Faults;
 use self::worker::{Health, Worker, STALL_AFTER};
 use crate::clock::Clock;
 use crate::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ImportReport,
-    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
-    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ExpireReport,
+    ExpireRequest, ImportReport, ImportRequest, LatestEventsQuery, MultiAcquireRequest,
+    MultiAcquired, PruneEventsRequest, QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter,
+    Result, Store, SyncReport, UpdateRequest,
 };
 
 /// An `acquirebystate` naming more resources than this runs on the blocking pool.
@@ -290,6 +292,17 @@ impl Store for SqliteStore {
         self.write(move |tx, ctx| leases::update(tx, ctx, &req))
             .await
             .map(|r| r.resource)
+    }
+
+    async fn expire_leases(&self, req: &ExpireRequest) -> Result<ExpireReport> {
+        let req = req.clone();
+        let cost = if req.limit as usize > POINT_NAMES {
+            Cost::Scan
+        } else {
+            Cost::Point
+        };
+        self.write_sized(cost, move |tx, ctx| ttl::expire(tx, ctx, &req))
+            .await
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {

@@ -19,7 +19,7 @@
 //! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
 //! [`multi`] (all-or-nothing sets, the ranked queue, availability signals),
 //! [`history`] (the events table: replay, kinds, reads, pruning),
-//! [`quota`] (per-user lease quotas),
+//! [`quota`] (per-user lease quotas), [`ttl`] (lease TTLs and expiry),
 //! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
@@ -32,6 +32,7 @@ pub mod multi;
 pub mod postgres;
 pub mod quota;
 pub mod sync;
+pub mod ttl;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -304,7 +305,11 @@ macro_rules! store_conformance_suite {
             quota::quota_counts_leases_granted_without_a_limit,
             quota::quota_limits_acquire_by_state,
             quota::quota_limits_sets,
-            quota::quota_holds_under_concurrent_grants
+            quota::quota_holds_under_concurrent_grants,
+            ttl::ttl_grant_renew_refuse_and_expire,
+            ttl::ttl_from_request_type_or_none,
+            ttl::expiry_is_oldest_first_within_the_limit,
+            ttl::expired_and_fenced_calls_are_refused_in_order
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

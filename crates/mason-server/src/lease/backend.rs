@@ -8,7 +8,6 @@
 
 use async_trait::async_trait;
 use mason_store::Error as StoreError;
-use mason_types::Timestamp;
 use tokio::sync::broadcast;
 
 /// The set types are the store's own (`mason_store`'s request, answer and shortfall of
@@ -50,43 +49,10 @@ fn unknown_types(types: &[String]) -> String {
     }
 }
 
-/// One call's worth of lease expiry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExpireRequest {
-    /// Leases whose deadline is at or before this are ended.
-    pub now: Timestamp,
-    /// At most this many per call.
-    pub limit: u32,
-}
-
-/// A lease the store ended because its deadline passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpiredLease {
-    /// The resource.
-    pub name: String,
-    /// Its type.
-    pub rtype: String,
-    /// Who held it.
-    pub previous_owner: String,
-    /// The state it was in.
-    pub previous_state: String,
-    /// The state it went to (the type's `lease-expired-state`).
-    pub state: String,
-    /// The deadline that passed.
-    pub deadline: Timestamp,
-    /// The resource's new generation.
-    pub generation: u64,
-}
-
-/// What one [`LeaseBackend::expire_leases`] call did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExpireReport {
-    /// The leases this call ended (with several replicas, each lease is in exactly one
-    /// replica's report).
-    pub expired: Vec<ExpiredLease>,
-    /// The earliest deadline still pending.
-    pub next_deadline: Option<Timestamp>,
-}
+/// Lease expiry is the store's call, with the store's types: one call's worth
+/// ([`ExpireRequest`]), a lease ended ([`ExpiredLease`]) and what the call did
+/// ([`ExpireReport`]).
+pub use mason_store::{ExpireReport, ExpireRequest, ExpiredLease};
 
 /// "Resources may be available" signals are the store's
 /// ([`mason_store::Store::availability`]).

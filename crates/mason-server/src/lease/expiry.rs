@@ -11,6 +11,7 @@
 //! several replicas each lease is reported by exactly one of them: the store returns a
 //! lease only to the call whose compare-and-set ended it.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::backend::{ExpireRequest, ExpiredLease};
@@ -77,14 +78,25 @@ pub(crate) async fn lease_expiry_loop(
                 continue;
             }
         };
+        let now = state.clock().now();
         let until_next = next
-            .map(|at| (at - state.clock().now()).to_std().unwrap_or_default())
-            .unwrap_or(options.max_sleep);
+            .map(|at| (at - now).to_std().unwrap_or_default())
+            .unwrap_or(options.max_sleep)
+            .min(options.max_sleep);
+        let next_look = now + chrono::Duration::from_std(until_next).unwrap_or_default();
+        state
+            .lease()
+            .expiry_next_look
+            .store(next_look.timestamp_micros(), Ordering::Relaxed);
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(until_next.min(options.max_sleep)) => {}
+            () = tokio::time::sleep(until_next) => {}
             () = woken => {}
         }
+        state
+            .lease()
+            .expiry_next_look
+            .store(i64::MIN, Ordering::Relaxed);
     }
     tracing::debug!("lease expiry loop stopped");
 }

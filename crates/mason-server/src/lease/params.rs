@@ -8,9 +8,8 @@
 //! - `generation=N` on `/release` and `/update`: the fencing generation the caller was
 //!   granted, a whole number; anything else is a 400.
 //!
-//! Upstream clients send neither and see no difference. Until the store records lease
-//! deadlines and generations (schema v4, issue 12's store part), a valid value passes
-//! this check and has no further effect; a bad one is refused either way.
+//! Upstream clients send neither and see no difference. A valid value goes to the
+//! store's request; a bad one is refused before the store is asked.
 
 use std::time::Duration;
 

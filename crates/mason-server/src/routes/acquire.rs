@@ -1,14 +1,18 @@
 //! `POST /acquire?type=&state=&dest=&owner=[&request_id=]`: one resource of `type` in
 //! `state`, moved to `dest` for `owner` (SPEC §3.1). Success is the resource JSON without
 //! a trailing newline; the wait since the request's first attempt feeds
-//! `boskos_acquire_duration_seconds`. Extension: an optional `lease_ttl=DURATION`
-//! (checked by [`crate::lease::params`], a 400 when bad). With an auth file the caller is
-//! the lease's holder and its `max-leases` for the type is checked by the store (429).
+//! `boskos_acquire_duration_seconds`. Extensions: an optional `lease_ttl=DURATION`
+//! (checked by [`crate::lease::params`], a 400 when bad; it overrides the type's
+//! `lease-ttl`), and the `Mason-Lease-Generation` response header with the fencing
+//! generation of the grant (the body stays upstream's, byte for byte). With an auth file
+//! the caller is the lease's holder and its `max-leases` for the type is checked by the
+//! store (429).
 
 use axum::extract::State;
-use axum::http::{Method, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use mason_store::AcquireRequest;
+use mason_types::GENERATION_HEADER;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -35,8 +39,7 @@ pub(super) async fn handle(
             "Bad request: Type: {rtype}, state: {from}, dest: {dest}, owner: {owner}, all of them must be set in the request."
         )));
     }
-    // Checked before the store is asked; handed to it once it records deadlines.
-    let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
+    let lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let request_id = p.non_empty("request_id").map(str::to_string);
     let has_request_id = request_id.is_some();
     let (holder, max_held) = caller.holder_and_quota(rtype);
@@ -49,6 +52,7 @@ pub(super) async fn handle(
         request_id,
         holder,
         max_held,
+        lease_ttl,
     };
     let acquired = state
         .store()
@@ -62,5 +66,11 @@ pub(super) async fn handle(
         .metrics()
         .observe_acquire(rtype, from, dest, has_request_id, waited.as_secs_f64());
     tracing::debug!(name = %acquired.resource.name, %owner, "acquired");
-    Ok(respond::sniffed_text(acquired.resource.to_wire_json()))
+    state.lease().granted_until(acquired.lease.lease_deadline);
+    let mut response = respond::sniffed_text(acquired.resource.to_wire_json());
+    response.headers_mut().insert(
+        GENERATION_HEADER,
+        HeaderValue::from(acquired.lease.generation),
+    );
+    Ok(response)
 }

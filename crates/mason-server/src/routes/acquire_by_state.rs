@@ -1,9 +1,10 @@
 //! `POST /acquirebystate?state=&dest=&owner=&names=a,b`: all the named resources,
 //! unowned and in `state`, moved to `dest` (SPEC §3.2). Unlike upstream the store does it
 //! atomically: on 404 nothing was taken. Success is a JSON array plus a newline.
-//! Extension: an optional `lease_ttl=DURATION` (checked by [`crate::lease::params`]).
-//! With an auth file the caller is the leases' holder and its `max-leases` per type are
-//! checked by the store, counting every resource named (429, nothing taken).
+//! Extension: an optional `lease_ttl=DURATION` (checked by [`crate::lease::params`]; it
+//! overrides the types' `lease-ttl`). With an auth file the caller is the leases' holder
+//! and its `max-leases` per type are checked by the store, counting every resource named
+//! (429, nothing taken).
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
@@ -41,8 +42,7 @@ pub(super) async fn handle(
             "state: {from}, dest: {dest}, owner: {owner}, names: {names} - all of them must be set in the request."
         )));
     }
-    // Checked before the store is asked; handed to it once it records deadlines.
-    let _lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
+    let lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let (holder, max_held) = caller.holder_and_quotas();
     let req = AcquireByStateRequest {
         actor: None,
@@ -52,12 +52,15 @@ pub(super) async fn handle(
         names: names.split(',').map(str::to_string).collect(),
         holder,
         max_held,
+        lease_ttl,
     };
     let resources = state
         .store()
         .acquire_by_state(&req)
         .await
         .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
+    // The leases may have deadlines (the request's TTL or their types').
+    state.lease().granted();
     let mut body = mason_types::json::to_go_json(&resources).expect("resources always serialize");
     body.push('\n');
     Ok(respond::sniffed_text(body))

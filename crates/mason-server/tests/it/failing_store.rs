@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mason_store::{
-    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ImportReport,
-    ImportRequest, LatestEventsQuery, MultiAcquireRequest, MultiAcquired, PruneEventsRequest,
-    QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter, Result, Store, SyncReport,
-    UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, Acquired, Availability, Error, EventQuery, ExpireReport,
+    ExpireRequest, ImportReport, ImportRequest, LatestEventsQuery, MultiAcquireRequest,
+    MultiAcquired, PruneEventsRequest, QueuedRequest, ReleaseRequest, ResetRequest, ResourceFilter,
+    Result, Store, SyncReport, UpdateRequest,
 };
 use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
@@ -64,6 +64,10 @@ impl Store for FailingStore {
     async fn update(&self, req: &UpdateRequest) -> Result<Resource> {
         self.check()?;
         self.inner.update(req).await
+    }
+    async fn expire_leases(&self, req: &ExpireRequest) -> Result<ExpireReport> {
+        self.check()?;
+        self.inner.expire_leases(req).await
     }
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {
         self.check()?;

@@ -27,6 +27,7 @@ mod failing_store;
 mod golden;
 mod lease_backend;
 mod lease_params;
+mod lease_ttl;
 mod multi_acquire;
 mod reload;
 mod replacement;

@@ -3,7 +3,8 @@
 //! then — when the caller sends one — the fencing generation (409
 //! `GenerationMismatch`: checked before the owner, so a holder whose lease ended and was
 //! granted to someone else hears why rather than a bare owner mismatch), then the owner
-//! (401), then — where the caller names a state — the state (409).
+//! (401), then the lease's TTL deadline (409 `LeaseExpired` once it has passed, see
+//! [`super::ttl`]), then — where the caller names a state — the state (409).
 
 use crate::{Error, Result};
 
@@ -29,12 +30,14 @@ pub(crate) struct Held<'a> {
     pub(crate) state: &'a str,
     /// The current fencing generation.
     pub(crate) generation: u64,
+    /// The lease's TTL deadline (stored microseconds), if it has one.
+    pub(crate) deadline: Option<i64>,
 }
 
 impl Expect<'_> {
-    /// Whether `current` (the row, `None` when it does not exist) satisfies the caller;
-    /// otherwise the error to answer.
-    pub(crate) fn check(&self, current: Option<Held<'_>>) -> Result<()> {
+    /// Whether `current` (the row, `None` when it does not exist) satisfies the caller at
+    /// `now` (stored microseconds); otherwise the error to answer.
+    pub(crate) fn check(&self, current: Option<Held<'_>>, now: i64) -> Result<()> {
         let Some(current) = current else {
             return Err(Error::ResourceNotFound(self.name.to_string()));
         };
@@ -54,6 +57,7 @@ impl Expect<'_> {
                 owner: current.owner.to_string(),
             });
         }
+        super::ttl::check_alive(self.name, current.deadline, now)?;
         match self.state {
             Some(state) if current.state != state => Err(Error::StateNotMatch {
                 expect: current.state.to_string(),
@@ -68,6 +72,8 @@ impl Expect<'_> {
 mod tests {
     use super::*;
 
+    const NOW: i64 = 1_000;
+
     const ME: Expect<'static> = Expect {
         name: "r",
         owner: "me",
@@ -78,16 +84,17 @@ mod tests {
     #[test]
     fn missing_then_owner_then_state() {
         assert_eq!(
-            ME.check(None).unwrap_err().to_string(),
+            ME.check(None, NOW).unwrap_err().to_string(),
             "no available resource r, try again later."
         );
         let other = Held {
             owner: "you",
             state: "free",
             generation: 1,
+            deadline: None,
         };
         assert_eq!(
-            ME.check(Some(other)).unwrap_err().to_string(),
+            ME.check(Some(other), NOW).unwrap_err().to_string(),
             "owner mismatch request by me, currently owned by you",
             "the owner is checked before the state"
         );
@@ -95,9 +102,10 @@ mod tests {
             owner: "me",
             state: "dirty",
             generation: 1,
+            deadline: None,
         };
         assert_eq!(
-            ME.check(Some(wrong_state)).unwrap_err().to_string(),
+            ME.check(Some(wrong_state), NOW).unwrap_err().to_string(),
             "state mismatch - expected dirty, current busy",
             "upstream's swapped fields: the actual state first"
         );
@@ -105,8 +113,9 @@ mod tests {
             owner: "me",
             state: "busy",
             generation: 1,
+            deadline: None,
         };
-        assert!(ME.check(Some(held)).is_ok());
+        assert!(ME.check(Some(held), NOW).is_ok());
     }
 
     #[test]
@@ -116,15 +125,17 @@ mod tests {
             owner: "me",
             state: "anything",
             generation: 1,
+            deadline: None,
         };
-        assert!(release.check(Some(held)).is_ok());
+        assert!(release.check(Some(held), NOW).is_ok());
         let unowned = Held {
             owner: "",
             state: "free",
             generation: 1,
+            deadline: None,
         };
         assert!(matches!(
-            release.check(Some(unowned)),
+            release.check(Some(unowned), NOW),
             Err(Error::OwnerNotMatch { .. })
         ));
     }
@@ -139,21 +150,58 @@ mod tests {
             owner: "you",
             state: "busy",
             generation: 5,
+            deadline: None,
         };
         assert_eq!(
-            fenced.check(Some(regranted)).unwrap_err().to_string(),
+            fenced.check(Some(regranted), NOW).unwrap_err().to_string(),
             "resource r: generation 4 is stale, the current generation is 5"
         );
-        assert_eq!(fenced.check(Some(regranted)).unwrap_err().status(), 409);
+        assert_eq!(
+            fenced.check(Some(regranted), NOW).unwrap_err().status(),
+            409
+        );
         let mine = Held {
             owner: "me",
             state: "busy",
             generation: 4,
+            deadline: None,
         };
-        assert!(fenced.check(Some(mine)).is_ok());
+        assert!(fenced.check(Some(mine), NOW).is_ok());
         assert!(
-            matches!(fenced.check(None), Err(Error::ResourceNotFound(_))),
+            matches!(fenced.check(None, NOW), Err(Error::ResourceNotFound(_))),
             "a missing resource is still a 404"
         );
+    }
+
+    #[test]
+    fn a_passed_deadline_is_refused_after_the_owner_and_before_the_state() {
+        let expired = Held {
+            owner: "me",
+            state: "busy",
+            generation: 1,
+            deadline: Some(NOW),
+        };
+        let refused = ME.check(Some(expired), NOW).unwrap_err();
+        assert!(matches!(refused, Error::LeaseExpired { .. }), "{refused:?}");
+        assert!(
+            ME.check(Some(expired), NOW - 1).is_ok(),
+            "alive until the deadline"
+        );
+        let theirs = Held {
+            owner: "you",
+            ..expired
+        };
+        assert!(matches!(
+            ME.check(Some(theirs), NOW),
+            Err(Error::OwnerNotMatch { .. })
+        ));
+        let elsewhere = Held {
+            state: "dirty",
+            ..expired
+        };
+        assert!(matches!(
+            ME.check(Some(elsewhere), NOW),
+            Err(Error::LeaseExpired { .. })
+        ));
     }
 }

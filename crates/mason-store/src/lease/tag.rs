@@ -30,6 +30,8 @@ pub(crate) mod kind {
     pub(crate) const RESET: &str = "reset";
     /// A release into the `tombstone` state.
     pub(crate) const TOMBSTONE: &str = "tombstone";
+    /// An end of lease by the server, at the lease's TTL deadline.
+    pub(crate) const EXPIRE: &str = "expire";
 }
 
 /// A transition's label, as bound into a grant or an end of lease.
@@ -87,6 +89,15 @@ impl<'a> Tag<'a> {
     /// The ends of a `reset`.
     pub(crate) fn reset(req: &'a ResetRequest) -> Self {
         Self::new(kind::RESET, &req.actor)
+    }
+
+    /// An end of lease at its TTL deadline, by the server itself.
+    pub(crate) fn expire() -> Self {
+        Self {
+            kind: kind::EXPIRE,
+            actor: "server",
+            request_id: None,
+        }
     }
 }
 

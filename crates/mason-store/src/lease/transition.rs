@@ -36,10 +36,13 @@ pub(crate) struct Grant<'a> {
     /// The authenticated user the lease is held by (see [`super::quota`]); `None`
     /// without authentication. Every end of a lease clears it.
     pub(crate) holder: Option<&'a str>,
+    /// The TTL the request asks for (stored microseconds); `None`: the type's, if any
+    /// (see [`super::ttl`]). The deadline is `at` + the TTL.
+    pub(crate) lease_ttl: Option<i64>,
 }
 
 impl<'a> Grant<'a> {
-    /// `owner` takes the resource into `dest` at `now`.
+    /// `owner` takes the resource into `dest` at `now`, with the type's lease TTL.
     pub(crate) fn new(owner: &'a str, dest: &'a str, now: Timestamp) -> Self {
         Self {
             owner,
@@ -47,6 +50,7 @@ impl<'a> Grant<'a> {
             at: rows::to_micros(&now),
             tag: Tag::default(),
             holder: None,
+            lease_ttl: None,
         }
     }
 
@@ -62,10 +66,19 @@ impl<'a> Grant<'a> {
     pub(crate) fn tagged(self, tag: Tag<'a>) -> Self {
         Self { tag, ..self }
     }
+
+    /// The same grant with the TTL the request asks for (refused when not positive).
+    pub(crate) fn with_ttl(self, lease_ttl: Option<std::time::Duration>) -> Result<Self> {
+        Ok(Self {
+            lease_ttl: super::ttl::requested_ttl(lease_ttl)?,
+            ..self
+        })
+    }
 }
 
-/// An end of lease: the resource becomes unowned, in `state` (release, reset). What
-/// happens to its expiration date is [`super::end::Expiration`]'s to say.
+/// An end of lease: the resource becomes unowned, in `state` (release, reset, expiry),
+/// without a lease TTL or deadline. What happens to its expiration date is
+/// [`super::end::Expiration`]'s to say.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EndOfLease<'a> {
     /// The state it is left in.
@@ -92,7 +105,9 @@ impl<'a> EndOfLease<'a> {
     }
 }
 
-/// A touch: the holder heartbeats, optionally replacing the user data (update).
+/// A touch: the holder heartbeats, optionally replacing the user data (update). A lease
+/// with a TTL gets the deadline `at` + its TTL (the statement computes it from the
+/// stored TTL; see [`super::ttl`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Touch {
     /// The new `lastupdate` (stored microseconds).
@@ -117,7 +132,7 @@ impl Touch {
         current: Option<&ResourceV2>,
         now: Timestamp,
     ) -> Result<Self> {
-        expect_held(req).check(current.map(held))?;
+        expect_held(req).check(current.map(held), rows::to_micros(&now))?;
         let userdata = match (&req.userdata, current) {
             (Some(incoming), Some(current)) => {
                 let mut merged = current.resource.userdata.clone();
@@ -159,6 +174,7 @@ pub(crate) fn held(r: &ResourceV2) -> Held<'_> {
         owner: &r.resource.owner,
         state: &r.resource.state,
         generation: r.lease.generation,
+        deadline: r.lease.lease_deadline.as_ref().map(rows::to_micros),
     }
 }
 
@@ -252,6 +268,8 @@ mod tests {
             ..Default::default()
         };
         let current = held_by("you", "busy", &[]);
-        assert!(expect_owner(&release).check(Some(held(&current))).is_err());
+        assert!(expect_owner(&release)
+            .check(Some(held(&current)), 42)
+            .is_err());
     }
 }

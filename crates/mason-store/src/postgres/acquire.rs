@@ -45,6 +45,10 @@ pub(super) async fn acquire(
     ctx: &Ctx,
     req: &AcquireRequest,
 ) -> PgResult<Result<Acquired>> {
+    // A bad TTL is refused before the request takes a place in the queue.
+    if let Err(e) = crate::lease::ttl::requested_ttl(req.lease_ttl) {
+        return Ok(Err(e));
+    }
     let quota = Quota::of_acquire(req);
     let request_id = rules::request_id(req);
     if quota.is_none() && request_id.is_none() {
@@ -85,7 +89,8 @@ async fn pick<C: GenericClient>(
 ) -> PgResult<Pick> {
     let grant = Grant::new(&req.owner, &req.dest, ctx.now)
         .tagged(Tag::acquire(req))
-        .held_by(req.holder.as_deref());
+        .held_by(req.holder.as_deref())
+        .with_ttl(req.lease_ttl)?;
     if let Some(resource) = writes::acquire_first(c, req, &grant, rank).await? {
         return Ok(Pick::Got(resource));
     }
@@ -156,7 +161,8 @@ pub(super) async fn acquire_by_state(
     }
     let grant = Grant::new(&req.owner, &req.dest, ctx.now)
         .tagged(Tag::acquire_by_state(req))
-        .held_by(req.holder.as_deref());
+        .held_by(req.holder.as_deref())
+        .with_ttl(req.lease_ttl)?;
     let mut granted = writes::acquire_named(&tx, req, names, &grant).await?;
     if granted.len() != names.len() {
         return Err(rules::by_state_miss(req).into());

@@ -35,21 +35,29 @@ pub(super) async fn release(
         }
         let current = query_opt(
             &*client,
-            "SELECT owner, state, generation FROM resources WHERE name = $1",
+            "SELECT owner, state, generation, lease_deadline FROM resources WHERE name = $1",
             &[&req.name],
         )
         .await?;
-        let current: Option<(String, String, i64)> = current
+        let current: Option<(String, String, i64, Option<i64>)> = current
             .map(|row| {
-                Ok::<_, tokio_postgres::Error>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+                Ok::<_, tokio_postgres::Error>((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                ))
             })
             .transpose()?;
-        let held = current.as_ref().map(|(owner, state, generation)| Held {
-            owner,
-            state,
-            generation: u64::try_from(*generation).unwrap_or_default(),
-        });
-        expect_owner(req).check(held)?;
+        let held = current
+            .as_ref()
+            .map(|(owner, state, generation, deadline)| Held {
+                owner,
+                state,
+                generation: u64::try_from(*generation).unwrap_or_default(),
+                deadline: *deadline,
+            });
+        expect_owner(req).check(held, end.at)?;
         // It became the caller's between the two statements: try again.
     }
     Err(Error::backend(format!("release of {} kept racing", req.name)).into())
@@ -69,7 +77,7 @@ pub(super) async fn update(
                 return Ok(touched);
             }
             let current = get_resource(&*client, &req.name, Lock::None).await?;
-            expect_held(req).check(current.as_ref().map(held))?;
+            expect_held(req).check(current.as_ref().map(held), touch.at)?;
         }
         return Err(Error::backend(format!("update of {} kept racing", req.name)).into());
     }

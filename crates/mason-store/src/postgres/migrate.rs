@@ -2,7 +2,7 @@
 //! `mason_schema` table; each migration runs once, in order, inside one transaction that
 //! holds an advisory lock, so replicas starting together never race on the schema.
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
 
 use super::error::PgResult;
 use crate::Error;
@@ -27,6 +27,9 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "counts", include_str!("migrations/0005_counts.sql")),
     (6, "holder", include_str!("migrations/0006_holder.sql")),
 ];
+
+/// The lease-policy table and the deadline index (idempotent; after their columns).
+const LEASE_TTL: &str = include_str!("lease_ttl.sql");
 
 /// The schema version this build expects.
 pub(crate) fn latest_version() -> i32 {
@@ -67,6 +70,32 @@ pub(crate) async fn migrate(client: &mut Object) -> PgResult<()> {
         .await?;
         tracing::info!(version, name, "applied PostgreSQL migration");
     }
+    // Lease TTLs, added within schema v4 (idempotent, on every start).
+    add_column(&tx, "lease_ttl", "BIGINT").await?;
+    add_column(&tx, "lease_deadline", "BIGINT").await?;
+    add_column(&tx, "lease_expired_state", "TEXT").await?;
+    tx.batch_execute(LEASE_TTL).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Add a column to `resources` unless it is there (a database older than the column).
+/// Checked first, so a database that has it takes no table lock.
+async fn add_column(tx: &Transaction<'_>, column: &str, definition: &str) -> PgResult<()> {
+    let present: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'resources' \
+               AND column_name = $1)",
+            &[&column],
+        )
+        .await?
+        .get(0);
+    if !present {
+        tx.batch_execute(&format!(
+            "ALTER TABLE resources ADD COLUMN {column} {definition}"
+        ))
+        .await?;
+    }
     Ok(())
 }

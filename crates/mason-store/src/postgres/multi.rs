@@ -115,7 +115,8 @@ pub(super) async fn acquire_many(
     for (item, names) in req.items.iter().zip(&picks) {
         let grant = Grant::new(&req.owner, &item.dest, ctx.now)
             .held_by(req.holder.as_deref())
-            .tagged(Tag::multi_acquire(req));
+            .tagged(Tag::multi_acquire(req))
+            .with_ttl(req.lease_ttl)?;
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut rows = writes::grant_named(&tx, &names, &item.state, &grant).await?;
         if rows.len() != names.len() {

@@ -23,6 +23,8 @@ pub(super) fn resource(row: &Row) -> PgResult<ResourceV2> {
         userdata: row.try_get(5)?,
         expiration: row.try_get(6)?,
         generation: row.try_get(7)?,
+        lease_ttl: row.try_get(8)?,
+        lease_deadline: row.try_get(9)?,
     }
     .decode()?)
 }

@@ -40,6 +40,7 @@ pub(super) async fn sync_config(
     let snapshot = load(&tx, rules::Scope::Everything).await?;
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(&tx, ctx, &plan).await?;
+    super::ttl::store_policies(&tx, &crate::lease::ttl::policies(config)).await?;
     tx.commit().await?;
     refresh_statistics(client, &report).await;
     super::counts::prune(client).await;
@@ -93,7 +94,7 @@ async fn load(tx: &Transaction<'_>, scope: rules::Scope) -> PgResult<Snapshot> {
         .map(|row| {
             Ok(StoredResource {
                 resource: resource(row)?.resource,
-                is_static: row.try_get(crate::rows::GENERATION_COLUMN + 1)?,
+                is_static: row.try_get(crate::rows::LAST_RESOURCE_COLUMN + 1)?,
             })
         })
         .collect::<PgResult<Vec<_>>>()?;

@@ -5,7 +5,8 @@
 //! silent overwrite.
 //!
 //! The hot paths are single statements (one round trip, their own transaction): an
-//! acquire with nobody queued ahead ([`ACQUIRE_FIRST`]), a release, a heartbeat, a reset.
+//! acquire with nobody queued ahead ([`ACQUIRE_FIRST`]), a release, a heartbeat, a reset,
+//! a batch of lease expiries ([`EXPIRE`]).
 //! Every grant sets the same columns ([`grant_set!`], bind parameters `$3`–`$5`), and so
 //! does every end of a lease ([`end_set!`], `$3`–`$4`): a column that every grant or end
 //! of lease must set goes into those two fragments, and an `events` row or kept counts
@@ -33,21 +34,42 @@ use mason_types::{state, Resource, ResourceV2};
 use super::error::PgResult;
 use super::rows::{execute, query, query_opt, resource, resources};
 use crate::lease::queue::RankKey;
+use crate::lease::ttl;
 use crate::lease::{EndOfLease, Grant, Tag, Touch};
-use crate::rows::{encode_userdata, resource_columns, to_micros};
+use crate::rows::{encode_userdata, from_micros, resource_columns, to_micros};
 use crate::rules::{FlagChange, RowGuard, StoredResource};
-use crate::{AcquireByStateRequest, AcquireRequest, ReleaseRequest, ResetRequest, UpdateRequest};
+use crate::{
+    AcquireByStateRequest, AcquireRequest, ExpiredLease, ReleaseRequest, ResetRequest,
+    UpdateRequest,
+};
 
 /// The `SET` of every grant: `$3` the owner, `$4` the state, `$5` the time, a fresh
-/// fencing generation from the store-wide sequence (see `lease/transition.rs`), and the
-/// history tag in parameter `$tag`. Each grant statement also sets `holder` (the lease
-/// holder, `NULL` without authentication) from the parameter after the tag.
+/// fencing generation from the store-wide sequence (see `lease/transition.rs`), the
+/// history tag in parameter `$tag`, and the lease TTL (see `lease/ttl.rs`): the
+/// request's (parameter `$ttl`, `NULL` for none) or else the type's stored policy, the
+/// deadline `$5` + TTL, and the type's expired state. Each grant statement also sets
+/// `holder` (the lease holder, `NULL` without authentication) from the parameter after
+/// the tag.
 macro_rules! grant_set {
-    ($tag:literal) => {
+    ($tag:literal, $ttl:literal) => {
         concat!(
             "owner = $3, state = $4, lastupdate = $5, generation = nextval('resource_generation'), ",
-            tag_set!($tag)
+            tag_set!($tag),
+            ", lease_ttl = coalesce(",
+            $ttl,
+            "::bigint, (SELECT ttl_us FROM lease_policies p WHERE p.type = resources.type)), \
+             lease_deadline = $5 + coalesce(",
+            $ttl,
+            "::bigint, (SELECT ttl_us FROM lease_policies p WHERE p.type = resources.type)), \
+             lease_expired_state = (SELECT expired_state FROM lease_policies p WHERE p.type = resources.type)"
         )
+    };
+}
+
+/// What every end of a lease clears: its TTL, deadline and expired state.
+macro_rules! end_ttl_set {
+    () => {
+        "lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL"
     };
 }
 
@@ -68,14 +90,16 @@ macro_rules! tag_set {
 }
 
 /// The `SET` of every end of a lease: unowned, `$3` the state, `$4` the time, a fresh
-/// fencing generation, no holder (the triggers of migration 6 count it down), and the
-/// history tag in parameter `$tag`.
+/// fencing generation, no holder (the triggers of migration 6 count it down), the
+/// history tag in parameter `$tag`, and no lease TTL.
 macro_rules! end_set {
     ($tag:literal) => {
         concat!(
             "owner = '', state = $3, lastupdate = $4, generation = nextval('resource_generation'), \
              holder = NULL, ",
-            tag_set!($tag)
+            tag_set!($tag),
+            ", ",
+            end_ttl_set!()
         )
     };
 }
@@ -95,7 +119,7 @@ const ACQUIRE_FIRST: &str = concat!(
         ORDER BY lastupdate, name LIMIT 1 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
-    grant_set!("$8"),
+    grant_set!("$8", "$10"),
     ", holder = $9 FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
@@ -110,20 +134,22 @@ const ACQUIRE_RANKED: &str = concat!(
         ORDER BY lastupdate, name LIMIT 1 OFFSET $6 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources SET ",
-    grant_set!("$7"),
+    grant_set!("$7", "$9"),
     ", holder = $8 FROM picked WHERE name = picked.pick AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
 
-/// Grant every resource named in `$1` that is unowned in `$2`, held by `$6`.
+/// Grant every resource named in `$1` that is unowned in `$2`, held by `$6` (`$8` the
+/// requested TTL).
 const ACQUIRE_NAMED: &str = concat!(
     "UPDATE resources SET ",
-    grant_set!("$6"),
+    grant_set!("$6", "$8"),
     ", holder = $7 WHERE name = ANY($1) AND owner = '' AND state = $2 RETURNING ",
     resource_columns!()
 );
 
-/// Release `$1` held by `$2` (at generation `$5`, when not `NULL`), with the expiration rules of [`crate::lease::end`] over
+/// Release `$1` held by `$2` (at generation `$5`, when not `NULL`; its deadline, if any,
+/// not passed at `$4`), with the expiration rules of [`crate::lease::end`] over
 /// the `drlcs` table (lifespan set → now + lifespan; pool without lifespan → unchanged;
 /// no pool → cleared), so a release stays one statement.
 const RELEASE: &str = concat!(
@@ -134,6 +160,7 @@ const RELEASE: &str = concat!(
                                ELSE $4 + d.lifespan_us END \
                      FROM (SELECT 1) AS one LEFT JOIN drlcs d ON d.type = r.type) \
      WHERE r.name = $1 AND r.owner = $2 AND ($5::bigint IS NULL OR r.generation = $5) \
+       AND (r.lease_deadline IS NULL OR r.lease_deadline > $4) \
      RETURNING ",
     resource_columns!()
 );
@@ -150,14 +177,49 @@ const RESET: &str = concat!(
     RETURNING r.name, stale.owner"
 );
 
-/// Touch `$1` held by `$2` in `$3` (at generation `$6`, when not `NULL`): `lastupdate`
-/// `$4`, user data `$5` (`NULL` keeps it). The generation stays.
+/// Touch `$1` held by `$2` in `$3` (at generation `$6`, when not `NULL`; its deadline, if
+/// any, not passed at `$4`): `lastupdate` `$4`, user data `$5` (`NULL` keeps it), the
+/// deadline `$4` + the lease's TTL. The generation stays.
 const TOUCH: &str = concat!(
-    "UPDATE resources SET lastupdate = $4, userdata = coalesce($5, userdata) \
+    "UPDATE resources SET lastupdate = $4, userdata = coalesce($5, userdata), \
+       lease_deadline = $4 + lease_ttl \
      WHERE name = $1 AND owner = $2 AND state = $3 \
-       AND ($6::bigint IS NULL OR generation = $6) RETURNING ",
+       AND ($6::bigint IS NULL OR generation = $6) \
+       AND (lease_deadline IS NULL OR lease_deadline > $4) RETURNING ",
     resource_columns!()
 );
+
+/// End at most `$2` leases whose deadline is at or before `$1`, oldest first, at `$1`
+/// (see `lease/ttl.rs`). The due rows are locked with `SKIP LOCKED`, so replicas
+/// expiring at once take different rows, and each row is ended only if it still has the
+/// generation and the passed deadline it was picked with: every lease is ended, and
+/// returned, by exactly one call. The state is the one stored at the grant (`$3` when
+/// none was); the expiration date follows the release rules; `$4` is the history tag.
+/// Returns, per lease: name, type, previous owner, previous state, new state, the
+/// deadline, the new generation.
+const EXPIRE: &str = concat!(
+    "WITH due AS ( \
+        SELECT name, owner, state, lease_deadline, generation FROM resources \
+        WHERE lease_deadline <= $1 ORDER BY lease_deadline, name LIMIT $2 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE resources r SET owner = '', \
+        state = coalesce(nullif(r.lease_expired_state, ''), $3), lastupdate = $1, \
+        generation = nextval('resource_generation'), holder = NULL, ",
+    tag_set!("$4"),
+    ", ",
+    end_ttl_set!(),
+    ", expiration = (SELECT CASE WHEN d.type IS NULL THEN NULL \
+                               WHEN d.lifespan_us IS NULL THEN r.expiration \
+                               ELSE $1 + d.lifespan_us END \
+                     FROM (SELECT 1) AS one LEFT JOIN drlcs d ON d.type = r.type) \
+    FROM due WHERE r.name = due.name AND r.generation = due.generation \
+      AND r.lease_deadline <= $1 \
+    RETURNING r.name, r.type, due.owner, due.state, r.state, due.lease_deadline, r.generation"
+);
+
+/// The earliest lease deadline (the first entry of the deadline index).
+const NEXT_DEADLINE: &str = "SELECT lease_deadline FROM resources \
+    WHERE lease_deadline IS NOT NULL ORDER BY lease_deadline LIMIT 1";
 
 /// Insert new resources, skipping names that exist; returns the names inserted.
 const INSERT: &str = "INSERT INTO resources \
@@ -192,7 +254,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
     rank: RankKey,
 ) -> PgResult<Option<ResourceV2>> {
     let tag = tag_param(&grant.tag);
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
         &req.rtype,
         &req.state,
         &grant.owner,
@@ -202,6 +264,7 @@ pub(super) async fn acquire_first<C: GenericClient>(
         &rank.priority,
         &tag,
         &grant.holder,
+        &grant.lease_ttl,
     ];
     query_opt(c, ACQUIRE_FIRST, &args)
         .await?
@@ -218,7 +281,7 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
     ahead: i64,
 ) -> PgResult<Option<ResourceV2>> {
     let tag = tag_param(&grant.tag);
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
         &req.rtype,
         &req.state,
         &grant.owner,
@@ -227,6 +290,7 @@ pub(super) async fn acquire_ranked<C: GenericClient>(
         &ahead,
         &tag,
         &grant.holder,
+        &grant.lease_ttl,
     ];
     query_opt(c, ACQUIRE_RANKED, &args)
         .await?
@@ -263,6 +327,7 @@ pub(super) async fn grant_named<C: GenericClient>(
             &grant.at,
             &tag_param(&grant.tag),
             &grant.holder,
+            &grant.lease_ttl,
         ],
     )
     .await?;
@@ -337,6 +402,43 @@ pub(super) async fn touch<C: GenericClient>(
         .as_ref()
         .map(resource)
         .transpose()
+}
+
+/// [`EXPIRE`] at `now` (stored microseconds), at most `limit` leases; then the earliest
+/// deadline left ([`NEXT_DEADLINE`]).
+pub(super) async fn expire<C: GenericClient>(
+    c: &C,
+    now: i64,
+    limit: i64,
+) -> PgResult<(Vec<ExpiredLease>, Option<i64>)> {
+    let tag = tag_param(&Tag::expire());
+    let rows = query(
+        c,
+        EXPIRE,
+        &[&now, &limit, &ttl::DEFAULT_EXPIRED_STATE, &tag],
+    )
+    .await?;
+    let mut expired = rows
+        .iter()
+        .map(|r| {
+            let generation: i64 = r.try_get(6)?;
+            Ok(ExpiredLease {
+                name: r.try_get(0)?,
+                rtype: r.try_get(1)?,
+                previous_owner: r.try_get(2)?,
+                previous_state: r.try_get(3)?,
+                state: r.try_get(4)?,
+                deadline: from_micros(r.try_get(5)?),
+                generation: u64::try_from(generation).unwrap_or_default(),
+            })
+        })
+        .collect::<PgResult<Vec<_>>>()?;
+    expired.sort_by(|a, b| (a.deadline, &a.name).cmp(&(b.deadline, &b.name)));
+    let next = match query_opt(c, NEXT_DEADLINE, &[]).await? {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    Ok((expired, next))
 }
 
 /// [`INSERT`]: the names inserted (a name that exists is skipped).

@@ -20,6 +20,8 @@ use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
 /// dynamic resource created for a new request id must persist. A holder over its quota
 /// is refused first, before anything is written.
 pub(super) fn acquire(tx: &Connection, ctx: &Ctx<'_>, req: &AcquireRequest) -> Result<Acquired> {
+    // A bad TTL is refused before the request takes a place in the queue.
+    crate::lease::ttl::requested_ttl(req.lease_ttl)?;
     if let Some(quota) = Quota::of_acquire(req) {
         holders::check(tx, &quota, 1)?;
     }
@@ -62,7 +64,8 @@ fn pick(
 ) -> Result<Option<ResourceV2>> {
     let grant = Grant::new(&req.owner, &req.dest, ctx.now)
         .tagged(Tag::acquire(req))
-        .held_by(req.holder.as_deref());
+        .held_by(req.holder.as_deref())
+        .with_ttl(req.lease_ttl)?;
     let Some(name) = ctx.free.nth(&req.rtype, &req.state, ahead) else {
         return Ok(None);
     };
@@ -150,7 +153,8 @@ pub(super) fn acquire_by_state(
     });
     let grant = Grant::new(&req.owner, &req.dest, ctx.now)
         .tagged(Tag::acquire_by_state(req))
-        .held_by(req.holder.as_deref());
+        .held_by(req.holder.as_deref())
+        .with_ttl(req.lease_ttl)?;
     found
         .iter()
         .map(|r| {

@@ -13,22 +13,28 @@ use crate::lease::check::Held;
 use crate::lease::end::{reset_cutoff, Expiration};
 use crate::lease::transition::expect_owner;
 use crate::lease::{EndOfLease, Tag, Touch};
+use crate::rows::to_micros;
 use crate::{Error, ReleaseRequest, ResetRequest, Result, UpdateRequest};
 
 /// SPEC §4.4. Reads only the owner and the type (the pool's lifespan comes from memory).
 pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> Result<ResourceV2> {
-    let current: Option<(String, String, String, i64)> = tx
-        .prepare_cached("SELECT type, owner, state, generation FROM resources WHERE name = ?1")?
+    let current: Option<(String, String, String, i64, Option<i64>)> = tx
+        .prepare_cached(
+            "SELECT type, owner, state, generation, lease_deadline FROM resources WHERE name = ?1",
+        )?
         .query_row([&req.name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let held = current.as_ref().map(|(_, owner, state, generation)| Held {
-        owner,
-        state,
-        generation: u64::try_from(*generation).unwrap_or_default(),
-    });
-    expect_owner(req).check(held)?;
+    let held = current
+        .as_ref()
+        .map(|(_, owner, state, generation, deadline)| Held {
+            owner,
+            state,
+            generation: u64::try_from(*generation).unwrap_or_default(),
+            deadline: *deadline,
+        });
+    expect_owner(req).check(held, to_micros(&ctx.now))?;
     let rtype = current.map(|(rtype, ..)| rtype).unwrap_or_default();
     let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::release(req));
     let expiration = Expiration::on_release(ctx.lifespans.of(&rtype), ctx.now);

@@ -13,6 +13,8 @@ const SCHEMA: &str = include_str!("schema.sql");
 
 /// The `holder_counts` table and the triggers that keep it (idempotent).
 const HOLDERS: &str = include_str!("holders.sql");
+/// The lease-policy table and the deadline index (idempotent; after their columns).
+const LEASE_TTL: &str = include_str!("lease_ttl.sql");
 
 /// The schema version this build writes.
 pub(super) const SCHEMA_VERSION: i64 = 4;
@@ -44,6 +46,11 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     // Also within version 4: lease holders and their kept counts (lease/quota.rs).
     add_column(conn, "holder", "TEXT")?;
     conn.execute_batch(HOLDERS)?;
+    // Lease TTLs, added within version 4 (applied on every open).
+    add_column(conn, "lease_ttl", "INTEGER")?;
+    add_column(conn, "lease_deadline", "INTEGER")?;
+    add_column(conn, "lease_expired_state", "TEXT")?;
+    conn.execute_batch(LEASE_TTL)?;
     Ok(())
 }
 

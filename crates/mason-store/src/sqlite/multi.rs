@@ -129,7 +129,8 @@ fn try_grant(
     for (item, names) in req.items.iter().zip(picks) {
         let grant = Grant::new(&req.owner, &item.dest, ctx.now)
             .held_by(req.holder.as_deref())
-            .tagged(Tag::multi_acquire(req));
+            .tagged(Tag::multi_acquire(req))
+            .with_ttl(req.lease_ttl)?;
         for name in names {
             match writes::grant(tx, ctx, name, &item.rtype, &item.state, &grant)? {
                 Some(r) => granted.push(r),

@@ -19,6 +19,8 @@ pub(super) fn resource(row: &Row<'_>) -> rusqlite::Result<Result<ResourceV2>> {
         userdata: &userdata,
         expiration: row.get(6)?,
         generation: row.get(7)?,
+        lease_ttl: row.get(8)?,
+        lease_deadline: row.get(9)?,
     }
     .decode())
 }

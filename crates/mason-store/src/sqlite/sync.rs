@@ -27,6 +27,7 @@ pub(super) fn sync_config(
     let snapshot = load(tx, rules::Scope::Everything)?;
     let plan = rules::plan_config_sync(&snapshot, config, ctx.now, rules::uuid_name);
     let report = apply(tx, ctx, &plan)?;
+    super::ttl::store_policies(tx, &crate::lease::ttl::policies(config))?;
     rules::log_report("config sync", &plan, &report);
     Ok(report)
 }
@@ -50,7 +51,7 @@ fn load(tx: &Connection, scope: rules::Scope) -> Result<Snapshot> {
     let resources = tx
         .prepare_cached(&sql)?
         .query_map([], |row| {
-            let is_static: bool = row.get(crate::rows::GENERATION_COLUMN + 1)?;
+            let is_static: bool = row.get(crate::rows::LAST_RESOURCE_COLUMN + 1)?;
             Ok(resource(row)?.map(|row| StoredResource {
                 resource: row.resource,
                 is_static,

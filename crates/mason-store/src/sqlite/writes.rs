@@ -19,6 +19,24 @@ use crate::rows::{encode_userdata, resource_columns, to_micros};
 use crate::rules::{FlagChange, RowGuard, StoredResource};
 use crate::Result;
 
+/// The lease-TTL columns of every grant (see `lease/ttl.rs`): the TTL is the request's
+/// (`?12`, `NULL` for none) or else the type's stored policy, the deadline grant time
+/// (`?3`) + TTL, and the type's expired state is kept for the expiry.
+macro_rules! grant_ttl_set {
+    () => {
+        "lease_ttl = coalesce(?12, (SELECT ttl_us FROM lease_policies p WHERE p.type = resources.type)), \
+         lease_deadline = ?3 + coalesce(?12, (SELECT ttl_us FROM lease_policies p WHERE p.type = resources.type)), \
+         lease_expired_state = (SELECT expired_state FROM lease_policies p WHERE p.type = resources.type)"
+    };
+}
+
+/// Every end of a lease clears its TTL, deadline and expired state.
+macro_rules! end_ttl_set {
+    () => {
+        "lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL"
+    };
+}
+
 /// Grant `name` (of `rtype`, unowned, in `from`). `None` when it is not (any more).
 pub(super) fn grant(
     tx: &Connection,
@@ -30,8 +48,9 @@ pub(super) fn grant(
 ) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7, \
-         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = ?11 \
-         WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
+         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = ?11, ",
+        grant_ttl_set!(),
+        " WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
         resource_columns!()
     ))?;
     let granted = one_resource(
@@ -47,7 +66,8 @@ pub(super) fn grant(
             grant.tag.kind,
             grant.tag.actor,
             grant.tag.request_id,
-            grant.holder
+            grant.holder,
+            grant.lease_ttl
         ],
     )?;
     if let Some(r) = &granted {
@@ -76,8 +96,9 @@ pub(super) fn end_lease(
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
          expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8, \
-         last_kind = ?9, last_actor = ?10, last_request_id = ?11, holder = NULL \
-         WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
+         last_kind = ?9, last_actor = ?10, last_request_id = ?11, holder = NULL, ",
+        end_ttl_set!(),
+        " WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
         resource_columns!()
     ))?;
     let ended = one_resource(
@@ -102,7 +123,48 @@ pub(super) fn end_lease(
     Ok(ended)
 }
 
-/// Touch `name`, held by `owner` in `state`. `None` when it is not so held.
+/// End the lease on `name` whose deadline passed (see `lease/ttl.rs`): only if it still
+/// has generation `generation` and a deadline at or before `end.at`. `None` otherwise.
+pub(super) fn expire_lease(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    name: &str,
+    generation: i64,
+    end: &EndOfLease<'_>,
+    expiration: Expiration,
+) -> Result<Option<ResourceV2>> {
+    let (keep_expiration, expiration) = expiration.as_params();
+    let mut stmt = tx.prepare_cached(concat!(
+        "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
+         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?7, \
+         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = NULL, ",
+        end_ttl_set!(),
+        " WHERE name = ?5 AND generation = ?6 AND lease_deadline <= ?2 RETURNING ",
+        resource_columns!()
+    ))?;
+    let ended = one_resource(
+        &mut stmt,
+        params![
+            end.state,
+            end.at,
+            keep_expiration,
+            expiration,
+            name,
+            generation,
+            ctx.next_generation(),
+            end.tag.kind,
+            end.tag.actor,
+            end.tag.request_id
+        ],
+    )?;
+    if let Some(r) = &ended {
+        ctx.wrote(&r.resource);
+    }
+    Ok(ended)
+}
+
+/// Touch `name`, held by `owner` in `state`, moving a lease's deadline to the touch
+/// time + its TTL. `None` when it is not so held, or its deadline passed.
 pub(super) fn touch(
     tx: &Connection,
     ctx: &Ctx<'_>,
@@ -112,8 +174,10 @@ pub(super) fn touch(
     touch: &Touch,
 ) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
-        "UPDATE resources SET lastupdate = ?1, userdata = coalesce(?2, userdata) \
-         WHERE name = ?3 AND owner = ?4 AND state = ?5 RETURNING ",
+        "UPDATE resources SET lastupdate = ?1, userdata = coalesce(?2, userdata), \
+         lease_deadline = ?1 + lease_ttl \
+         WHERE name = ?3 AND owner = ?4 AND state = ?5 \
+           AND (lease_deadline IS NULL OR lease_deadline > ?1) RETURNING ",
         resource_columns!()
     ))?;
     let touched = one_resource(

@@ -15,6 +15,14 @@
 //! may send the current generation (must behave as without one) or a stale one (must be
 //! refused with upstream-style 409 text naming both, before the owner check, and change
 //! nothing).
+//!
+//! Lease TTLs: type `a` has a `lease-ttl` (and a `lease-expired-state`), `b` none, and
+//! acquires may ask for their own TTL. The model keeps each lease's TTL and deadline:
+//! renewals move it, an update or release of a lease whose deadline passed is refused
+//! with the store's 409 text (after the owner check, before the state check), and
+//! `expire_leases` calls (with small limits, on the manual clock) must end exactly the
+//! due leases, oldest deadline first, into the resolved state, and report the next
+//! deadline. Every resource's TTL and deadline are compared with the model's.
 
 mod counts;
 mod spec;
@@ -24,8 +32,8 @@ use std::time::Duration;
 
 use mason_store::testsuite::{postgres, Harness};
 use mason_store::{
-    AcquireByStateRequest, AcquireRequest, ManualClock, ReleaseRequest, ResetRequest,
-    ResourceFilter, Store, UpdateRequest,
+    AcquireByStateRequest, AcquireRequest, ExpireRequest, ManualClock, ReleaseRequest,
+    ResetRequest, ResourceFilter, Store, UpdateRequest,
 };
 use mason_types::{BoskosConfig, Resource, ResourceV2, Timestamp, UserData};
 
@@ -37,7 +45,7 @@ const TYPES: &[&str] = &["a", "b", "zz"];
 const STATES: &[&str] = &["free", "dirty", "busy", "cleaning"];
 const OWNERS: &[&str] = &["alice", "bob", "carol"];
 const NAMES: &[&str] = &["a0", "a1", "a2", "a3", "b0", "b1", "b2", "ghost"];
-const CONFIG: &str = "resources:\n- type: a\n  names: [a0, a1, a2, a3]\n- type: b\n  state: dirty\n  names: [b0, b1, b2]\n";
+const CONFIG: &str = "resources:\n- type: a\n  names: [a0, a1, a2, a3]\n  lease-ttl: 45s\n  lease-expired-state: cleaning\n- type: b\n  state: dirty\n  names: [b0, b1, b2]\n";
 
 /// One store call (or a clock move).
 #[derive(Debug, Clone)]
@@ -48,12 +56,14 @@ enum Op {
         dest: &'static str,
         owner: &'static str,
         rid: Option<&'static str>,
+        ttl: Option<Duration>,
     },
     AcquireByState {
         state: &'static str,
         dest: &'static str,
         owner: &'static str,
         names: Vec<&'static str>,
+        ttl: Option<Duration>,
     },
     Release {
         name: &'static str,
@@ -76,6 +86,9 @@ enum Op {
     },
     Advance(Duration),
     Gc,
+    Expire {
+        limit: u32,
+    },
 }
 
 /// Which fencing generation a release or update sends.
@@ -109,11 +122,12 @@ fn op() -> impl Strategy<Value = Op> {
         0..3,
     ));
     let secs = |list: &'static [u64]| proptest::sample::select(list).prop_map(Duration::from_secs);
+    let ttl = || proptest::option::of(secs(&[20, 60]));
     prop_oneof![
-        6 => (pick(TYPES), pick(STATES), pick(STATES), pick(OWNERS), rid)
-            .prop_map(|(rtype, state, dest, owner, rid)| Op::Acquire { rtype, state, dest, owner, rid }),
-        2 => (pick(STATES), pick(STATES), pick(OWNERS), proptest::collection::vec(pick(NAMES), 0..4))
-            .prop_map(|(state, dest, owner, names)| Op::AcquireByState { state, dest, owner, names }),
+        6 => (pick(TYPES), pick(STATES), pick(STATES), pick(OWNERS), rid, ttl())
+            .prop_map(|(rtype, state, dest, owner, rid, ttl)| Op::Acquire { rtype, state, dest, owner, rid, ttl }),
+        2 => (pick(STATES), pick(STATES), pick(OWNERS), proptest::collection::vec(pick(NAMES), 0..4), ttl())
+            .prop_map(|(state, dest, owner, names, ttl)| Op::AcquireByState { state, dest, owner, names, ttl }),
         5 => (pick(NAMES), pick(STATES), pick(OWNERS), fence())
             .prop_map(|(name, dest, owner, fence)| Op::Release { name, dest, owner, fence }),
         3 => (pick(NAMES), pick(OWNERS), pick(STATES), userdata, fence())
@@ -122,6 +136,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(rtype, state, expire, dest)| Op::Reset { rtype, state, expire, dest }),
         2 => secs(&[1, 10, 29, 31, 61]).prop_map(Op::Advance),
         1 => Just(Op::Gc),
+        2 => (1u32..4).prop_map(|limit| Op::Expire { limit }),
     ]
 }
 
@@ -136,7 +151,12 @@ fn sent_generation(generations: &BTreeMap<String, u64>, name: &str, fence: Fence
 }
 
 /// Run one call on the store, rendered like the model's answer.
-async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -> Answer {
+async fn call(
+    store: &dyn Store,
+    now: Timestamp,
+    op: &Op,
+    generations: &BTreeMap<String, u64>,
+) -> Answer {
     let show = |e: mason_store::Error| e.to_string();
     match op {
         Op::Acquire {
@@ -145,6 +165,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             dest,
             owner,
             rid,
+            ttl,
         } => {
             let req = AcquireRequest {
                 actor: None,
@@ -153,6 +174,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
                 dest: (*dest).into(),
                 owner: (*owner).into(),
                 request_id: rid.map(str::to_string),
+                lease_ttl: *ttl,
                 ..Default::default()
             };
             store
@@ -166,6 +188,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             dest,
             owner,
             names,
+            ttl,
         } => {
             let req = AcquireByStateRequest {
                 actor: None,
@@ -173,6 +196,7 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
                 dest: (*dest).into(),
                 owner: (*owner).into(),
                 names: names.iter().map(|n| n.to_string()).collect(),
+                lease_ttl: *ttl,
                 ..Default::default()
             };
             store
@@ -239,6 +263,25 @@ async fn call(store: &dyn Store, op: &Op, generations: &BTreeMap<String, u64>) -
             .await
             .map(|n| n.to_string())
             .map_err(show),
+        Op::Expire { limit } => store
+            .expire_leases(&ExpireRequest { now, limit: *limit })
+            .await
+            .map(|report| {
+                let ended: Vec<spec::Expired> = report
+                    .expired
+                    .into_iter()
+                    .map(|e| spec::Expired {
+                        name: e.name,
+                        rtype: e.rtype,
+                        previous_owner: e.previous_owner,
+                        previous_state: e.previous_state,
+                        state: e.state,
+                        deadline: e.deadline,
+                    })
+                    .collect();
+                format!("{ended:?} next={:?}", report.next_deadline)
+            })
+            .map_err(show),
         Op::Advance(_) => Ok(String::new()),
     }
 }
@@ -276,13 +319,15 @@ fn apply(
             dest,
             owner,
             rid,
-        } => model.acquire(now, rtype, state, dest, owner, *rid),
+            ttl,
+        } => model.acquire(now, rtype, state, dest, owner, *rid, *ttl),
         Op::AcquireByState {
             state,
             dest,
             owner,
             names,
-        } => model.acquire_by_state(now, state, dest, owner, names),
+            ttl,
+        } => model.acquire_by_state(now, state, dest, owner, names, *ttl),
         Op::Release {
             name, dest, owner, ..
         } => model.release(now, name, dest, owner),
@@ -300,6 +345,10 @@ fn apply(
             dest,
         } => model.reset(now, rtype, state, *expire, dest),
         Op::Gc => model.gc(now),
+        Op::Expire { limit } => {
+            let (ended, next) = model.expire(now, *limit as usize);
+            Ok(format!("{ended:?} next={next:?}"))
+        }
         Op::Advance(_) => Ok(String::new()),
     }
 }
@@ -318,6 +367,19 @@ async fn compare_all(
         &stored,
         &model.resources,
         "resources differ after step {}",
+        step
+    );
+    let leases: BTreeMap<String, (Option<Duration>, Option<Timestamp>)> = store
+        .list_v2(&ResourceFilter::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| (r.resource.name, (r.lease.lease_ttl, r.lease.lease_deadline)))
+        .collect();
+    prop_assert_eq!(
+        leases,
+        model.lease_facts(),
+        "lease TTLs or deadlines differ after step {}",
         step
     );
     let now = clock.peek();
@@ -403,7 +465,7 @@ async fn check(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
             .values()
             .map(|r| (r.name.clone(), r.owner.clone()))
             .collect();
-        let got = call(store, op, &generations).await;
+        let got = call(store, now, op, &generations).await;
         let want = apply(&mut model, now, op, &generations);
         prop_assert_eq!(got, want, "step {}: {:?}", i, op);
         check_generations(

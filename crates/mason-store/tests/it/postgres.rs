@@ -41,6 +41,72 @@ async fn second_replica_shares_the_database() {
     assert_eq!(a.get("r1").await.expect("get on a"), got.resource);
 }
 
+/// With three replicas expiring at once, every due lease is ended, and reported, by
+/// exactly one of them (`FOR UPDATE SKIP LOCKED` plus the compare-and-set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_expire_each_lease_once() {
+    let Some(url) = database_or_skip().await else {
+        return;
+    };
+    let clock = std::sync::Arc::new(mason_store::ManualClock::at_upstream_epoch());
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        let options = StoreOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        };
+        stores.push(open(&url, options).await.expect("open replica"));
+    }
+    let names: Vec<String> = (0..60).map(|i| format!("r{i:02}")).collect();
+    let config = mason_types::BoskosConfig::parse_and_validate(&format!(
+        "resources:\n- type: t\n  lease-ttl: 10s\n  names: [{}]\n",
+        names.join(", ")
+    ))
+    .expect("config");
+    stores[0].sync_config(&config).await.expect("sync");
+    for (i, _) in names.iter().enumerate() {
+        stores[i % 3]
+            .acquire(&acquire_req("t", "free", "busy", &format!("o{i}"), None))
+            .await
+            .expect("acquire");
+    }
+    clock.advance(Duration::from_secs(11));
+    let now = clock.peek();
+    let mut tasks = Vec::new();
+    for store in &stores {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let report = store
+                    .expire_leases(&mason_store::ExpireRequest { now, limit: 7 })
+                    .await
+                    .expect("expire");
+                if report.expired.is_empty() {
+                    return mine;
+                }
+                mine.extend(report.expired.into_iter().map(|e| e.name));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("replica task"));
+    }
+    all.sort();
+    assert_eq!(
+        all, names,
+        "every lease expired exactly once across the replicas"
+    );
+    let left = stores[1]
+        .list(&mason_store::ResourceFilter::default())
+        .await
+        .expect("list");
+    assert!(left
+        .iter()
+        .all(|r| r.owner.is_empty() && r.state == "dirty"));
+}
+
 /// `n` stores on one database (`n` replicas).
 async fn replicas(n: usize) -> Option<Vec<std::sync::Arc<dyn mason_store::Store>>> {
     let url = database_or_skip().await?;

@@ -107,7 +107,7 @@ async fn check(
         match step {
             Step::Call(Op::Advance(d)) => clock.advance(d),
             // Answers are the model test's business; only the counts matter here.
-            Step::Call(op) => drop(call(&*store, &op, &generations).await),
+            Step::Call(op) => drop(call(&*store, clock.peek(), &op, &generations).await),
             Step::Sync(n) => drop(store.sync_config(&config(n)).await.expect("sync")),
             Step::Restart => {
                 drop(store);

@@ -18,12 +18,35 @@ pub(super) struct Entry {
     expires: Timestamp,
 }
 
-/// SPEC §4 over plain maps.
+/// A lease with a TTL.
+#[derive(Debug, Clone)]
+struct Lease {
+    ttl: Duration,
+    deadline: Timestamp,
+    expired_state: String,
+}
+
+/// A lease ended at its deadline, as the model and the test render it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Expired {
+    pub(super) name: String,
+    pub(super) rtype: String,
+    pub(super) previous_owner: String,
+    pub(super) previous_state: String,
+    pub(super) state: String,
+    pub(super) deadline: Timestamp,
+}
+
+/// SPEC §4 over plain maps, with issue 12's lease TTLs.
 pub(super) struct Model {
     pub(super) resources: BTreeMap<String, Resource>,
     queue: Vec<Entry>,
     next_seq: u64,
     ttl: chrono::Duration,
+    /// The test config's lease policies: type → (TTL, expired state).
+    policies: BTreeMap<String, (Option<Duration>, String)>,
+    /// Leases that have a TTL, by resource.
+    leases: BTreeMap<String, Lease>,
 }
 
 /// What a call answered: a value rendered comparably, or the error text.
@@ -40,7 +63,102 @@ impl Model {
             queue: Vec::new(),
             next_seq: 0,
             ttl: chrono::Duration::from_std(DEFAULT_REQUEST_TTL).unwrap(),
+            policies: BTreeMap::from([
+                (
+                    "a".to_string(),
+                    (Some(Duration::from_secs(45)), "cleaning".to_string()),
+                ),
+                ("b".to_string(), (None, "dirty".to_string())),
+            ]),
+            leases: BTreeMap::new(),
         }
+    }
+
+    /// `name` is granted at `now`: its lease gets the requested TTL, else its type's.
+    fn granted(&mut self, now: Timestamp, name: &str, requested: Option<Duration>) {
+        let rtype = &self.resources[name].rtype;
+        let (type_ttl, expired_state) = self
+            .policies
+            .get(rtype)
+            .cloned()
+            .unwrap_or((None, "dirty".to_string()));
+        match requested.or(type_ttl) {
+            Some(ttl) => {
+                let deadline = now + chrono::Duration::from_std(ttl).unwrap();
+                self.leases.insert(
+                    name.to_string(),
+                    Lease {
+                        ttl,
+                        deadline,
+                        expired_state,
+                    },
+                );
+            }
+            None => {
+                self.leases.remove(name);
+            }
+        }
+    }
+
+    /// The 409 for a call on `name`'s lease when its deadline passed at `now`.
+    fn expired(&self, now: Timestamp, name: &str) -> Option<String> {
+        let lease = self.leases.get(name)?;
+        (lease.deadline <= now).then(|| {
+            format!(
+                "resource {name}: the lease expired at {}",
+                lease
+                    .deadline
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            )
+        })
+    }
+
+    /// Every resource's lease TTL and deadline.
+    pub(super) fn lease_facts(&self) -> BTreeMap<String, (Option<Duration>, Option<Timestamp>)> {
+        self.resources
+            .keys()
+            .map(|name| {
+                let lease = self.leases.get(name);
+                (
+                    name.clone(),
+                    (lease.map(|l| l.ttl), lease.map(|l| l.deadline)),
+                )
+            })
+            .collect()
+    }
+
+    /// End at most `limit` leases whose deadline is at or before `now`, oldest deadline
+    /// first (then by name); the ended leases and the next deadline left.
+    pub(super) fn expire(
+        &mut self,
+        now: Timestamp,
+        limit: usize,
+    ) -> (Vec<Expired>, Option<Timestamp>) {
+        let mut due: Vec<(Timestamp, String)> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.deadline <= now)
+            .map(|(name, l)| (l.deadline, name.clone()))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let mut ended = Vec::new();
+        for (deadline, name) in due {
+            let lease = self.leases.remove(&name).unwrap();
+            let r = self.resources.get_mut(&name).unwrap();
+            ended.push(Expired {
+                name: name.clone(),
+                rtype: r.rtype.clone(),
+                previous_owner: std::mem::take(&mut r.owner),
+                previous_state: std::mem::replace(&mut r.state, lease.expired_state.clone()),
+                state: lease.expired_state,
+                deadline,
+            });
+            r.lastupdate = now;
+            r.expiration_date = None;
+        }
+        let next = self.leases.values().map(|l| l.deadline).min();
+        (ended, next)
     }
 
     /// Unowned resources of `rtype` in `state`, least recently updated first.
@@ -54,6 +172,9 @@ impl Model {
         v.into_iter().map(|r| r.name.clone()).collect()
     }
 
+    // The parameters of one acquire call, as the store takes them (a request struct
+    // would only repeat `AcquireRequest`, which the model must not depend on).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn acquire(
         &mut self,
         now: Timestamp,
@@ -62,6 +183,7 @@ impl Model {
         dest: &str,
         owner: &str,
         rid: Option<&str>,
+        lease_ttl: Option<Duration>,
     ) -> Answer {
         let rid = rid.filter(|id| !id.is_empty());
         let (my_seq, created) = match rid {
@@ -98,8 +220,9 @@ impl Model {
             .iter()
             .filter(|e| e.rtype == rtype && e.state == state && e.seq < my_seq && e.expires >= now)
             .count();
-        if let Some(name) = self.free(rtype, state).get(ahead) {
-            let r = self.resources.get_mut(name).unwrap();
+        if let Some(name) = self.free(rtype, state).get(ahead).cloned() {
+            self.granted(now, &name, lease_ttl);
+            let r = self.resources.get_mut(&name).unwrap();
             r.owner = owner.into();
             r.state = dest.into();
             r.lastupdate = now;
@@ -123,6 +246,7 @@ impl Model {
         dest: &str,
         owner: &str,
         names: &[&str],
+        lease_ttl: Option<Duration>,
     ) -> Answer {
         if names.is_empty() {
             return Err("must provide names of expected resources".into());
@@ -141,6 +265,7 @@ impl Model {
         let order: Vec<String> = picked.iter().map(|r| r.name.clone()).collect();
         let mut out = Vec::new();
         for name in order {
+            self.granted(now, &name, lease_ttl);
             let r = self.resources.get_mut(&name).unwrap();
             r.owner = owner.into();
             r.state = dest.into();
@@ -166,6 +291,11 @@ impl Model {
                 r.owner
             ));
         }
+        if let Some(expired) = self.expired(now, name) {
+            return Err(expired);
+        }
+        self.leases.remove(name);
+        let r = self.resources.get_mut(name).unwrap();
         r.owner.clear();
         r.state = dest.into();
         r.lastupdate = now;
@@ -191,6 +321,15 @@ impl Model {
                 r.owner
             ));
         }
+        if let Some(expired) = self.expired(now, name) {
+            return Err(expired);
+        }
+        if let Some(lease) = self.leases.get_mut(name) {
+            if self.resources[name].state == state {
+                lease.deadline = now + chrono::Duration::from_std(lease.ttl).unwrap();
+            }
+        }
+        let r = self.resources.get_mut(name).unwrap();
         if r.state != state {
             return Err(format!(
                 "state mismatch - expected {}, current {state}",
@@ -226,6 +365,7 @@ impl Model {
                 out.insert(r.name.clone(), std::mem::take(&mut r.owner));
                 r.state = dest.into();
                 r.lastupdate = now;
+                self.leases.remove(&r.name);
             }
         }
         Ok(format!("{out:?}"))
@@ -278,7 +418,7 @@ mod tests {
         let now = t0 + chrono::Duration::seconds(10);
         // Both free: r1 takes x, the least recently updated.
         assert!(m
-            .acquire(now, "a", "free", "busy", "o1", Some("r1"))
+            .acquire(now, "a", "free", "busy", "o1", Some("r1"), None)
             .unwrap()
             .contains("\"x\""));
         // A queued r2 that polled before r3 keeps rank 1; r3 (rank 2) needs two free ones.
@@ -294,20 +434,20 @@ mod tests {
         });
         m.next_seq = 100;
         assert_eq!(
-            m.acquire(now, "a", "free", "busy", "o3", Some("r3")),
+            m.acquire(now, "a", "free", "busy", "o3", Some("r3"), None),
             Err(not_found("a"))
         );
         assert_eq!(
-            m.acquire(now, "a", "free", "busy", "o4", None),
+            m.acquire(now, "a", "free", "busy", "o4", None, None),
             Err(not_found("a"))
         );
         assert!(m
-            .acquire(now, "a", "free", "busy", "o2", Some("r2"))
+            .acquire(now, "a", "free", "busy", "o2", Some("r2"), None)
             .unwrap()
             .contains("\"y\""));
         assert_eq!(m.live_queue(now).len(), 1, "r3 still waits");
         assert_eq!(
-            m.acquire(now, "zz", "free", "busy", "o", None),
+            m.acquire(now, "zz", "free", "busy", "o", None, None),
             Err("resource type \"zz\" does not exist".into())
         );
     }
