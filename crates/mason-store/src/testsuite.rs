@@ -266,6 +266,7 @@ macro_rules! store_conformance_suite {
             leases::reset_rules,
             leases::metric_counts,
             leases::racing_acquires_never_double_lease,
+            leases::a_refused_call_leaves_no_lock_behind,
             sync::sync_is_idempotent,
             sync::sync_static_add_remove_defers_leased,
             sync::sync_moves_name_between_types,

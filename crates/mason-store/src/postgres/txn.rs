@@ -59,6 +59,15 @@ macro_rules! run {
                             break Ok(v);
                         }
                         Ok(Err(e)) => {
+                            // A transaction the attempt opened and left on an error was
+                            // dropped, not ended: its ROLLBACK is queued on this connection
+                            // but may not have run yet, and until it has, the rows it locked
+                            // are passed by other connections' `SKIP LOCKED` picks (an
+                            // acquire would take the next resource, or none). Wait for it:
+                            // one round trip, on failed calls only.
+                            if !e.is_connection_lost() {
+                                let _ = tokio::time::timeout(deadline, conn.simple_query("")).await;
+                            }
                             if let Some(e) = store.retry_or(e, &mut attempt).await {
                                 break Err($crate::postgres::PostgresStore::fail(conn, e));
                             }

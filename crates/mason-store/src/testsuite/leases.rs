@@ -346,3 +346,43 @@ pub async fn racing_acquires_never_double_lease(h: Harness) {
         .unwrap();
     assert_eq!(left.len(), 3, "everything released");
 }
+
+/// A call refused after it locked a row (an update with user data by someone who does not
+/// hold the resource) leaves no lock behind once it has answered: the next acquire, on
+/// whatever connection, still takes that row when it is the least recently updated.
+/// (On PostgreSQL a dropped transaction's ROLLBACK used to be only queued; meanwhile a
+/// `SKIP LOCKED` pick passed the row by and granted the next one.)
+pub async fn a_refused_call_leaves_no_lock_behind(h: Harness) {
+    h.with_config(POOL).await;
+    let ud: UserData = [("k", "v")].into_iter().collect();
+    for round in 0..40 {
+        h.clock.advance(Duration::from_secs(1));
+        let mut free = h
+            .store
+            .list(&ResourceFilter {
+                rtype: Some("t".into()),
+                owner: Some(String::new()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        free.sort_by(|a, b| (a.lastupdate, &a.name).cmp(&(b.lastupdate, &b.name)));
+        let due = free[0].name.clone();
+        let refused = h
+            .store
+            .update(&update_req(&due, "intruder", "free", Some(&ud)))
+            .await;
+        assert!(refused.is_err(), "round {round}: {refused:?}");
+        let got = h
+            .store
+            .acquire(&req("t", "free", "busy", "me", None))
+            .await
+            .unwrap();
+        assert_eq!(got.resource.name, due, "round {round}");
+        h.clock.advance(Duration::from_secs(1));
+        h.store
+            .release(&release_req(&due, "free", "me"))
+            .await
+            .unwrap();
+    }
+}
