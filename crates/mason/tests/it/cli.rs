@@ -13,6 +13,7 @@ mod failed_start;
 mod heartbeat;
 mod help;
 mod lease;
+mod lease_ttl_e2e;
 mod logs;
 mod messages;
 mod ops;
