@@ -108,7 +108,7 @@ pub struct PostgresOptions {
     /// Time source for stored timestamps.
     pub clock: Arc<dyn Clock>,
     /// The deadline of a call (`--store-timeout`; bulk calls get
-    /// [`txn::BULK_TIMEOUT`]), of waiting for a pooled connection, and the server's
+    /// `txn::BULK_TIMEOUT`), of waiting for a pooled connection, and the server's
     /// `lock_timeout`.
     pub timeout: Duration,
 }
