@@ -121,6 +121,9 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         health: bind_opt(opts.listen_address, opts.health_port, "health").await?,
     };
 
+    // From here on SIGINT/SIGTERM stop the server gracefully: a signal while the store
+    // opens (a supervisor stopping a slow start) is a clean stop, never the default kill.
+    let shutdown = shutdown_on_signals()?;
     let (store, state) = startup::open_and_sync(
         &opts.store,
         &opts.store_flags,
@@ -139,7 +142,6 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         tls,
         ..ServerOptions::default()
     };
-    let shutdown = shutdown_on_signals()?;
     let server = mason_server::run(state, listeners, options, shutdown.clone());
     tokio::pin!(server);
     tokio::select! {

@@ -179,6 +179,8 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         api.local_addr().context("listener address")?
     );
 
+    // Signals are caught before the store opens: a stop during start-up is graceful.
+    let token = shutdown_on_signals()?;
     let (store, state) = startup::open_and_sync(
         &opts.store,
         &opts.store_flags,
@@ -191,7 +193,6 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     state.lease().set_max_lease_ttl(opts.max_lease_ttl);
     let _pruner = opts.history.start_pruner(store.clone());
 
-    let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
     let client = |owner: &str| Arc::new(InProcessClient::new(store.clone(), owner));
     let board = state.status().clone();
