@@ -11,7 +11,10 @@
 //! `MASON_CHROMEDRIVER` override the paths, otherwise `PATH`), starts chromedriver on a
 //! free 127.0.0.1 port in its own process group, and opens a session with a fresh
 //! profile directory and the flags a closed network needs (no sync, no component
-//! updates, no background networking, no QUIC). When either program is missing it
+//! updates, no background networking, no QUIC). The port is free when probed but can be
+//! taken before chromedriver binds it (chromedriver then exits with 1), so a failed start
+//! is retried a few times, each on a fresh port with a fresh profile; the final panic
+//! carries what chromedriver printed on each attempt. When either program is missing it
 //! returns `None` after printing why, so the test can skip loudly, except under
 //! `CI=true`, where it panics: CI must not silently lose the browser test.
 //! Dropping a [`Browser`] ends the session and kills the process group.
@@ -27,6 +30,9 @@ use serde_json::{json, Value};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long chromedriver gets to start listening.
 const DRIVER_START: Duration = Duration::from_secs(30);
+/// How many times [`Browser::launch`] starts chromedriver (each on a fresh port with a
+/// fresh profile) before it gives up.
+const DRIVER_ATTEMPTS: u32 = 3;
 /// The WebDriver key code of Enter.
 pub const ENTER: &str = "\u{E007}";
 /// The WebDriver key code of Tab.
@@ -47,7 +53,8 @@ pub struct Browser {
     /// `http://127.0.0.1:PORT/session/ID`.
     session: String,
     driver: Child,
-    /// The fresh profile; removed on drop.
+    /// The fresh profile (`profile/`) and chromedriver's output (`chromedriver.log`);
+    /// removed on drop.
     _profile: tempfile::TempDir,
 }
 
@@ -77,87 +84,120 @@ impl Browser {
                 return None;
             }
         };
+        let mut failures = Vec::new();
+        for attempt in 1..=DRIVER_ATTEMPTS {
+            match Browser::start(&driver, &chromium, width, height).await {
+                Ok(browser) => return Some(browser),
+                Err(why) => failures.push(format!("attempt {attempt}: {why}")),
+            }
+        }
+        panic!(
+            "chromedriver did not start a session in {DRIVER_ATTEMPTS} attempts:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// One start: chromedriver on a fresh free port with its output in a file, then a
+    /// session with a fresh profile. An `Err` (the driver's own output included) means
+    /// the caller may try again: the free port can be taken between the probe and
+    /// chromedriver's bind (on 127.0.0.1 or [::1]; chromedriver then exits with 1), and
+    /// Chromium can fail to come up on a busy machine.
+    async fn start(
+        driver: &Path,
+        chromium: &Path,
+        width: u32,
+        height: u32,
+    ) -> Result<Browser, String> {
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let log_path = profile.path().join("chromedriver.log");
+        let log = std::fs::File::create(&log_path).expect("a chromedriver log file");
         let port = free_port();
-        let mut command = Command::new(&driver);
+        let mut command = Command::new(driver);
         command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log.try_clone().expect("a second log handle"))
+            .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-        let profile = tempfile::tempdir().expect("a profile directory");
         let http = reqwest::Client::builder()
             .timeout(COMMAND_TIMEOUT)
             .build()
             .expect("an HTTP client");
         let base = format!("http://127.0.0.1:{port}");
+        // From here on, dropping `browser` kills the driver's process group.
         let mut browser = Browser {
             http,
             session: String::new(),
             driver: child,
             _profile: profile,
         };
-        browser.wait_for_driver(&base).await;
-        let args = [
-            "--headless".to_string(),
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--disable-dev-shm-usage".into(),
-            format!("--user-data-dir={}", browser._profile.path().display()),
-            format!("--window-size={width},{height}"),
-        ];
+        let output = |why: String| {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            format!("{why} (port {port}); chromedriver said: {:?}", text.trim())
+        };
+        browser.wait_for_driver(&base).await.map_err(output)?;
+        let args = chromium_args(&browser._profile.path().join("profile"), width, height);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let answer = browser
-            .command(
+            .try_command(
                 reqwest::Method::POST,
                 &format!("{base}/session"),
                 Some(capabilities),
             )
-            .await;
+            .await
+            .map_err(output)?;
         let id = answer["sessionId"]
             .as_str()
-            .unwrap_or_else(|| panic!("no session id in {answer}"));
+            .ok_or_else(|| output(format!("no session id in {answer}")))?;
         browser.session = format!("{base}/session/{id}");
         browser.set_window_size(width, height).await;
-        Some(browser)
+        Ok(browser)
     }
 
-    async fn wait_for_driver(&mut self, base: &str) {
+    async fn wait_for_driver(&mut self, base: &str) -> Result<(), String> {
         let deadline = Instant::now() + DRIVER_START;
         loop {
             if let Ok(r) = self.http.get(format!("{base}/status")).send().await {
                 if let Ok(v) = r.json::<Value>().await {
                     if v["value"]["ready"] == json!(true) {
-                        return;
+                        return Ok(());
                     }
                 }
             }
             if let Ok(Some(status)) = self.driver.try_wait() {
-                panic!("chromedriver exited at start: {status}");
+                return Err(format!("chromedriver exited at start: {status}"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start within {DRIVER_START:?}"
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "chromedriver did not start within {DRIVER_START:?}"
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Send one command; returns its `value`, panicking with the driver's error.
     async fn command(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+        self.try_command(method, url, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Send one command; returns its `value` or the driver's error.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut request = self.http.request(method.clone(), url);
         if let Some(body) = body {
             request = request.json(&body);
@@ -167,16 +207,19 @@ impl Browser {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("webdriver {method} {url}: {e}"));
+            .map_err(|e| format!("webdriver {method} {url}: {e}"))?;
         let status = response.status();
         let body: Value = response
             .json()
             .await
-            .unwrap_or_else(|e| panic!("webdriver {method} {url}: unreadable answer: {e}"));
+            .map_err(|e| format!("webdriver {method} {url}: unreadable answer: {e}"))?;
         if !status.is_success() {
-            panic!("webdriver {method} {url}: {status}: {}", body["value"]);
+            return Err(format!(
+                "webdriver {method} {url}: {status}: {}",
+                body["value"]
+            ));
         }
-        body["value"].clone()
+        Ok(body["value"].clone())
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -375,6 +418,24 @@ fn find(env: &str, program: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     })
+}
+
+/// Chromium's flags: headless with a fresh profile, and nothing that reaches for the
+/// network on its own (the test machines have none).
+fn chromium_args(profile: &Path, width: u32, height: u32) -> Vec<String> {
+    vec![
+        "--headless".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        format!("--user-data-dir={}", profile.display()),
+        format!("--window-size={width},{height}"),
+    ]
 }
 
 fn free_port() -> u16 {
