@@ -36,6 +36,19 @@ pub(crate) struct QueueEntry {
     pub(crate) rank: super::queue::RankKey,
 }
 
+impl QueueEntry {
+    /// The entry of a set's places: they share one arrival number, which also stands for
+    /// the entry's row, and rank by the set's `priority`.
+    pub(crate) fn of_set(arrival: i64, created_at: i64, is_new: bool, priority: i32) -> Self {
+        QueueEntry {
+            seq: arrival,
+            created_at,
+            is_new,
+            rank: super::queue::RankKey { priority, arrival },
+        }
+    }
+}
+
 /// When a queue entry polled at `now` lapses (stored microseconds).
 pub(crate) fn queue_expiry(now: Timestamp, ttl: std::time::Duration) -> i64 {
     rows::to_micros(&now).saturating_add(rows::duration_micros(ttl))

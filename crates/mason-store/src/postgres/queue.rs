@@ -129,15 +129,12 @@ pub(super) async fn enter_set<C: GenericClient>(
         )
         .await?;
     }
-    Ok(QueueEntry {
-        seq: arrival,
+    Ok(QueueEntry::of_set(
+        arrival,
         created_at,
         is_new,
-        rank: RankKey {
-            priority: req.priority,
-            arrival,
-        },
-    })
+        req.priority,
+    ))
 }
 
 /// How many resources of (`rtype`, `state`) the live places ranked ahead of `rank`

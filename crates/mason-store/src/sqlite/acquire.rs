@@ -2,7 +2,7 @@
 //! order ([`super::free_index`]) and is confirmed by the grant's compare-and-set; the
 //! decisions are the lease layer's ([`crate::lease::acquire`]).
 
-use mason_types::{Resource, ResourceV2};
+use mason_types::{DynamicResourceLifeCycle, Resource, ResourceV2};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rows::{get_drlc, get_resource};
@@ -109,21 +109,34 @@ pub(super) fn type_exists(tx: &Connection, rtype: &str) -> Result<bool> {
 /// Create one resource of `rtype` when its dynamic pool has room (see
 /// [`rules::dynamic_growth`]).
 pub(super) fn grow_dynamic_pool(tx: &Connection, ctx: &Ctx<'_>, rtype: &str) -> Result<()> {
+    grow_pool(tx, ctx, rtype, |drlc, count| {
+        rules::dynamic_growth(drlc, count, ctx.now)
+            .into_iter()
+            .collect()
+    })
+}
+
+/// Insert the resources `growth` makes of `rtype`'s dynamic pool (its lifecycle and how
+/// many resources the type has, counted up to the pool's maximum). Nothing for a type
+/// without a dynamic pool.
+pub(super) fn grow_pool(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    rtype: &str,
+    growth: impl FnOnce(&DynamicResourceLifeCycle, i64) -> Vec<Resource>,
+) -> Result<()> {
     let Some(drlc) = get_drlc(tx, rtype)? else {
         return Ok(());
     };
     let count: i64 = tx
         .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM resources WHERE type = ?1 LIMIT ?2)")?
         .query_row(params![rtype, i64::from(drlc.max_count)], |r| r.get(0))?;
-    if let Some(resource) = rules::dynamic_growth(&drlc, count, ctx.now) {
-        writes::insert(
-            tx,
-            ctx,
-            &StoredResource {
-                resource,
-                is_static: false,
-            },
-        )?;
+    for resource in growth(&drlc, count) {
+        let resource = StoredResource {
+            resource,
+            is_static: false,
+        };
+        writes::insert(tx, ctx, &resource)?;
     }
     Ok(())
 }

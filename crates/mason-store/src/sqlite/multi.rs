@@ -6,7 +6,7 @@
 use mason_types::ResourceV2;
 use rusqlite::{params, Connection};
 
-use super::acquire::type_exists;
+use super::acquire::{grow_pool, type_exists};
 use super::rows::get_drlc;
 use super::txn::Ctx;
 use super::{holders, queue, writes};
@@ -15,7 +15,6 @@ use crate::lease::queue::RankKey;
 use crate::lease::quota::Quota;
 use crate::lease::{Grant, Tag};
 use crate::rows::from_micros;
-use crate::rules::StoredResource;
 use crate::{Error, MultiAcquireRequest, MultiAcquired, Result, Shortfall};
 
 /// The outer result is the transaction's (an error rolls it back: a bad request or
@@ -199,23 +198,7 @@ fn refuse(
 
 /// Grow `short`'s dynamic pool, if it has one, by what the item is short of.
 fn grow(tx: &Connection, ctx: &Ctx<'_>, short: &Shortfall) -> Result<()> {
-    let Some(drlc) = get_drlc(tx, &short.rtype)? else {
-        return Ok(());
-    };
-    let existing: i64 = tx
-        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM resources WHERE type = ?1 LIMIT ?2)")?
-        .query_row(params![short.rtype, i64::from(drlc.max_count)], |r| {
-            r.get(0)
-        })?;
-    for resource in multi::growth(&drlc, existing, short, ctx.now) {
-        writes::insert(
-            tx,
-            ctx,
-            &StoredResource {
-                resource,
-                is_static: false,
-            },
-        )?;
-    }
-    Ok(())
+    grow_pool(tx, ctx, &short.rtype, |drlc, existing| {
+        multi::growth(drlc, existing, short, ctx.now)
+    })
 }

@@ -96,15 +96,12 @@ pub(super) fn enter_set(
         arrival = arrival.or(Some(tx.last_insert_rowid()));
     }
     let arrival = arrival.unwrap_or(i64::MAX);
-    Ok(QueueEntry {
-        seq: arrival,
+    Ok(QueueEntry::of_set(
+        arrival,
         created_at,
         is_new,
-        rank: RankKey {
-            priority: req.priority,
-            arrival,
-        },
-    })
+        req.priority,
+    ))
 }
 
 /// How many resources of (`rtype`, `state`) the live places ranked ahead of `rank`

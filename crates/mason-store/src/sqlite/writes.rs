@@ -9,7 +9,7 @@
 //! counts are written next to them, in the same transaction.
 
 use mason_types::{state, ResourceV2};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, ToSql};
 
 use super::rows::one_resource;
 use super::txn::Ctx;
@@ -30,10 +30,21 @@ macro_rules! grant_ttl_set {
     };
 }
 
-/// Every end of a lease clears its TTL, deadline and expired state.
-macro_rules! end_ttl_set {
-    () => {
-        "lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL"
+/// Every end of a lease: owner `''`, state `?1`, last update `?2`, the expiration kept
+/// (`?3`) or set to `?4`, generation `?5`, history tag `?6`–`?8`, no holder, and no TTL,
+/// deadline or expired state, on the row `$matching` selects (its parameters from `?9`).
+macro_rules! end_lease_sql {
+    ($matching:literal) => {
+        concat!(
+            "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
+             expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?5, \
+             last_kind = ?6, last_actor = ?7, last_request_id = ?8, holder = NULL, \
+             lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL \
+             WHERE ",
+            $matching,
+            " RETURNING ",
+            resource_columns!()
+        )
     };
 }
 
@@ -92,35 +103,8 @@ pub(super) fn end_lease(
     end: &EndOfLease<'_>,
     expiration: Expiration,
 ) -> Result<Option<ResourceV2>> {
-    let (keep_expiration, expiration) = expiration.as_params();
-    let mut stmt = tx.prepare_cached(concat!(
-        "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
-         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?8, \
-         last_kind = ?9, last_actor = ?10, last_request_id = ?11, holder = NULL, ",
-        end_ttl_set!(),
-        " WHERE name = ?5 AND owner = ?6 AND (?7 IS NULL OR state = ?7) RETURNING ",
-        resource_columns!()
-    ))?;
-    let ended = one_resource(
-        &mut stmt,
-        params![
-            end.state,
-            end.at,
-            keep_expiration,
-            expiration,
-            name,
-            owner,
-            from,
-            ctx.next_generation(),
-            end.tag.kind,
-            end.tag.actor,
-            end.tag.request_id
-        ],
-    )?;
-    if let Some(r) = &ended {
-        ctx.wrote(&r.resource);
-    }
-    Ok(ended)
+    let sql = end_lease_sql!("name = ?9 AND owner = ?10 AND (?11 IS NULL OR state = ?11)");
+    end_matching(tx, ctx, sql, end, expiration, &[&name, &owner, &from])
 }
 
 /// End the lease on `name` whose deadline passed (see `lease/ttl.rs`): only if it still
@@ -133,30 +117,34 @@ pub(super) fn expire_lease(
     end: &EndOfLease<'_>,
     expiration: Expiration,
 ) -> Result<Option<ResourceV2>> {
+    let sql = end_lease_sql!("name = ?9 AND generation = ?10 AND lease_deadline <= ?2");
+    end_matching(tx, ctx, sql, end, expiration, &[&name, &generation])
+}
+
+/// Run an `end_lease_sql!` statement with `matching` as its parameters from `?9`.
+fn end_matching(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    sql: &'static str,
+    end: &EndOfLease<'_>,
+    expiration: Expiration,
+    matching: &[&dyn ToSql],
+) -> Result<Option<ResourceV2>> {
     let (keep_expiration, expiration) = expiration.as_params();
-    let mut stmt = tx.prepare_cached(concat!(
-        "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
-         expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?7, \
-         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = NULL, ",
-        end_ttl_set!(),
-        " WHERE name = ?5 AND generation = ?6 AND lease_deadline <= ?2 RETURNING ",
-        resource_columns!()
-    ))?;
-    let ended = one_resource(
-        &mut stmt,
-        params![
-            end.state,
-            end.at,
-            keep_expiration,
-            expiration,
-            name,
-            generation,
-            ctx.next_generation(),
-            end.tag.kind,
-            end.tag.actor,
-            end.tag.request_id
-        ],
-    )?;
+    let generation = ctx.next_generation();
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut values: Vec<&dyn ToSql> = vec![
+        &end.state,
+        &end.at,
+        &keep_expiration,
+        &expiration,
+        &generation,
+        &end.tag.kind,
+        &end.tag.actor,
+        &end.tag.request_id,
+    ];
+    values.extend_from_slice(matching);
+    let ended = one_resource(&mut stmt, values.as_slice())?;
     if let Some(r) = &ended {
         ctx.wrote(&r.resource);
     }
