@@ -11,10 +11,11 @@
 //! `MASON_CHROMEDRIVER` override the paths, otherwise `PATH`), starts chromedriver on a
 //! free 127.0.0.1 port in its own process group, and opens a session with a fresh
 //! profile directory and the flags a closed network needs (no sync, no component
-//! updates, no background networking, no QUIC). The port is free when probed but can be
-//! taken before chromedriver binds it (chromedriver then exits with 1), so a failed start
-//! is retried a few times, each on a fresh port with a fresh profile; the final panic
-//! carries what chromedriver printed on each attempt. When either program is missing it
+//! updates, no background networking, no QUIC). The port comes from
+//! [`crate::ports::free_port`] (outside the kernel's ephemeral range, so no outgoing
+//! connection takes it before chromedriver binds it); a failed start is still retried a
+//! few times, each on a fresh port with a fresh profile, and the final panic carries what
+//! chromedriver printed on each attempt. When either program is missing it
 //! returns `None` after printing why, so the test can skip loudly, except under
 //! `CI=true`, where it panics: CI must not silently lose the browser test.
 //! Dropping a [`Browser`] ends the session and kills the process group.
@@ -111,7 +112,7 @@ impl Browser {
         let profile = tempfile::tempdir().expect("a profile directory");
         let log_path = profile.path().join("chromedriver.log");
         let log = std::fs::File::create(&log_path).expect("a chromedriver log file");
-        let port = free_port();
+        let port = crate::ports::free_port();
         let mut command = Command::new(driver);
         command
             .arg(format!("--port={port}"))
@@ -436,9 +437,4 @@ fn chromium_args(profile: &Path, width: u32, height: u32) -> Vec<String> {
         format!("--user-data-dir={}", profile.display()),
         format!("--window-size={width},{height}"),
     ]
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("an address").port()
 }

@@ -4,7 +4,8 @@
 //! and stop it when done. [`PausableProxy`] sits between a client and a server and cuts
 //! them off (a paused network) when the test says so. [`browser::Browser`] drives a real
 //! headless Chromium for the dashboard tests. [`fixtures`] holds test data shared by
-//! several crates' tests.
+//! several crates' tests. [`ports::free_port`] gives a port for a server a test starts as
+//! another process.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -16,6 +17,7 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod ports;
 /// A throwaway PostgreSQL for tests (a private server or `MASON_TEST_POSTGRES_URL`, a
 /// fresh database per test). It lives in `mason-store`'s test suite, whose own tests need
 /// it too; see `mason_store::testsuite`.
@@ -54,6 +56,8 @@ pub struct TestServerOptions {
     pub clock: Option<Arc<ManualClock>>,
     /// Queue TTL of a `request_id`; default 30 s.
     pub request_ttl: Option<Duration>,
+    /// The deadline of every store call; default [`mason_store::DEFAULT_STORE_TIMEOUT`].
+    pub store_timeout: Option<Duration>,
     /// Background loop timings; default [`ServerOptions::default`] except a 200 ms config
     /// poll, so file changes are seen quickly.
     pub server: Option<ServerOptions>,
@@ -100,6 +104,13 @@ impl TestServerOptions {
     /// Queue TTL of a `request_id`.
     pub fn with_request_ttl(mut self, ttl: Duration) -> Self {
         self.request_ttl = Some(ttl);
+        self
+    }
+
+    /// The deadline of every store call (`--store-timeout`), for a test whose calls are
+    /// large enough that a busy machine can take longer than the default.
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = Some(timeout);
         self
     }
 
@@ -163,6 +174,9 @@ impl TestServer {
         let store_options = StoreOptions {
             request_ttl: opts.request_ttl.unwrap_or(mason_store::DEFAULT_REQUEST_TTL),
             clock: clock.clone(),
+            timeout: opts
+                .store_timeout
+                .unwrap_or(mason_store::DEFAULT_STORE_TIMEOUT),
             ..Default::default()
         };
         let store = mason_store::open(&url, store_options)

@@ -40,10 +40,7 @@ impl Serve {
         if !config.exists() {
             std::fs::write(&config, CONFIG).unwrap();
         }
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = mason_testkit::ports::free_port();
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mason"))

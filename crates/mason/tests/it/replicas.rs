@@ -50,10 +50,7 @@ impl Replica {
         log: &Path,
         extra: &[&std::ffi::OsStr],
     ) -> Replica {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().expect("addr").port()
-        };
+        let port = mason_testkit::ports::free_port();
         let log_file = std::fs::File::create(log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mason"))
             .args([

@@ -33,10 +33,7 @@ impl ServeProcess {
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, CONFIG).expect("config");
         let log = dir.path().join("serve.log");
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().expect("addr").port()
-        };
+        let port = mason_testkit::ports::free_port();
         let mut args: Vec<String> = vec![
             "--log-level".into(),
             "info".into(),

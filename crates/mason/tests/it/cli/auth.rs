@@ -3,16 +3,15 @@
 //! answered with a 4xx, and the [`Server`] child the other auth tests share. The route ×
 //! role matrix is in `auth_matrix.rs`, `mason bench` with credentials in `auth_bench.rs`.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mason_server::auth::secrets::{hash_password_with_cost, token_hash};
-use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::auth_matrix::{ask, Cred, Verdict};
 use super::common::{mason, parts, POOL};
 
 /// Users and tokens of every role; `lease` ones may act as `ci-*` (users) or `bot-*`
@@ -54,9 +53,10 @@ impl Server {
     /// [`Server::serve`] over HTTPS with the certificate and key of `tls` (PEM files
     /// signed by the CA whose PEM is given, which the readiness check trusts).
     ///
-    /// The port is free when probed but another process can take it before `mason
-    /// serve` binds it, and then the server exits at once: that start is tried again on
-    /// a fresh port (three attempts in all).
+    /// The port is free when probed and outside the kernel's ephemeral range
+    /// ([`mason_testkit::ports`]); should it still be taken before `mason serve` binds
+    /// it, the server exits at once and the start is tried again on a fresh port (three
+    /// attempts in all).
     pub(crate) async fn serve_with(
         config: &str,
         auth: Option<&str>,
@@ -65,7 +65,7 @@ impl Server {
         let mut failures = Vec::new();
         for attempt in 1..=3 {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
+            let port = mason_testkit::ports::free_port();
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_mason"));
             cmd.args([
                 "--log-level",
@@ -193,11 +193,6 @@ impl Server {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[tokio::test]
