@@ -22,6 +22,8 @@ mod bodies;
 mod config_files;
 mod query;
 
+use std::time::Duration;
+
 use mason_store::{AcquireByStateRequest, ResourceFilter, Store};
 use mason_testkit::{TestServer, TestServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -128,7 +130,17 @@ pub(super) enum Backend {
 /// Start a server on `backend` with `config`; `None` when PostgreSQL is wanted but there
 /// is none (outside CI only: under `CI=true` the test fails instead).
 pub(super) async fn start_on(backend: Backend, config: &str, test: &str) -> Option<TestServer> {
-    let opts = TestServerOptions::new(config);
+    start_on_with(backend, config, test, mason_store::DEFAULT_STORE_TIMEOUT).await
+}
+
+/// [`start_on`] with `store_timeout` as the deadline of every store call.
+pub(super) async fn start_on_with(
+    backend: Backend,
+    config: &str,
+    test: &str,
+    store_timeout: Duration,
+) -> Option<TestServer> {
+    let opts = TestServerOptions::new(config).with_store_timeout(store_timeout);
     let opts = match backend {
         Backend::Sqlite => opts,
         Backend::Postgres => {
