@@ -85,8 +85,20 @@ pub trait Store: Send + Sync + 'static {
     async fn acquire(&self, req: &AcquireRequest) -> Result<Acquired>;
 
     /// `POST /acquirebystate`: all named resources, unowned and in `state`, or none
-    /// (atomic, unlike upstream which leaks partial acquisitions).
-    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>>;
+    /// (atomic, unlike upstream which leaks partial acquisitions), each with the fresh
+    /// fencing generation of its grant, in the order of upstream's answer.
+    async fn acquire_by_state_leases(&self, req: &AcquireByStateRequest)
+        -> Result<Vec<ResourceV2>>;
+
+    /// [`Store::acquire_by_state_leases`] without the lease facts (upstream's answer).
+    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+        Ok(self
+            .acquire_by_state_leases(req)
+            .await?
+            .into_iter()
+            .map(|r| r.resource)
+            .collect())
+    }
 
     /// `POST /api/v2/acquire`: every item of the set in one transaction, or nothing.
     /// Each item takes `count` unowned resources of its type in its state (least

@@ -168,7 +168,10 @@ impl Store for PostgresStore {
         run!(self, |c, ctx| acquire::acquire(c, ctx, req))?
     }
 
-    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+    async fn acquire_by_state_leases(
+        &self,
+        req: &AcquireByStateRequest,
+    ) -> Result<Vec<ResourceV2>> {
         let names = wanted_names(req)?;
         run!(self, |c, ctx| acquire::acquire_by_state(
             c, ctx, req, &names

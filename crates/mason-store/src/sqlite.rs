@@ -252,7 +252,10 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+    async fn acquire_by_state_leases(
+        &self,
+        req: &AcquireByStateRequest,
+    ) -> Result<Vec<ResourceV2>> {
         let req = req.clone();
         let cost = if req.names.len() > POINT_NAMES {
             Cost::Scan

@@ -4,12 +4,15 @@
 //! Extension: an optional `lease_ttl=DURATION` (checked by [`crate::lease::params`]; it
 //! overrides the types' `lease-ttl`). With an auth file the caller is the leases' holder
 //! and its `max-leases` per type are checked by the store, counting every resource named
-//! (429, nothing taken).
+//! (429, nothing taken). The `Mason-Lease-Generation` response header lists the fencing
+//! generation of every grant, in the order of the body's array (`"7, 9"`); the body stays
+//! upstream's, byte for byte.
 
 use axum::extract::State;
-use axum::http::{Method, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use mason_store::AcquireByStateRequest;
+use mason_types::resource_v2::{format_generation_header, GENERATION_HEADER};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -54,14 +57,20 @@ pub(super) async fn handle(
         max_held,
         lease_ttl,
     };
-    let resources = state
+    let granted = state
         .store()
-        .acquire_by_state(&req)
+        .acquire_by_state_leases(&req)
         .await
         .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
     // The leases may have deadlines (the request's TTL or their types').
     state.lease().granted();
+    let header = format_generation_header(granted.iter().map(|r| r.generation()));
+    let resources: Vec<_> = granted.into_iter().map(|r| r.resource).collect();
     let mut body = mason_types::json::to_go_json(&resources).expect("resources always serialize");
     body.push('\n');
-    Ok(respond::sniffed_text(body))
+    let mut response = respond::sniffed_text(body);
+    if let Ok(value) = HeaderValue::from_str(&header) {
+        response.headers_mut().insert(GENERATION_HEADER, value);
+    }
+    Ok(response)
 }

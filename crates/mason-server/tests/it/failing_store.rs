@@ -46,9 +46,12 @@ impl Store for FailingStore {
         self.check()?;
         self.inner.acquire(req).await
     }
-    async fn acquire_by_state(&self, req: &AcquireByStateRequest) -> Result<Vec<Resource>> {
+    async fn acquire_by_state_leases(
+        &self,
+        req: &AcquireByStateRequest,
+    ) -> Result<Vec<ResourceV2>> {
         self.check()?;
-        self.inner.acquire_by_state(req).await
+        self.inner.acquire_by_state_leases(req).await
     }
     async fn acquire_many(&self, req: &MultiAcquireRequest) -> Result<MultiAcquired> {
         self.check()?;

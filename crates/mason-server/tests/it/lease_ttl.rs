@@ -1,6 +1,7 @@
 //! Lease TTLs and fencing over HTTP (issue 12): `lease_ttl=` reaches the store (the
 //! grant gets that deadline, the type's TTL otherwise), `/acquire` tells the grant's
-//! generation in `Mason-Lease-Generation` with upstream's body unchanged, renewals move
+//! generation in `Mason-Lease-Generation` with upstream's body unchanged (`/acquirebystate`
+//! lists one per resource, in the body's order), renewals move
 //! the deadline, and once it passed `/update` and `/release` are 409s that change
 //! nothing. (The expiry loop itself: `lease_backend.rs`, and end to end with real
 //! processes in the `mason` crate's `lease_ttl_e2e` tests.)
@@ -56,10 +57,25 @@ async fn acquirebystate_sends_the_ttl() {
         .post("/acquirebystate?state=free&dest=busy&owner=o&names=t2-a,t2-b&lease_ttl=2m")
         .await;
     assert_eq!(got.status, 200, "{}", got.body);
-    for name in ["t2-a", "t2-b"] {
+    let answered: Vec<serde_json::Value> = serde_json::from_str(&got.body).unwrap();
+    let mut generations = Vec::new();
+    let mut upstream = Vec::new();
+    for r in &answered {
+        let name = r["name"].as_str().unwrap();
         let v2 = h.store.get_v2(name).await.unwrap();
         assert_eq!(v2.lease.lease_ttl, Some(Duration::from_secs(120)), "{name}");
+        generations.push(v2.lease.generation.to_string());
+        upstream.push(v2.resource);
     }
+    assert_eq!(answered.len(), 2);
+    // The generations in the body's order; the body is upstream's, byte for byte.
+    assert_eq!(
+        got.header("mason-lease-generation"),
+        Some(generations.join(", ").as_str())
+    );
+    let mut body = mason_types::json::to_go_json(&upstream).unwrap();
+    body.push('\n');
+    assert_eq!(got.body, body);
 }
 
 #[tokio::test]

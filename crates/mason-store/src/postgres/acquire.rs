@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::{GenericClient, Object};
-use mason_types::Resource;
+use mason_types::ResourceV2;
 
 use super::error::PgResult;
 use super::rows::{lock_drlc, query, query_opt};
@@ -146,7 +146,7 @@ pub(super) async fn acquire_by_state(
     ctx: &Ctx,
     req: &AcquireByStateRequest,
     names: &[&str],
-) -> PgResult<Vec<Resource>> {
+) -> PgResult<Vec<ResourceV2>> {
     let tx = client.transaction().await?;
     let locked = query(&tx, LOCK_NAMED, &[&names, &req.state]).await?;
     if locked.len() != names.len() {
@@ -176,5 +176,5 @@ pub(super) async fn acquire_by_state(
         let name = &r.resource.name;
         (before.get(name).copied().unwrap_or_default(), name)
     });
-    Ok(granted.into_iter().map(|r| r.resource).collect())
+    Ok(granted)
 }

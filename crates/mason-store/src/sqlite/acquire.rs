@@ -147,7 +147,7 @@ pub(super) fn acquire_by_state(
     tx: &Connection,
     ctx: &Ctx<'_>,
     req: &AcquireByStateRequest,
-) -> Result<Vec<Resource>> {
+) -> Result<Vec<ResourceV2>> {
     let names = rules::wanted_names(req)?;
     let mut found = Vec::with_capacity(names.len());
     for name in names {
@@ -179,7 +179,6 @@ pub(super) fn acquire_by_state(
                 &req.state,
                 &grant,
             )?
-            .map(|granted| granted.resource)
             .ok_or_else(|| rules::by_state_miss(req))
         })
         .collect()
