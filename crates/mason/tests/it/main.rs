@@ -7,6 +7,8 @@
 //! - [`up_e2e`]: `mason up` through the whole lifecycle, and the shipped quick start.
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
 //! - [`replicas`]: several `mason serve` processes on one PostgreSQL database.
+//! - [`lease_ttl_replicas`]: lease TTLs on three PostgreSQL replicas: each expiry once,
+//!   within 1 s, renewals through any replica, a held-open acquire woken across replicas.
 //! - [`quota`]: per-user lease quotas under 16 concurrent clients, on SQLite and on three
 //!   PostgreSQL replicas.
 //! - [`migrate`]: `mason import` and `mason export` on the upstream acceptance fixture.
@@ -23,6 +25,7 @@ mod controllers_cli;
 mod dashboard;
 mod event_stream;
 mod history_cli;
+mod lease_ttl_replicas;
 mod migrate;
 mod quota;
 mod replicas;

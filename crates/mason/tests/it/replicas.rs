@@ -50,16 +50,22 @@ impl Replica {
         log: &Path,
         extra: &[&std::ffi::OsStr],
     ) -> Replica {
+        Self::start_logging(config, store, log, "warn", extra)
+    }
+
+    /// [`Replica::start_with`] logging at `level` (`info` shows lease expiries).
+    pub(crate) fn start_logging(
+        config: &Path,
+        store: &str,
+        log: &Path,
+        level: &str,
+        extra: &[&std::ffi::OsStr],
+    ) -> Replica {
         let port = mason_testkit::ports::free_port();
         let log_file = std::fs::File::create(log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mason"))
-            .args([
-                "--log-level",
-                "warn",
-                "serve",
-                "--listen-address",
-                "127.0.0.1",
-            ])
+            .args(["--log-level", level])
+            .args(["serve", "--listen-address", "127.0.0.1"])
             .arg("--port")
             .arg(port.to_string())
             .arg("--config")
