@@ -13,6 +13,9 @@
 //! - `--layer long-poll`: held-open multi-acquire requests (`"wait"`), the time from a
 //!   release to the waiting acquirer's answer, and the CPU cost of `--waiters` idle
 //!   waiters (see `long_poll`).
+//! - `--layer ttl-expiry`: `--pool-size` leases (default 100,000) whose deadlines are
+//!   spread over `--spread`, ended by the server while clients cycle acquire/release:
+//!   lateness and the cycles' throughput before, during and after (see `ttl_expiry`).
 //! - `--layer cross-process`: `mason serve` started as another process (from
 //!   `--server-bin`, default this executable; several binaries are compared A/B in one
 //!   run) at each of `--pools`, measured with `--connections` clients: the no-op floor,
@@ -38,6 +41,7 @@ mod pool;
 mod raw;
 mod report;
 mod store;
+mod ttl_expiry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +71,9 @@ pub enum Layer {
     /// Held-open `POST /api/v2/acquire`: release → waiting acquirer's answer, over HTTP,
     /// with `--waiters` idle waiters (and their CPU cost); `--clients` pairs.
     LongPoll,
+    /// `--pool-size` leases (default 100,000) expiring over `--spread` while `--clients`
+    /// clients cycle: lateness, and the cycles' throughput before, during and after.
+    TtlExpiry,
 }
 
 impl Layer {
@@ -79,6 +86,7 @@ impl Layer {
             Layer::RawSqlite => "raw-sqlite",
             Layer::RawSqliteAsync => "raw-sqlite-async",
             Layer::LongPoll => "long-poll",
+            Layer::TtlExpiry => "ttl-expiry",
         }
     }
 }
@@ -193,6 +201,9 @@ pub struct Opts {
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     waiters: u32,
+    /// TTL expiry: the deadlines are spread evenly over this.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    spread: Duration,
     /// Cross-process: also append every run's JSON line to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<std::path::PathBuf>,
@@ -229,6 +240,16 @@ pub async fn run(opts: Opts) -> Result<()> {
             duration: opts.duration,
         };
         return long_poll::run(&plan, opts.format).await;
+    }
+    if opts.layer == Layer::TtlExpiry {
+        let plan = ttl_expiry::Plan {
+            store: opts.store.clone(),
+            leases: opts.pool_size.map_or(100_000, |n| n as usize),
+            spread: opts.spread,
+            clients: usize::from(opts.clients),
+            duration: opts.duration,
+        };
+        return ttl_expiry::run(&plan, opts.format).await;
     }
     if opts.auth != AuthMode::Off {
         return Err(Error::Usage(
@@ -296,7 +317,9 @@ pub async fn run(opts: Opts) -> Result<()> {
             raw.stop().await?;
             outcome?
         }
-        (None, Layer::CrossProcess | Layer::LongPoll) => unreachable!("handled above"),
+        (None, Layer::CrossProcess | Layer::LongPoll | Layer::TtlExpiry) => {
+            unreachable!("handled above")
+        }
         (None, Layer::RawSqlite | Layer::RawSqliteAsync) => {
             let dir = tempfile::tempdir().map_err(Error::io("cannot create a temp directory"))?;
             let path = pool::raw_db_path(opts.store.as_deref(), dir.path());
