@@ -19,6 +19,8 @@
 //! - [`quota`]: per-user lease quotas, and how the backends keep them exact.
 //! - [`transition`]: what a grant, an end of lease and a touch write.
 //! - [`tag`]: a transition's label in the history (kind, actor, request id).
+//! - [`retry`]: retry safety — a repeat of the last release is answered 200, changing
+//!   nothing (after a 503, a retry never makes things worse).
 //! - [`ttl`]: lease TTLs — which TTL a grant gets, renewal, the refusal of a lease whose
 //!   deadline passed, what expiry writes.
 //! - [`views`]: what the read calls show — metrics folded from counts, the ranked queue.
@@ -49,6 +51,7 @@ pub(crate) mod end;
 pub(crate) mod multi;
 pub(crate) mod queue;
 pub(crate) mod quota;
+pub(crate) mod retry;
 pub(crate) mod tag;
 pub(crate) mod transition;
 pub(crate) mod ttl;

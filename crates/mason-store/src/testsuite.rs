@@ -19,7 +19,8 @@
 //! dynamic upkeep), [`import`] (bulk import), [`fencing`] (fencing generations),
 //! [`multi`] (all-or-nothing sets, the ranked queue, availability signals),
 //! [`history`] (the events table: replay, kinds, reads, pruning),
-//! [`quota`] (per-user lease quotas), [`ttl`] (lease TTLs and expiry),
+//! [`quota`] (per-user lease quotas), [`ttl`] (lease TTLs and expiry), [`retry`]
+//! (repeated releases and updates after a lost answer),
 //! [`postgres`] (the throwaway server; with the `postgres` feature).
 
 pub mod acquire;
@@ -31,6 +32,7 @@ pub mod multi;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod quota;
+pub mod retry;
 pub mod sync;
 pub mod ttl;
 
@@ -310,7 +312,10 @@ macro_rules! store_conformance_suite {
             ttl::ttl_grant_renew_refuse_and_expire,
             ttl::ttl_from_request_type_or_none,
             ttl::expiry_is_oldest_first_within_the_limit,
-            ttl::expired_and_fenced_calls_are_refused_in_order
+            ttl::expired_and_fenced_calls_are_refused_in_order,
+            retry::a_repeated_release_is_answered_as_done,
+            retry::a_repeat_after_another_transition_is_refused,
+            retry::a_repeated_update_is_answered_as_done
         );
     };
     (@cases required $make:expr; $($module:ident :: $case:ident),+ $(,)?) => {

@@ -13,6 +13,7 @@ use super::txn::Ctx;
 use super::writes;
 use crate::lease::check::Held;
 use crate::lease::end::reset_cutoff;
+use crate::lease::retry::{self, LastEnd};
 use crate::lease::transition::{expect_held, expect_owner, held};
 use crate::lease::{EndOfLease, Tag, Touch};
 use crate::{Error, ReleaseRequest, ResetRequest, UpdateRequest};
@@ -22,7 +23,9 @@ use crate::{Error, ReleaseRequest, ResetRequest, UpdateRequest};
 /// the two statements).
 const CAS_ATTEMPTS: usize = 8;
 
-/// SPEC §4.4 in one statement (the expiration rules are part of it).
+/// SPEC §4.4 in one statement (the expiration rules are part of it). When it matches
+/// nothing, the row is read to say why, or to answer a repeat of the last release with
+/// the row as it is (`lease/retry.rs`).
 pub(super) async fn release(
     client: &mut Object,
     ctx: &Ctx,
@@ -35,32 +38,67 @@ pub(super) async fn release(
         }
         let current = query_opt(
             &*client,
-            "SELECT owner, state, generation, lease_deadline FROM resources WHERE name = $1",
+            "SELECT owner, state, generation, lease_deadline, \
+                    last_kind, ended_owner, ended_generation, lastupdate \
+             FROM resources WHERE name = $1",
             &[&req.name],
         )
         .await?;
-        let current: Option<(String, String, i64, Option<i64>)> = current
+        let current: Option<ReleaseRow> = current
             .map(|row| {
-                Ok::<_, tokio_postgres::Error>((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                ))
+                Ok::<_, tokio_postgres::Error>(ReleaseRow {
+                    owner: row.try_get(0)?,
+                    state: row.try_get(1)?,
+                    generation: row.try_get(2)?,
+                    deadline: row.try_get(3)?,
+                    kind: row.try_get(4)?,
+                    ended_owner: row.try_get(5)?,
+                    ended_generation: row.try_get(6)?,
+                    at: row.try_get(7)?,
+                })
             })
             .transpose()?;
-        let held = current
-            .as_ref()
-            .map(|(owner, state, generation, deadline)| Held {
-                owner,
-                state,
-                generation: u64::try_from(*generation).unwrap_or_default(),
-                deadline: *deadline,
-            });
-        expect_owner(req).check(held, end.at)?;
+        let held = current.as_ref().map(|c| Held {
+            owner: &c.owner,
+            state: &c.state,
+            generation: u64::try_from(c.generation).unwrap_or_default(),
+            deadline: c.deadline,
+        });
+        if let Err(refused) = expect_owner(req).check(held, end.at) {
+            let last = current.as_ref().map(ReleaseRow::last_end);
+            retry::unless_repeat(req, last, end.at, refused)?;
+            return get_resource(&*client, &req.name, Lock::None)
+                .await?
+                .ok_or_else(|| Error::ResourceNotFound(req.name.clone()).into());
+        }
         // It became the caller's between the two statements: try again.
     }
     Err(Error::backend(format!("release of {} kept racing", req.name)).into())
+}
+
+/// What a refused release reads of its row.
+struct ReleaseRow {
+    owner: String,
+    state: String,
+    generation: i64,
+    deadline: Option<i64>,
+    kind: Option<String>,
+    ended_owner: Option<String>,
+    ended_generation: Option<i64>,
+    at: i64,
+}
+
+impl ReleaseRow {
+    fn last_end(&self) -> LastEnd<'_> {
+        LastEnd {
+            owner: &self.owner,
+            state: &self.state,
+            kind: self.kind.as_deref(),
+            ended_owner: self.ended_owner.as_deref(),
+            ended_generation: self.ended_generation.and_then(|g| u64::try_from(g).ok()),
+            at: self.at,
+        }
+    }
 }
 
 /// SPEC §4.5. A heartbeat without user data is one conditional statement; a user-data

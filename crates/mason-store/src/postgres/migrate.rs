@@ -75,6 +75,10 @@ pub(crate) async fn migrate(client: &mut Object) -> PgResult<()> {
     add_column(&tx, "lease_deadline", "BIGINT").await?;
     add_column(&tx, "lease_expired_state", "TEXT").await?;
     tx.batch_execute(LEASE_TTL).await?;
+    // Retry safety (lease/retry.rs), also within schema v4: whose lease the last end of
+    // lease ended, and that lease's generation.
+    add_column(&tx, "ended_owner", "TEXT").await?;
+    add_column(&tx, "ended_generation", "BIGINT").await?;
     tx.commit().await?;
     Ok(())
 }

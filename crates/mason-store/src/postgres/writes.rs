@@ -66,10 +66,13 @@ macro_rules! grant_set {
     };
 }
 
-/// What every end of a lease clears: its TTL, deadline and expired state.
+/// What every end of a lease clears: its TTL, deadline and expired state; and what it
+/// records: whose lease it ended, at which generation (the old row's values, of the
+/// statement's `resources r`; see `lease/retry.rs`).
 macro_rules! end_ttl_set {
     () => {
-        "lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL"
+        "lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL, \
+         ended_owner = r.owner, ended_generation = r.generation"
     };
 }
 

@@ -51,6 +51,10 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     add_column(conn, "lease_deadline", "INTEGER")?;
     add_column(conn, "lease_expired_state", "TEXT")?;
     conn.execute_batch(LEASE_TTL)?;
+    // Retry safety (lease/retry.rs), added within version 4: whose lease the last end of
+    // lease ended, and that lease's generation.
+    add_column(conn, "ended_owner", "TEXT")?;
+    add_column(conn, "ended_generation", "INTEGER")?;
     Ok(())
 }
 

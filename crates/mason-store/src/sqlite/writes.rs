@@ -32,14 +32,16 @@ macro_rules! grant_ttl_set {
 
 /// Every end of a lease: owner `''`, state `?1`, last update `?2`, the expiration kept
 /// (`?3`) or set to `?4`, generation `?5`, history tag `?6`–`?8`, no holder, and no TTL,
-/// deadline or expired state, on the row `$matching` selects (its parameters from `?9`).
+/// deadline or expired state; whose lease it ended, at which generation (the old row's
+/// values, see `lease/retry.rs`); on the row `$matching` selects (its parameters from `?9`).
 macro_rules! end_lease_sql {
     ($matching:literal) => {
         concat!(
             "UPDATE resources SET owner = '', state = ?1, lastupdate = ?2, \
              expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?5, \
              last_kind = ?6, last_actor = ?7, last_request_id = ?8, holder = NULL, \
-             lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL \
+             lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL, \
+             ended_owner = owner, ended_generation = generation \
              WHERE ",
             $matching,
             " RETURNING ",

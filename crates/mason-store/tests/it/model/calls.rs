@@ -154,6 +154,20 @@ pub(super) fn apply(
     op: &Op,
     generations: &BTreeMap<String, u64>,
 ) -> Answer {
+    // A repeat of a resource's last release is answered as done (issue 17), whatever the
+    // checks say.
+    if let Op::Release {
+        name,
+        dest,
+        owner,
+        fence,
+    } = op
+    {
+        let sent = sent_generation(generations, name, *fence);
+        if let Some(answer) = model.repeat_of_release(now, name, dest, owner, sent) {
+            return answer;
+        }
+    }
     // A stale generation on an existing resource is refused first, changing nothing.
     if let Op::Release {
         name,
@@ -192,7 +206,10 @@ pub(super) fn apply(
         } => model.acquire_by_state(now, state, dest, owner, names, *ttl),
         Op::Release {
             name, dest, owner, ..
-        } => model.release(now, name, dest, owner),
+        } => {
+            let generation = generations.get(*name).copied().unwrap_or_default();
+            model.release(now, name, dest, owner, generation)
+        }
         Op::Update {
             name,
             owner,

@@ -47,6 +47,10 @@ pub(super) struct Model {
     policies: BTreeMap<String, (Option<Duration>, String)>,
     /// Leases that have a TTL, by resource.
     leases: BTreeMap<String, Lease>,
+    /// The last release of each resource: (owner, dest, time, the generation of the
+    /// lease it ended). A repeat of it while it is the resource's last change, within
+    /// five minutes, is answered as done (issue 17's retry safety).
+    releases: BTreeMap<String, (String, String, Timestamp, u64)>,
 }
 
 /// What a call answered: a value rendered comparably, or the error text.
@@ -71,6 +75,7 @@ impl Model {
                 ("b".to_string(), (None, "dirty".to_string())),
             ]),
             leases: BTreeMap::new(),
+            releases: BTreeMap::new(),
         }
     }
 
@@ -275,12 +280,37 @@ impl Model {
         Ok(format!("{out:?}"))
     }
 
+    /// A release that repeats `name`'s last change, a release by `owner` to `dest` (of
+    /// the lease with generation `sent`, when sent), within five minutes: answered as
+    /// done, nothing changes. `None` when it is no such repeat.
+    pub(super) fn repeat_of_release(
+        &self,
+        now: Timestamp,
+        name: &str,
+        dest: &str,
+        owner: &str,
+        sent: Option<u64>,
+    ) -> Option<Answer> {
+        let r = self.resources.get(name)?;
+        let (o, d, at, ended) = self.releases.get(name)?;
+        let repeat = o == owner
+            && d == dest
+            && r.owner.is_empty()
+            && r.state == dest
+            && r.lastupdate == *at
+            && sent.is_none_or(|g| g == *ended)
+            && now - *at <= chrono::Duration::minutes(5);
+        repeat.then(|| Ok(format!("{r:?}")))
+    }
+
+    /// A release of the lease with fencing generation `generation`.
     pub(super) fn release(
         &mut self,
         now: Timestamp,
         name: &str,
         dest: &str,
         owner: &str,
+        generation: u64,
     ) -> Answer {
         let Some(r) = self.resources.get_mut(name) else {
             return Err(not_found(name));
@@ -295,6 +325,10 @@ impl Model {
             return Err(expired);
         }
         self.leases.remove(name);
+        self.releases.insert(
+            name.to_string(),
+            (owner.to_string(), dest.to_string(), now, generation),
+        );
         let r = self.resources.get_mut(name).unwrap();
         r.owner.clear();
         r.state = dest.into();
@@ -422,7 +456,7 @@ mod tests {
             .unwrap()
             .contains("\"x\""));
         // A queued r2 that polled before r3 keeps rank 1; r3 (rank 2) needs two free ones.
-        m.release(now, "x", "dirty", "o1").unwrap();
+        m.release(now, "x", "dirty", "o1", 1).unwrap();
         assert_eq!(m.free("a", "free"), vec!["y".to_string()]);
         m.queue.push(Entry {
             seq: 99,
