@@ -69,8 +69,9 @@ impl Inner {
     }
 }
 
-/// How much of the database a call may touch; a point call's caller polls for its
-/// answer briefly before it yields (see `run`).
+/// How much of the database a call may touch, as its caller states it. The runner treats
+/// both alike (a point call's caller used to poll for its answer; see `worker.rs` for why
+/// it no longer does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Cost {
     /// A few rows through an index.
@@ -140,15 +141,13 @@ impl SqliteStore {
     /// Run `f` in a transaction on the store thread; `f` says whether to commit.
     ///
     /// No async worker ever runs SQLite (a stalled disk would freeze it, and with it every
-    /// route). The hand-off costs less than it did through Tokio's blocking pool (~45 µs
-    /// there against ~10 µs of SQL): the store thread stays awake between calls under
-    /// load (see `worker.rs`), and the caller of a point call polls for the answer for
-    /// [`CALLER_POLL`] before it yields, as inline work would have held the worker.
+    /// route). The caller awaits the answer without polling for it (see `worker.rs` for
+    /// the measurement).
     ///
     /// The answer comes within the store's deadline or the call is a 503 ([`Error::Storage`]):
     /// a call still queued then is never run; one already running finishes (a write may
     /// so take effect after its caller was told 503 — retrying it is safe, see the README).
-    async fn run<T, F>(&self, cost: Cost, begin: Begin, f: F) -> Result<T>
+    async fn run<T, F>(&self, _cost: Cost, begin: Begin, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Ctx<'_>) -> Result<(T, bool)> + Send + 'static,
@@ -160,7 +159,7 @@ impl SqliteStore {
                 identity.writable()?;
             }
         }
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let health = Arc::clone(&self.health);
         let faults = Arc::clone(&self.faults);
         let job: Job = Box::new(move |inner| {
@@ -173,17 +172,8 @@ impl SqliteStore {
             }
             let _ = reply.send(outcome);
         });
-        let started = Instant::now();
-        self.worker.submit(job, write, started + self.timeout)?;
-        if cost == Cost::Point {
-            while started.elapsed() < CALLER_POLL {
-                match answer.try_recv() {
-                    Ok(outcome) => return outcome,
-                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
-                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
-                }
-            }
-        }
+        self.worker
+            .submit(job, write, Instant::now() + self.timeout)?;
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) | Err(_) => Err(Error::Storage(format!(
@@ -198,9 +188,6 @@ impl SqliteStore {
         }
     }
 }
-
-/// How long the caller of a point call polls for its answer before it yields its worker.
-const CALLER_POLL: Duration = Duration::from_micros(50);
 
 /// Run `f` between `BEGIN` and `COMMIT` (or `ROLLBACK`), then bring the acquire index up
 /// to date with what committed.

@@ -6,16 +6,19 @@
 //! stall, and a write that failed on the storage (disk full, I/O error, read-only) makes
 //! the store unready until a write succeeds again.
 //!
-//! Speed: a hand-off to a sleeping thread costs a wake-up (tens of µs on a small VM, more
-//! than the SQL of a point call). So the thread stays awake for [`LINGER`] after each job,
-//! polling for the next, and only then sleeps; a busy server never pays the wake-up.
+//! Speed: the thread sleeps on the queue between jobs, and callers await their answer
+//! without spinning. Polling instead (the thread for 200 µs after each job, the caller for
+//! 50 µs) was measured slower across processes on the shared 2-core machine: each spinning
+//! thread takes a core the client and the HTTP worker need, and spends the scheduler's
+//! credit that makes a woken thread run at once (p50 95 → 44 µs and cycles/s ×1.5–1.7 with
+//! one connection when the polling went; see docs/benchmarks.md, 2026-12-02).
 //!
 //! [`Faults`] is the test-only fault hook (a write that blocks, or fails as a full or
 //! failing disk would): it is reachable only through `SqliteStore::faults` under the
 //! `testsuite` feature and is inert otherwise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,9 +28,6 @@ use crate::{Error, Result};
 
 /// Jobs that may wait for the store thread; one more is refused with a 503.
 const QUEUE: usize = 4096;
-
-/// How long the thread keeps polling for work after a job before it sleeps.
-const LINGER: Duration = Duration::from_micros(200);
 
 /// A call running longer than this is reported as a stall by readiness.
 pub(super) const STALL_AFTER: Duration = Duration::from_secs(1);
@@ -207,7 +207,7 @@ impl Worker {
 
 fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &Faults) {
     loop {
-        let Some(next) = next_job(jobs) else {
+        let Ok(next) = jobs.recv() else {
             return;
         };
         if Instant::now() > next.deadline {
@@ -223,21 +223,6 @@ fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &
         (next.job)(&mut guard);
         drop(guard);
         health.end();
-    }
-}
-
-/// The next job: polled for [`LINGER`], then waited for; `None` once the store is gone.
-fn next_job(jobs: &Receiver<Queued>) -> Option<Queued> {
-    let started = Instant::now();
-    loop {
-        match jobs.try_recv() {
-            Ok(q) => return Some(q),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if started.elapsed() < LINGER => {
-                std::thread::yield_now();
-            }
-            Err(TryRecvError::Empty) => return jobs.recv().ok(),
-        }
     }
 }
 
