@@ -102,7 +102,12 @@ pub async fn a_repeat_after_another_transition_is_refused(h: Harness) {
     let release = release_req(&name, "dirty", "alice");
     h.store.release(&release).await.unwrap();
     h.store
-        .acquire_by_state(&by_state_req("dirty", "busy", "bob", &[name.clone()]))
+        .acquire_by_state(&by_state_req(
+            "dirty",
+            "busy",
+            "bob",
+            std::slice::from_ref(&name),
+        ))
         .await
         .unwrap();
     assert_err_text(
