@@ -66,10 +66,8 @@ struct Server {
 
 impl Server {
     fn start(config: &Path, db: &Path, log: &Path) -> Server {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().expect("addr").port()
-        };
+        // Below the kernel's ephemeral range: no outgoing connection takes it meanwhile.
+        let port = mason_testkit::ports::free_port();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
