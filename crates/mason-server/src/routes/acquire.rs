@@ -44,7 +44,7 @@ pub(super) async fn handle(
     let has_request_id = request_id.is_some();
     let (holder, max_held) = caller.holder_and_quota(rtype);
     let req = AcquireRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         rtype: rtype.to_string(),
         state: from.to_string(),
         dest: dest.to_string(),

@@ -48,7 +48,7 @@ pub(super) async fn handle(
     let lease_ttl = lease_params::lease_ttl(&p, state.lease().max_lease_ttl())?;
     let (holder, max_held) = caller.holder_and_quotas();
     let req = AcquireByStateRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         state: from.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),

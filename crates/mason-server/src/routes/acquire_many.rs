@@ -69,7 +69,7 @@ pub(super) async fn handle(
     let wait_until = state.clock().now() + chrono::Duration::from_std(wait).unwrap_or_default();
     let (holder, max_held) = caller.holder_and_quotas();
     let req = MultiAcquireRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         holder,
         max_held,
         owner: request.owner.clone(),

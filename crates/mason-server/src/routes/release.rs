@@ -7,6 +7,7 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 use mason_store::ReleaseRequest;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
 use crate::params::Params;
@@ -15,6 +16,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -31,7 +33,7 @@ pub(super) async fn handle(
         )));
     }
     let req = ReleaseRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         name: name.to_string(),
         dest: dest.to_string(),
         owner: owner.to_string(),

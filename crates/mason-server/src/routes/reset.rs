@@ -8,6 +8,7 @@ use axum::response::Response;
 use mason_store::ResetRequest;
 use mason_types::parse_go_duration;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::respond;
@@ -15,6 +16,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -37,7 +39,7 @@ pub(super) async fn handle(
     }
     let expire = parse_go_duration(expire).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let req = ResetRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         rtype: rtype.to_string(),
         state: from.to_string(),
         expire,

@@ -15,6 +15,7 @@ use axum::response::Response;
 use mason_store::UpdateRequest;
 use mason_types::UserData;
 
+use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 
 pub(super) async fn handle(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
     body: Body,
@@ -43,7 +45,7 @@ pub(super) async fn handle(
     // Checked before the body is read.
     let generation = lease_params::generation(&p)?;
     let req = UpdateRequest {
-        actor: None,
+        actor: caller.actor().map(str::to_string),
         name: name.to_string(),
         owner: owner.to_string(),
         state: rstate.to_string(),

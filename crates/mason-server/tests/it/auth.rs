@@ -13,6 +13,8 @@ use mason_testkit::{eventually, write_config, TestServer, TestServerOptions};
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 
+mod actor;
+
 const POOL: &str = "resources:\n- type: t\n  names: [t-1, t-2, t-3, t-4]\n";
 
 /// An auth file in a temp directory, with cheap hashes (the cost is not under test here).

@@ -15,7 +15,8 @@
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
 //! - `store_faults`: a stalled and a failing SQLite store (issue 17's fault hook): health
 //!   keeps answering, 503s with Retry-After, readiness follows, nothing is lost.
-//! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers).
+//! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers),
+//!   and the history's actor (`auth/actor.rs`).
 
 mod auth;
 mod bad_input;
