@@ -44,10 +44,12 @@ pub(crate) struct Variant {
     pub(crate) tls: bool,
     /// `--auth-file` on the server, Basic credentials on every request.
     pub(crate) auth: bool,
+    /// The server keeps a history (off: its fresh file is prepared without one).
+    pub(crate) history: bool,
 }
 
 impl Variant {
-    /// `A`, `A+tls`, `A+auth`, `A+tls+auth`.
+    /// `A`, `A+tls`, `A+auth`, `A+tls+auth`, with `+nohist` when the history is off.
     pub(crate) fn name(&self) -> String {
         let mut name = self.label.clone();
         if self.tls {
@@ -55,6 +57,9 @@ impl Variant {
         }
         if self.auth {
             name.push_str("+auth");
+        }
+        if !self.history {
+            name.push_str("+nohist");
         }
         name
     }
@@ -146,6 +151,7 @@ pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>>
                     _ => None,
                 },
                 auth_file: variant_auth.map(|a| a.file.clone()),
+                history: variant.history,
             };
             let server = ServerProcess::start(&spec, endpoint.clone())?;
             eprintln!(

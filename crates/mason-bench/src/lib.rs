@@ -113,6 +113,19 @@ pub enum AuthMode {
     Both,
 }
 
+/// Whether the self-hosted servers and stores keep a history (SQLite only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryMode {
+    /// As shipped: every change of state or owner writes an event.
+    On,
+    /// No event is written (the store's history triggers are replaced by inert ones on
+    /// the fresh file, see `mason_store::sqlite::prepare_file_without_history`): the
+    /// baseline of what the history costs.
+    Off,
+    /// Cross-process: both, interleaved, to measure the cost of the history.
+    Both,
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -188,6 +201,10 @@ pub struct Opts {
     /// or both interleaved.
     #[arg(long, value_enum, default_value_t = AuthMode::Off)]
     auth: AuthMode,
+    /// Self-hosted SQLite: keep the history (as shipped), keep none (the cost baseline),
+    /// or, cross-process, both interleaved.
+    #[arg(long, value_enum, default_value_t = HistoryMode::On)]
+    history: HistoryMode,
     /// With --server-url: Basic-auth user name for a server with --auth-file.
     #[arg(long, value_name = "USER", requires_all = ["server_url", "password_file"])]
     username: Option<String>,
@@ -231,6 +248,20 @@ pub async fn run(opts: Opts) -> Result<()> {
     if opts.layer == Layer::CrossProcess {
         return cross_process(&opts).await;
     }
+    let history = match (opts.history, opts.layer) {
+        (HistoryMode::On, _) => true,
+        (HistoryMode::Off, Layer::Http | Layer::Store)
+            if opts.server_url.is_none() && opts.store.is_none() =>
+        {
+            false
+        }
+        (mode, _) => {
+            return Err(Error::Usage(format!(
+                "--history {}: a history off is measured on the bench's own temp SQLite file (--layer store or a self-hosted http run without --store), both only with --layer cross-process",
+                if mode == HistoryMode::Off { "off" } else { "both" }
+            )))
+        }
+    };
     if opts.layer == Layer::LongPoll {
         let plan = long_poll::Plan {
             store: opts.store.clone(),
@@ -291,7 +322,7 @@ pub async fn run(opts: Opts) -> Result<()> {
         }
         (None, Layer::Http) => {
             let config = pool::pool_config(&opts.rtype, &opts.state, pool_size);
-            let store = pool::open_store(opts.store.as_deref()).await?;
+            let store = pool::open_store(opts.store.as_deref(), history).await?;
             let server = pool::BenchServer::start(Arc::clone(&store.store), config).await?;
             setup.target = format!("{} on {}", server.url, store.url);
             let outcome = load::run(Arc::new(http::HttpTarget::new(&server.url)?), &load).await;
@@ -300,7 +331,7 @@ pub async fn run(opts: Opts) -> Result<()> {
         }
         (None, Layer::Store) => {
             let config = pool::pool_config(&opts.rtype, &opts.state, pool_size);
-            let store = pool::open_store(opts.store.as_deref()).await?;
+            let store = pool::open_store(opts.store.as_deref(), history).await?;
             store.load(&config).await?;
             setup.target = store.url.clone();
             load::run(
@@ -375,14 +406,22 @@ async fn cross_process(opts: &Opts) -> Result<()> {
             AuthMode::On => &[true],
             AuthMode::Both => &[false, true],
         };
+        let history_choices: &[bool] = match opts.history {
+            HistoryMode::On => &[true],
+            HistoryMode::Off => &[false],
+            HistoryMode::Both => &[true, false],
+        };
         for &tls in tls_choices {
             for &auth in auth_choices {
-                variants.push(cross::Variant {
-                    label: label.clone(),
-                    binary: binary.clone(),
-                    tls,
-                    auth,
-                });
+                for &history in history_choices {
+                    variants.push(cross::Variant {
+                        label: label.clone(),
+                        binary: binary.clone(),
+                        tls,
+                        auth,
+                        history,
+                    });
+                }
             }
         }
     }

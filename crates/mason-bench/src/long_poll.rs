@@ -91,7 +91,7 @@ async fn queued(conn: &mut HttpConn, rtype: &str) -> Result<usize> {
 
 /// Run the plan and print its figures.
 pub(crate) async fn run(plan: &Plan, format: Format) -> Result<()> {
-    let store = open_store(plan.store.as_deref()).await?;
+    let store = open_store(plan.store.as_deref(), true).await?;
     let server = BenchServer::start(Arc::clone(&store.store), config(plan.pairs)).await?;
     let outcome = measure(plan, &server.url).await;
     server.stop().await?;
@@ -354,7 +354,7 @@ mod tests {
             warmup: Duration::ZERO,
             duration: Duration::from_secs(1),
         };
-        let store = open_store(None).await.unwrap();
+        let store = open_store(None, true).await.unwrap();
         let server = BenchServer::start(Arc::clone(&store.store), config(plan.pairs))
             .await
             .unwrap();

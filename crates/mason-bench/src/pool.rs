@@ -43,8 +43,9 @@ pub(crate) struct BenchStore {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// Open `url`, or a fresh SQLite file in a temp directory.
-pub(crate) async fn open_store(url: Option<&str>) -> Result<BenchStore> {
+/// Open `url`, or a fresh SQLite file in a temp directory (without history when
+/// `history` is false; only for the temp file).
+pub(crate) async fn open_store(url: Option<&str>, history: bool) -> Result<BenchStore> {
     let (parsed, dir) = match url {
         Some(u) => (
             u.parse::<StoreUrl>()
@@ -54,6 +55,14 @@ pub(crate) async fn open_store(url: Option<&str>) -> Result<BenchStore> {
         None => {
             let dir = tempfile::tempdir().map_err(Error::io("cannot create a temp directory"))?;
             let path: PathBuf = dir.path().join("bench.db");
+            if !history {
+                mason_store::sqlite::prepare_file_without_history(&path).map_err(|source| {
+                    Error::Store {
+                        what: format!("cannot prepare {} without history", path.display()),
+                        source,
+                    }
+                })?;
+            }
             let parsed = StoreUrl::Sqlite {
                 path: Some(path),
                 synchronous: Default::default(),
@@ -67,9 +76,10 @@ pub(crate) async fn open_store(url: Option<&str>) -> Result<BenchStore> {
             what: format!("cannot open store {parsed}"),
             source,
         })?;
+    let off = if history { "" } else { " (history off)" };
     Ok(BenchStore {
         store,
-        url: parsed.to_string(),
+        url: format!("{parsed}{off}"),
         _dir: dir,
     })
 }

@@ -158,7 +158,7 @@ fn since(later: Timestamp, earlier: Timestamp) -> Option<Duration> {
 
 /// Run the plan and print its figures.
 pub(crate) async fn run(plan: &Plan, format: Format) -> Result<()> {
-    let store = open_store(plan.store.as_deref()).await?;
+    let store = open_store(plan.store.as_deref(), true).await?;
     let loading = Instant::now();
     let server = BenchServer::start(Arc::clone(&store.store), config(plan.leases)).await?;
     tracing::info!(

@@ -5,7 +5,7 @@
 //! **How events are written: triggers on `resources`.** Each engine has `AFTER INSERT`,
 //! `AFTER DELETE` and `AFTER UPDATE OF state, owner` triggers (the latter only when the
 //! state or owner really changed, so a heartbeat is no event) that append the event
-//! (`sqlite/events.sql`, `postgres/migrations/0003_events.sql`). No transition can be
+//! (`sqlite/events.sql`, `postgres/migrations/0004_events.sql`). No transition can be
 //! forgotten — not one added later, not a statement outside `writes.rs`, not a bulk
 //! import — and the event is in the very transaction of the change. The kind, actor
 //! and request id come from the last-transition columns (`last_kind`, `last_actor`,
@@ -15,12 +15,13 @@
 //! `toBeDeleted`/`tombstone`; otherwise `update`), with actor `server`.
 //! Explicit inserts next to each write were the alternative: they cost the same row
 //! but need an edit in every write statement, present and future, of both engines.
-//! The cost is measured A/B against a build without history, same run (`mason bench
-//! --layer store`, both engines, 1 and 8 clients).
+//! The cost is measured A/B against the same build without history, same run (`mason
+//! bench --history both --layer cross-process`, `--history off --layer store`; see
+//! docs/benchmarks.md).
 //!
 //! **Ids.** Store-wide, increasing, never reused; a reader that has seen id N never
 //! later meets a new event with a smaller id. On SQLite, one writer at a time makes that
-//! trivial (`AUTOINCREMENT`). On PostgreSQL, ids drawn inside concurrent transactions
+//! trivial (the rowid, with the newest event never pruned). On PostgreSQL, ids drawn inside concurrent transactions
 //! would commit out of order, so an event is written without an id and numbered after
 //! its commit (see `postgres/events.rs`).
 //!
@@ -179,31 +180,95 @@ fn stored_limit(limit: usize) -> i64 {
 }
 
 /// The column list every event query selects, in [`EventRow`]'s order.
-macro_rules! event_columns {
-    () => {
-        "id, at, kind, type, name, old_state, new_state, old_owner, new_owner, generation, actor, request_id"
+const EVENT_COLUMNS: &str = "id, at, kind, type, name, old_state, new_state, old_owner, new_owner, generation, actor, request_id";
+
+/// Which side of an id the events of a read lie on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Ids above the bound, oldest first ([`EventQuery`]).
+    After,
+    /// Ids below the bound, newest first ([`LatestEventsQuery`]).
+    Before,
+}
+
+/// An event read as SQL: the statement and the filter values it binds.
+///
+/// The statement binds the id bound as parameter 1, the head as 2 and the limit as 3,
+/// then one value per *present* filter, in the order of [`EventFilter`]'s fields. An
+/// absent filter adds no term, so each present one is a plain equality the planner can
+/// serve from an index (`name =` walks `events_by_name` in id order, without a sort or
+/// a scan). The same text on both engines, up to the parameter sigil (`?N` in SQLite,
+/// `$N` in PostgreSQL); at most 2 × 16 statement shapes, each prepared once per
+/// connection.
+pub(crate) fn select_events(
+    direction: Direction,
+    filter: &EventFilter,
+    sigil: char,
+) -> (String, Vec<&str>) {
+    let mut terms = String::new();
+    let mut values = Vec::new();
+    let fields = [
+        (filter.rtype.as_deref(), "type = {}"),
+        (filter.name.as_deref(), "name = {}"),
+        (
+            filter.owner.as_deref(),
+            "(old_owner = {} OR new_owner = {})",
+        ),
+        (filter.kind.as_deref(), "kind = {}"),
+    ];
+    for (value, term) in fields {
+        if let Some(value) = value {
+            values.push(value);
+            let param = format!("{sigil}{}", 3 + values.len());
+            terms.push_str(" AND ");
+            terms.push_str(&term.replace("{}", &param));
+        }
+    }
+    let (cmp, order) = match direction {
+        Direction::After => (">", "ASC"),
+        Direction::Before => ("<", "DESC"),
     };
-}
-pub(crate) use event_columns;
-
-/// The `WHERE` terms of a filter, with bind positions `first`..`first + 3` (type, name,
-/// owner, kind; a `NULL` binding matches everything). The same text on both engines:
-/// `?N` is a numbered parameter in SQLite, `$N::text` in PostgreSQL (which must know the
-/// type of a parameter only ever compared with `NULL`).
-pub(crate) fn filter_terms(sigil: char, first: usize) -> String {
-    let cast = if sigil == '$' { "::text" } else { "" };
-    let p = |i: usize| format!("{sigil}{}{cast}", first + i);
-    format!(
-        "({t} IS NULL OR type = {t}) AND ({n} IS NULL OR name = {n}) \
-         AND ({o} IS NULL OR old_owner = {o} OR new_owner = {o}) AND ({k} IS NULL OR kind = {k})",
-        t = p(0),
-        n = p(1),
-        o = p(2),
-        k = p(3)
-    )
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id {cmp} {sigil}1 AND id <= {sigil}2{terms} \
+         ORDER BY id {order} LIMIT {sigil}3"
+    );
+    (sql, values)
 }
 
-/// One row selected with [`event_columns!`], before decoding.
+/// The columns of an event for a change of state or owner, in [`CHANGE_VALUES`]' order
+/// (the triggers add `at`).
+pub(crate) const CHANGE_COLUMNS: &str =
+    "kind, actor, request_id, type, name, old_state, new_state, old_owner, new_owner, generation";
+
+/// The values of an event for a change of state or owner, as the `AFTER UPDATE` triggers
+/// of both engines insert them (`sqlite/events.sql`, `postgres/migrations/0004_events.sql`,
+/// where [`render_event_sql`] puts them): `tagged` is each trigger's own boolean, true when
+/// the write set a new tag (`lease/tag.rs`). Then the tag's kind, actor and request id
+/// count; otherwise the kind is inferred from the change (owner taken: `acquire`; owner
+/// cleared: `release`; into `toBeDeleted` or `tombstone`; otherwise `update`), by
+/// `server`. The same text is valid SQL in SQLite and in PL/pgSQL.
+///
+/// PostgreSQL keeps what its migrations applied: a change here needs a new migration that
+/// replaces `mason_resource_event()` (a fresh database then runs both, to the same end).
+pub(crate) const CHANGE_VALUES: &str = "\
+CASE WHEN tagged THEN NEW.last_kind
+     WHEN OLD.owner = '' AND NEW.owner <> '' THEN 'acquire'
+     WHEN OLD.owner <> '' AND NEW.owner = '' THEN 'release'
+     WHEN NEW.state = 'toBeDeleted' THEN 'to-be-deleted'
+     WHEN NEW.state = 'tombstone' THEN 'tombstone'
+     ELSE 'update' END,
+CASE WHEN tagged THEN coalesce(NEW.last_actor, '') ELSE 'server' END,
+CASE WHEN tagged THEN NEW.last_request_id END,
+NEW.type, NEW.name, OLD.state, NEW.state, OLD.owner, NEW.owner, nullif(NEW.generation, 0)";
+
+/// `sql` with `{{change_columns}}` and `{{change_values}}` replaced by [`CHANGE_COLUMNS`]
+/// and [`CHANGE_VALUES`] (applied to the history's DDL of both engines).
+pub(crate) fn render_event_sql(sql: &str) -> String {
+    sql.replace("{{change_columns}}", CHANGE_COLUMNS)
+        .replace("{{change_values}}", CHANGE_VALUES)
+}
+
+/// One row selected with [`EVENT_COLUMNS`], before decoding.
 pub(crate) struct EventRow {
     pub(crate) id: i64,
     pub(crate) at: i64,
@@ -351,6 +416,41 @@ mod tests {
         assert!(owner("me").matches(&acquire));
         assert!(owner("").matches(&acquire));
         assert!(!owner("you").matches(&acquire));
-        assert!(filter_terms('?', 3).contains("?6 IS NULL OR kind = ?6"));
+        let kind = EventFilter {
+            kind: Some("release".into()),
+            ..owner("me")
+        };
+        let (sql, values) = select_events(Direction::After, &kind, '?');
+        assert_eq!(values, ["me", "release"]);
+        assert!(
+            sql.contains("id > ?1 AND id <= ?2 AND (old_owner = ?4 OR new_owner = ?4) AND kind = ?5 ORDER BY id ASC LIMIT ?3"),
+            "{sql}"
+        );
+        let everything = EventFilter::default();
+        let (sql, values) = select_events(Direction::Before, &everything, '$');
+        assert!(values.is_empty());
+        assert!(
+            sql.ends_with("WHERE id < $1 AND id <= $2 ORDER BY id DESC LIMIT $3"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn the_change_sql_is_filled_in() {
+        let sql = render_event_sql(
+            "INSERT INTO events (at, {{change_columns}}) VALUES (0, {{change_values}})",
+        );
+        assert!(!sql.contains("{{"), "{sql}");
+        let columns = CHANGE_COLUMNS.split(", ").count();
+        let (mut depth, mut values) = (0, 1);
+        for c in CHANGE_VALUES.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => values += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(columns, values, "one value per column");
     }
 }

@@ -82,6 +82,8 @@ use async_trait::async_trait;
 use mason_types::event::EventPage;
 use mason_types::{BoskosConfig, DynamicResourceLifeCycle, Metric, Resource, ResourceV2};
 
+#[doc(hidden)]
+pub use self::events::prepare_file_without_history;
 use self::txn::{Cost, Inner};
 #[cfg(feature = "testsuite")]
 pub use self::worker::Faults;

@@ -38,6 +38,8 @@ pub(crate) struct ServerSpec {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     /// `--auth-file`, when checking credentials.
     pub(crate) auth_file: Option<PathBuf>,
+    /// Keep a history (off: the fresh file is prepared without one before the start).
+    pub(crate) history: bool,
 }
 
 /// A running `mason serve`.
@@ -59,6 +61,15 @@ impl ServerProcess {
             .map_err(Error::io("cannot create a temp directory"))?;
         let config = dir.path().join("config.yaml");
         write_config(&config, spec)?;
+        let db = dir.path().join("bench.db");
+        if !spec.history {
+            mason_store::sqlite::prepare_file_without_history(&db).map_err(|source| {
+                Error::Store {
+                    what: format!("cannot prepare {} without history", db.display()),
+                    source,
+                }
+            })?;
+        }
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = File::create(dir.path().join("server.log"))
@@ -72,10 +83,7 @@ impl ServerProcess {
             .arg("--config")
             .arg(&config)
             .arg("--store")
-            .arg(format!(
-                "sqlite://{}",
-                dir.path().join("bench.db").display()
-            ))
+            .arg(format!("sqlite://{}", db.display()))
             .args(["--listen-address", "127.0.0.1", "--port", &port.to_string()])
             .args(["--sync-period", "1h"])
             .env_remove("MASON_STORE")
@@ -212,6 +220,7 @@ mod tests {
             state: "free".into(),
             tls: None,
             auth_file: None,
+            history: true,
         };
         write_config(&path, &spec).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -3,8 +3,9 @@
 //! short transaction, so the lease calls between them never wait long.
 //!
 //! An event goes when it is older than the retention, or when more than the maximum
-//! number of events would be kept (the oldest ids go first). Ids are never reused, so a
-//! reader past a pruned range simply reads on.
+//! number of events would be kept (the oldest ids go first); the newest event always
+//! stays, whatever its age. Ids are never reused, so a reader past a pruned range simply
+//! reads on.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,34 +22,15 @@
 
 use deadpool_postgres::GenericClient;
 use mason_types::event::{Event, EventPage};
-use std::sync::LazyLock;
 use tokio_postgres::Row;
 
 use super::error::PgResult;
 use super::rows::{execute, query, query_opt, Args};
-use crate::history::{event_columns, filter_terms, EventRow};
+use crate::history::{select_events, Direction, EventRow};
 use crate::{EventFilter, EventQuery, LatestEventsQuery, PruneEventsRequest};
 
 /// Events numbered per pass at most (a pass with more left runs again at once).
 const NUMBER_BATCH: i64 = 10_000;
-
-/// Events after `$1`, up to the head `$2`, filtered by `$3`–`$6`, at most `$7`.
-static AFTER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM events WHERE id > $1 AND id <= $2 AND {} ORDER BY id LIMIT $7",
-        event_columns!(),
-        filter_terms('$', 3)
-    )
-});
-
-/// Events below `$1`, up to the head `$2`, filtered by `$3`–`$6`, newest `$7` first.
-static BEFORE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM events WHERE id < $1 AND id <= $2 AND {} ORDER BY id DESC LIMIT $7",
-        event_columns!(),
-        filter_terms('$', 3)
-    )
-});
 
 /// The newest id given out (0: none).
 pub(super) async fn head<C: GenericClient>(c: &C) -> PgResult<u64> {
@@ -114,7 +95,15 @@ pub(super) async fn after(
 ) -> PgResult<EventPage> {
     let (after, limit) = query.checked()?;
     let head = number(client).await?;
-    let events = select(&*client, &AFTER, after, head, &query.filter, limit).await?;
+    let events = select(
+        &*client,
+        Direction::After,
+        after,
+        head,
+        &query.filter,
+        limit,
+    )
+    .await?;
     Ok(query.page(events, head))
 }
 
@@ -125,33 +114,35 @@ pub(super) async fn latest(
 ) -> PgResult<EventPage> {
     let (before, limit) = query.checked()?;
     let head = number(client).await?;
-    let events = select(&*client, &BEFORE, before, head, &query.filter, limit).await?;
+    let events = select(
+        &*client,
+        Direction::Before,
+        before,
+        head,
+        &query.filter,
+        limit,
+    )
+    .await?;
     Ok(query.page(events, head))
 }
 
 async fn select<C: GenericClient>(
     c: &C,
-    sql: &str,
+    direction: Direction,
     bound: i64,
     head: u64,
     filter: &EventFilter,
     limit: i64,
 ) -> PgResult<Vec<Event>> {
+    let (sql, values) = select_events(direction, filter, '$');
     let head = i64::try_from(head).unwrap_or(i64::MAX);
-    let rows = query(
-        c,
-        sql,
-        &[
-            &bound,
-            &head,
-            &filter.rtype,
-            &filter.name,
-            &filter.owner,
-            &filter.kind,
-            &limit,
-        ],
-    )
-    .await?;
+    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&bound, &head, &limit];
+    args.extend(
+        values
+            .iter()
+            .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)),
+    );
+    let rows = query(c, &sql, &args).await?;
     rows.iter().map(event).collect()
 }
 
@@ -181,7 +172,8 @@ fn event(row: &Row) -> PgResult<Event> {
 }
 
 /// [`crate::Store::prune_events`]: one batch among the oldest numbered events (ids
-/// follow time, so a batch costs the same whatever the size of the table).
+/// follow time, so a batch costs the same whatever the size of the table). The newest
+/// event is always kept, as on SQLite (where its id is the next id's base).
 pub(super) async fn prune<C: GenericClient>(c: &C, request: &PruneEventsRequest) -> PgResult<u64> {
     let (max_age, max_events, batch) = request.checked()?;
     let keep_above = match max_events {
@@ -194,7 +186,8 @@ pub(super) async fn prune<C: GenericClient>(c: &C, request: &PruneEventsRequest)
         c,
         "DELETE FROM events WHERE seq IN (SELECT seq FROM \
            (SELECT seq, id, at FROM events WHERE id IS NOT NULL ORDER BY id LIMIT $3) AS oldest \
-         WHERE id <= $1 OR at < (extract(epoch FROM now()) * 1000000)::bigint - $2)",
+         WHERE (id <= $1 OR at < (extract(epoch FROM now()) * 1000000)::bigint - $2) \
+           AND id < (SELECT max(id) FROM events))",
         &[&keep_above, &max_age.unwrap_or(i64::MAX), &batch],
     )
     .await

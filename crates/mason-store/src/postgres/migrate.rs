@@ -62,7 +62,9 @@ pub(crate) async fn migrate(client: &mut Object) -> PgResult<()> {
         .into());
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.batch_execute(sql).await?;
+        // The history's trigger takes its shared SQL (crate::history::CHANGE_VALUES).
+        tx.batch_execute(&crate::history::render_event_sql(sql))
+            .await?;
         tx.execute(
             "INSERT INTO mason_schema (version, name) VALUES ($1, $2)",
             &[version, name],

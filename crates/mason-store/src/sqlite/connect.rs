@@ -15,7 +15,7 @@ use crate::Result;
 /// checkpoint copy are a quarter of SQLite's 4 KiB default. Measured at 10,000 resources:
 /// store layer 36k → 46k cycles/s; at 100,000: 32k → 41k. Files created with another
 /// page size keep it (changing it needs a `VACUUM` outside WAL mode).
-const PAGE_SIZE: i64 = 1024;
+pub(super) const PAGE_SIZE: i64 = 1024;
 
 /// Page cache, as SQLite's negative `cache_size` (KiB): 64 MiB, so a pool of 100,000
 /// resources stays in memory instead of being re-read through the OS on every miss.

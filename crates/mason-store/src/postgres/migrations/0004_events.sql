@@ -53,19 +53,9 @@ BEGIN
                 nullif(OLD.generation, 0), 'server');
     ELSE
         tagged := NEW.last_kind IS NOT NULL AND NEW.last_kind IS DISTINCT FROM OLD.last_kind;
-        INSERT INTO events (at, kind, type, name, old_state, new_state, old_owner, new_owner,
-                            generation, actor, request_id)
-        VALUES (at_us,
-                CASE WHEN tagged THEN NEW.last_kind
-                     WHEN OLD.owner = '' AND NEW.owner <> '' THEN 'acquire'
-                     WHEN OLD.owner <> '' AND NEW.owner = '' THEN 'release'
-                     WHEN NEW.state = 'toBeDeleted' THEN 'to-be-deleted'
-                     WHEN NEW.state = 'tombstone' THEN 'tombstone'
-                     ELSE 'update' END,
-                NEW.type, NEW.name, OLD.state, NEW.state, OLD.owner, NEW.owner,
-                nullif(NEW.generation, 0),
-                CASE WHEN tagged THEN coalesce(NEW.last_actor, '') ELSE 'server' END,
-                CASE WHEN tagged THEN NEW.last_request_id END);
+        -- crate::history's CHANGE_COLUMNS and CHANGE_VALUES, shared with SQLite.
+        INSERT INTO events (at, {{change_columns}})
+        VALUES (at_us, {{change_values}});
     END IF;
     RETURN NULL;
 END

@@ -126,8 +126,8 @@ pub async fn bad_event_queries_are_refused(h: Harness) {
     ));
 }
 
-/// Pruning deletes the oldest events in bounded batches, keeps the newest, and ids are
-/// never given out again.
+/// Pruning deletes the oldest events in bounded batches, keeps the newest (by count,
+/// and always the very newest, whatever its age), and ids are never given out again.
 pub async fn pruning_keeps_the_newest_and_ids(h: Harness) {
     h.with_config(super::super::POOL).await;
     for _ in 0..10 {
@@ -163,15 +163,21 @@ pub async fn pruning_keeps_the_newest_and_ids(h: Harness) {
     let ids: Vec<u64> = left.iter().map(|e| e.id).collect();
     assert_eq!(ids, (16..=25).collect::<Vec<_>>());
 
-    // The background round with a zero age deletes everything written before it.
+    // The background round with a zero age deletes everything written before it but the
+    // newest event (always kept).
     tokio::time::sleep(Duration::from_millis(5)).await;
     let everything = crate::Retention {
         max_age: Some(Duration::ZERO),
         max_events: None,
     };
     let gone = crate::history::retention::prune_round(h.store.as_ref(), everything).await;
-    assert_eq!(gone, 10);
-    assert!(all_events(h.store.as_ref()).await.is_empty());
+    assert_eq!(gone, 9);
+    let kept: Vec<u64> = all_events(h.store.as_ref())
+        .await
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(kept, [head], "the newest stays");
     assert_eq!(
         h.store.event_head().await.expect("head"),
         head,
@@ -182,6 +188,6 @@ pub async fn pruning_keeps_the_newest_and_ids(h: Harness) {
         .await
         .expect("acquire");
     let fresh = all_events(h.store.as_ref()).await;
-    assert_eq!(fresh.len(), 1);
-    assert_eq!(fresh[0].id, head + 1, "ids are never reused");
+    assert_eq!(fresh.len(), 2);
+    assert_eq!(fresh[1].id, head + 1, "ids are never reused");
 }
