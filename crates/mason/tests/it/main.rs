@@ -18,6 +18,8 @@
 //! - [`event_stream`]: the history stream of `mason serve`: latency, resume, replicas,
 //!   bad input, auth.
 //! - [`history_cli`]: `mason describe` and `mason events` against `mason serve`.
+//! - [`history_kill_pg`]: `mason serve` on PostgreSQL killed with SIGKILL under load; the
+//!   history still replays to every resource's state and owner.
 
 mod builder_cli;
 mod cli;
@@ -25,6 +27,7 @@ mod controllers_cli;
 mod dashboard;
 mod event_stream;
 mod history_cli;
+mod history_kill_pg;
 mod lease_ttl_replicas;
 mod migrate;
 mod quota;
