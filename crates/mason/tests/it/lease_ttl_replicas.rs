@@ -11,7 +11,9 @@
 //!   `mason_leases_expired_total` increment and one "lease expired" log line (with
 //!   `previous_owner`) per lease;
 //! - an expiry wakes a held-open `POST /api/v2/acquire` waiting on another replica (the
-//!   database's availability notification), which is answered promptly.
+//!   database's availability notification), which is answered promptly;
+//! - deadlines pending when every replica is killed with SIGKILL fire after new replicas
+//!   start on the same database, each once and within 1 s.
 //!
 //! PostgreSQL comes from `mason_testkit::postgres` (a throwaway server, or
 //! `MASON_TEST_POSTGRES_URL`); without one the test skips loudly, except under `CI=true`
@@ -319,5 +321,166 @@ async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
         .map(|log| expiry_lines(std::slice::from_ref(log)).len())
         .collect();
     eprintln!("expiries logged per replica: {by_replica:?}");
+    drop(replicas);
+}
+
+/// Issue 12's "after a kill -9 and restart, pending deadlines still fire", on PostgreSQL:
+/// leases granted through three replicas, every replica killed with SIGKILL before any
+/// deadline, three new replicas started on the same database. Every lease still ends,
+/// within 1 s of its deadline, exactly once over the new replicas (their counters,
+/// lateness histograms and log lines), and nothing ended while no server ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
+    let Some(db) = fresh_database_or_skip(
+        "pending_deadlines_fire_after_every_replica_is_killed_and_restarted",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, config_yaml()).unwrap();
+    let http = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
+    let start = |round: &str| {
+        let (config, db, dir, http) = (
+            config.clone(),
+            db.clone(),
+            dir.path().to_path_buf(),
+            http.clone(),
+        );
+        let round = round.to_string();
+        async move {
+            let mut replicas = Vec::new();
+            let mut logs = Vec::new();
+            for i in 0..3 {
+                let log = dir.join(format!("{round}-replica{i}.log"));
+                let mut replica = Replica::start_logging(&config, &db, &log, "info", &[]);
+                replica.wait_ready(&http, &log).await;
+                replicas.push(replica);
+                logs.push(log);
+            }
+            (replicas, logs)
+        }
+    };
+
+    // Leases with deadlines 8 s out (long enough for a restart on a loaded machine),
+    // granted through every replica, 3 of them by one /acquirebystate.
+    const LEASES: usize = 9;
+    let (replicas, first_logs) = start("first").await;
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let (status, body) = post(
+        &http,
+        format!(
+            "{}/acquirebystate?state=free&dest=busy&owner=batch&names=s-0,s-1,s-2&lease_ttl=8s",
+            urls[0]
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // (name, owner) of every lease: an /acquire picks any free resource of the type.
+    let mut leases: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("s-{i}"), "batch".to_string()))
+        .collect();
+    for i in 3..LEASES {
+        let owner = format!("job-{i}");
+        let (status, body) = post(
+            &http,
+            format!(
+                "{}/acquire?type=solo&state=free&dest=busy&owner={owner}&lease_ttl=8s",
+                urls[i % 3]
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let resource: serde_json::Value = serde_json::from_str(&body).unwrap();
+        leases.push((resource["name"].as_str().unwrap().to_string(), owner));
+    }
+    let granted = Instant::now();
+
+    // kill -9 every replica (dropping a Replica sends SIGKILL), then start three new ones.
+    drop(replicas);
+    assert!(
+        expiry_lines(&first_logs).is_empty(),
+        "a lease ended before the kill"
+    );
+    let (replicas, logs) = start("second").await;
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let restarted = granted.elapsed();
+    eprintln!("three replicas killed and restarted {restarted:?} after the grants");
+    if restarted < Duration::from_secs(7) {
+        for (i, (name, owner)) in leases.iter().enumerate() {
+            let now = holder(&http, &urls[i % 3], name).await;
+            if now != (owner.clone(), "busy".into()) {
+                let events = http
+                    .get(format!("{}/api/v2/events?name={name}", urls[0]))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                panic!("{name} ended while no server ran: {now:?}, its events: {events}");
+            }
+        }
+    }
+
+    eventually(
+        "every pending lease to expire after the restart",
+        LIMIT,
+        || async {
+            for (i, (name, _)) in leases.iter().enumerate() {
+                if holder(&http, &urls[i % 3], name).await != ("".into(), "dirty".into()) {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    assert!(
+        granted.elapsed() >= Duration::from_millis(7900),
+        "the leases ended before their deadline"
+    );
+
+    // Give a second expiry of any lease time to show, then count: once each, in time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        summed(&http, &urls, "mason_leases_expired_total{type=\"solo\"}").await,
+        LEASES as f64
+    );
+    assert_eq!(
+        summed(
+            &http,
+            &urls,
+            "mason_lease_expiry_lateness_seconds_bucket{le=\"1.024\"}"
+        )
+        .await,
+        LEASES as f64,
+        "every expiry within 1 s of its deadline"
+    );
+    let lines = expiry_lines(&logs);
+    assert_eq!(lines.len(), LEASES, "{lines:#?}");
+    let mut ended: Vec<&str> = lines
+        .iter()
+        .map(|l| field(l, "resource").unwrap_or_else(|| panic!("no resource: {l}")))
+        .collect();
+    ended.sort_unstable();
+    ended.dedup();
+    assert_eq!(ended.len(), LEASES, "a lease logged twice: {lines:#?}");
+    for line in &lines {
+        let name = field(line, "resource").unwrap();
+        let (_, owner) = leases
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("an expiry of a resource nobody leased: {line}"));
+        assert_eq!(
+            field(line, "previous_owner"),
+            Some(owner.as_str()),
+            "{line}"
+        );
+        let late: u64 = field(line, "late_ms").unwrap().parse().unwrap();
+        assert!(late < 1000, "{line}");
+    }
     drop(replicas);
 }
