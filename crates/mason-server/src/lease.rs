@@ -11,13 +11,17 @@
 //!   order by availability signals, never by polling;
 //! - `expiry`: the loop that has the store end leases at their deadline, counts and logs
 //!   each one once;
-//! - `metrics`: `mason_leases_expired_total{type}` and the expiry lateness.
+//! - `metrics`: `mason_leases_expired_total{type}`, the expiry lateness and
+//!   `mason_acquires_rolled_back_total{type}`;
+//! - `rollback`: grants whose client went away before the answer are released again
+//!   (`--disconnect-grace`).
 
 pub mod backend;
 pub(crate) mod expiry;
 pub(crate) mod long_poll;
 pub(crate) mod metrics;
 pub(crate) mod params;
+pub(crate) mod rollback;
 pub mod store_backend;
 pub(crate) mod waiters;
 
@@ -53,6 +57,9 @@ pub struct LeaseControl {
     /// When the expiry loop next looks at the store (Unix microseconds; `i64::MIN`
     /// while it is busy): a grant whose deadline is later needs no wake-up.
     pub(crate) expiry_next_look: AtomicI64,
+    /// How long after its client went away an unheard grant is rolled back
+    /// (`--disconnect-grace`), in nanoseconds.
+    disconnect_grace_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for LeaseControl {
@@ -80,6 +87,7 @@ impl LeaseControl {
             waiters: Arc::new(Waiters::default()),
             expiry_wake: Notify::new(),
             expiry_next_look: AtomicI64::new(i64::MIN),
+            disconnect_grace_nanos: AtomicU64::new(0),
         }
     }
 
@@ -92,6 +100,18 @@ impl LeaseControl {
     pub fn set_max_lease_ttl(&self, max_lease_ttl: Duration) {
         self.max_lease_ttl_nanos
             .store(nanos(max_lease_ttl), Ordering::Relaxed);
+    }
+
+    /// How long after its client went away a grant it never heard of is rolled back
+    /// (see `rollback`); 0 (the default): at once.
+    pub fn disconnect_grace(&self) -> Duration {
+        Duration::from_nanos(self.disconnect_grace_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Change it (start-up: `--disconnect-grace`).
+    pub fn set_disconnect_grace(&self, grace: Duration) {
+        self.disconnect_grace_nanos
+            .store(nanos(grace), Ordering::Relaxed);
     }
 
     /// Hand the server the store's lease-safety calls (before [`crate::run`]); `false`

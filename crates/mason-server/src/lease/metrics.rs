@@ -1,7 +1,9 @@
 //! The lease extension's metrics, registered in the server's registry:
 //! `mason_leases_expired_total{type}` (leases the server ended at their deadline, each
 //! counted once, by the replica whose store call ended it) and
-//! `mason_lease_expiry_lateness_seconds` (from the deadline to the end of the lease).
+//! `mason_lease_expiry_lateness_seconds` (from the deadline to the end of the lease), and
+//! `mason_acquires_rolled_back_total{type}` (grants released again because their client
+//! went away before the answer, see `rollback`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +22,7 @@ struct TypeLabels {
 pub(crate) struct LeaseMetrics {
     expired: Family<TypeLabels, Counter>,
     lateness: Histogram,
+    rolled_back: Family<TypeLabels, Counter>,
 }
 
 impl LeaseMetrics {
@@ -38,7 +41,17 @@ impl LeaseMetrics {
             "Time from a lease's deadline to the server ending it",
             lateness.clone(),
         );
-        Self { expired, lateness }
+        let rolled_back = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "mason_acquires_rolled_back",
+            "Grants released again because their client went away before the answer was written",
+            rolled_back.clone(),
+        );
+        Self {
+            expired,
+            lateness,
+            rolled_back,
+        }
     }
 
     /// One lease of `rtype` ended `late_seconds` after its deadline.
@@ -49,5 +62,14 @@ impl LeaseMetrics {
             })
             .inc();
         self.lateness.observe(late_seconds);
+    }
+
+    /// A grant of `rtype` was rolled back: its client went away before the answer.
+    pub(crate) fn acquire_rolled_back(&self, rtype: &str) {
+        self.rolled_back
+            .get_or_create(&TypeLabels {
+                r#type: rtype.to_string(),
+            })
+            .inc();
     }
 }

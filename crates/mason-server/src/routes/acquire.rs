@@ -6,7 +6,8 @@
 //! `lease-ttl`), and the `Mason-Lease-Generation` response header with the fencing
 //! generation of the grant (the body stays upstream's, byte for byte). With an auth file
 //! the caller is the lease's holder and its `max-leases` for the type is checked by the
-//! store (429).
+//! store (429). A grant whose client disconnects before the answer is written is rolled
+//! back (`crate::lease::rollback`, after `--disconnect-grace`).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, Uri};
@@ -17,6 +18,7 @@ use mason_types::GENERATION_HEADER;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
+use crate::lease::rollback::{self, Granted};
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -54,11 +56,17 @@ pub(super) async fn handle(
         max_held,
         lease_ttl,
     };
-    let acquired = state
-        .store()
-        .acquire(&req)
-        .await
-        .map_err(|e| ApiError::from_store(Some("Acquire failed"), e))?;
+    // A grant whose client goes away before this answer is rolled back.
+    let store = state.store().clone();
+    let granted_from = from.to_string();
+    let acquired = rollback::guarded(
+        &state,
+        "/acquire",
+        async move { store.acquire(&req).await },
+        move |acquired| Granted::acquired(acquired, &granted_from),
+    )
+    .await
+    .map_err(|e| ApiError::from_store(Some("Acquire failed"), e))?;
     let waited = (state.clock().now() - acquired.requested_at)
         .to_std()
         .unwrap_or_default();

@@ -17,6 +17,7 @@ use mason_types::resource_v2::{format_generation_header, GENERATION_HEADER};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lease::params as lease_params;
+use crate::lease::rollback::{self, Granted};
 use crate::params::Params;
 use crate::respond;
 use crate::state::AppState;
@@ -57,11 +58,22 @@ pub(super) async fn handle(
         max_held,
         lease_ttl,
     };
-    let granted = state
-        .store()
-        .acquire_by_state_leases(&req)
-        .await
-        .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
+    // Grants whose client goes away before this answer are rolled back.
+    let store = state.store().clone();
+    let granted_from = from.to_string();
+    let granted = rollback::guarded(
+        &state,
+        "/acquirebystate",
+        async move { store.acquire_by_state_leases(&req).await },
+        move |granted: &Vec<mason_types::ResourceV2>| {
+            granted
+                .iter()
+                .map(|r| Granted::leased(r, &granted_from))
+                .collect()
+        },
+    )
+    .await
+    .map_err(|e| ApiError::from_store(Some("AcquireByState"), e))?;
     // The leases may have deadlines (the request's TTL or their types').
     state.lease().granted();
     let header = format_generation_header(granted.iter().map(|r| r.generation()));

@@ -23,6 +23,9 @@
 //! never by polling. A waiting request without `request_id` is given one
 //! (`mason-wait-<uuid>`, named in the 404) so that it holds a place in the queues.
 //!
+//! A set granted after its client went away (disconnected while waiting or while the
+//! store worked) is rolled back (`crate::lease::rollback`).
+//!
 //! Granting needs the store's [`crate::lease::LeaseBackend`] (store schema v4); a server
 //! whose store does not offer it answers a valid request 501 Not Implemented, and nothing
 //! changes.
@@ -41,6 +44,7 @@ use crate::body;
 use crate::error::ApiError;
 use crate::lease::backend::{MultiAcquireItem, MultiAcquireRequest, MultiAcquired, SetRefused};
 use crate::lease::long_poll::{hold, Attempt};
+use crate::lease::rollback::{self, Granted};
 use crate::respond;
 use crate::state::AppState;
 
@@ -88,8 +92,18 @@ pub(super) async fn handle(
             .collect(),
         queue_until: (!wait.is_zero()).then_some(wait_until),
     };
+    let req = std::sync::Arc::new(req);
     let attempt = || async {
-        match backend.acquire_many(&req).await {
+        // A set whose client goes away before this answer is rolled back.
+        let (backend, task_req, granted_req) = (backend.clone(), req.clone(), req.clone());
+        let granted = rollback::guarded(
+            &state,
+            "/api/v2/acquire",
+            async move { backend.acquire_many(&task_req).await },
+            move |granted| Granted::set(&granted_req, granted),
+        )
+        .await;
+        match granted {
             Ok(granted) => Attempt::Granted(granted),
             Err(SetRefused::Shortage(short)) => {
                 // Queues where this request is first in line and still short: nobody

@@ -15,6 +15,8 @@
 //! - `replacement`: deleted dynamic resources are replaced without waiting for the timer.
 //! - `store_faults`: a stalled and a failing SQLite store (issue 17's fault hook): health
 //!   keeps answering, 503s with Retry-After, readiness follows, nothing is lost.
+//! - `retry_safety`: a release whose answer was lost is done on retry (SQLite and
+//!   PostgreSQL); an acquire whose client hung up is rolled back (issue 17).
 //! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers),
 //!   and the history's actor (`auth/actor.rs`).
 
@@ -32,6 +34,7 @@ mod lease_ttl;
 mod multi_acquire;
 mod reload;
 mod replacement;
+mod retry_safety;
 mod status;
 mod store_faults;
 mod support;

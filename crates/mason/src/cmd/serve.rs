@@ -74,6 +74,10 @@ pub(crate) struct Opts {
     /// /acquirebystate, `"lease_ttl"` of /api/v2/acquire); more is a 400. Go duration.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = go_duration)]
     max_lease_ttl: Duration,
+    /// How long after an acquire's client went away before its answer was written the
+    /// grant is rolled back (released to the state it came from). Go duration; 0: at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = go_duration)]
+    disconnect_grace: Duration,
     /// Also serve GET /metrics on this port (the API port always serves it).
     #[arg(long, value_name = "PORT")]
     metrics_port: Option<u16>,
@@ -134,6 +138,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     )
     .await?;
     state.lease().set_max_lease_ttl(opts.max_lease_ttl);
+    state.lease().set_disconnect_grace(opts.disconnect_grace);
     let _pruner = opts.history.start_pruner(store.clone());
 
     let options = ServerOptions {
@@ -211,6 +216,7 @@ mod tests {
         assert_eq!(w.opts.request_ttl, Duration::from_secs(30));
         assert_eq!(w.opts.sync_period, Duration::from_secs(60));
         assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(w.opts.disconnect_grace, Duration::ZERO);
         assert_eq!(w.opts.metrics_port, None);
         assert_eq!(w.opts.listen_address.to_string(), "0.0.0.0");
     }
@@ -225,6 +231,8 @@ mod tests {
             "10s",
             "--max-lease-ttl",
             "2h",
+            "--disconnect-grace",
+            "1500ms",
             "--store",
             "sqlite:///var/lib/mason.db",
         ])
@@ -232,6 +240,7 @@ mod tests {
         assert_eq!(w.opts.request_ttl, Duration::from_secs(90));
         assert_eq!(w.opts.sync_period, Duration::from_secs(10));
         assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(7200));
+        assert_eq!(w.opts.disconnect_grace, Duration::from_millis(1500));
         assert_eq!(w.opts.store.to_string(), "sqlite:///var/lib/mason.db");
         let err = Wrapper::try_parse_from(["serve", "--request-ttl", "banana"]).unwrap_err();
         assert!(

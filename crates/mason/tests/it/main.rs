@@ -17,6 +17,8 @@
 //! - [`dashboard`]: the dashboard in a real headless Chromium against `mason up`.
 //! - [`event_stream`]: the history stream of `mason serve`: latency, resume, replicas,
 //!   bad input, auth.
+//! - [`disconnect`]: an acquire whose client hung up is rolled back by a real
+//!   `mason serve` on PostgreSQL (issue 17).
 //! - [`history_cli`]: `mason describe` and `mason events` against `mason serve`.
 //! - [`history_kill_pg`]: `mason serve` on PostgreSQL killed with SIGKILL under load; the
 //!   history still replays to every resource's state and owner.
@@ -25,6 +27,7 @@ mod builder_cli;
 mod cli;
 mod controllers_cli;
 mod dashboard;
+mod disconnect;
 mod event_stream;
 mod history_cli;
 mod history_kill_pg;

@@ -1,0 +1,122 @@
+//! Issue 17, with a real `mason serve` process: an acquire whose client disconnects
+//! before the answer leaves no owned resource behind. The server's PostgreSQL sits
+//! behind a [`PausableProxy`], paused while the acquire is in flight (the store is slow,
+//! as under a stalled database); the client sends `/acquire` on a raw connection and
+//! closes it without reading; the proxy resumes inside the store deadline, so the grant
+//! goes through — and the server, whose client is gone, rolls it back.
+
+use std::time::{Duration, Instant};
+
+use mason_testkit::postgres::fresh_database_or_skip;
+use mason_testkit::PausableProxy;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::replicas::Replica;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The owners in `GET /metric?type=t` and the free count.
+async fn owners_and_free(http: &reqwest::Client, base: &str) -> (serde_json::Value, u64) {
+    let metric: serde_json::Value = http
+        .get(format!("{base}/metric?type=t"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let free = metric["current"]["free"].as_u64().unwrap_or_default();
+    (metric["owners"].clone(), free)
+}
+
+/// `mason_acquires_rolled_back_total{type="t"}`, 0 when absent.
+async fn rolled_back(http: &reqwest::Client, base: &str) -> u64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("mason_acquires_rolled_back_total{type=\"t\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
+    let Some(url) = fresh_database_or_skip("disconnect::acquire rolled back").await else {
+        return;
+    };
+    let authority = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the URL");
+    let target: std::net::SocketAddr = authority.parse().expect("an IP address and port");
+    let proxy = PausableProxy::start(target).await;
+    let via = url.replace(authority, &proxy.addr.to_string());
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "resources:\n- type: t\n  names: [t-0, t-1]\n").unwrap();
+    let log = dir.path().join("serve.log");
+    let http = reqwest::Client::new();
+    let mut server = Replica::start_with(&config, &via, &log, &[]);
+    server.wait_ready(&http, &log).await;
+    let addr = server.url.trim_start_matches("http://").to_string();
+
+    // The database stops answering; the acquire waits on it; its client hangs up.
+    proxy.pause();
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(
+        b"POST /acquire?type=t&state=free&dest=busy&owner=gone HTTP/1.1\r\nhost: mason\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The database answers again, inside the 5 s store deadline: the grant commits.
+    proxy.resume();
+
+    let started = Instant::now();
+    loop {
+        let (owners, free) = owners_and_free(&http, &server.url).await;
+        let counted = rolled_back(&http, &server.url).await;
+        if counted == 1 && free == 2 && owners.as_object().is_none_or(|o| o.is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "still owned: {owners}, free {free}, rolled back {counted}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("the grant was rolled back"),
+        "the rollback is logged:\n{logged}"
+    );
+
+    // A client that reads its answer keeps its lease.
+    let reply = http
+        .post(format!(
+            "{}/acquire?type=t&state=free&dest=busy&owner=stays",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (owners, _) = owners_and_free(&http, &server.url).await;
+    assert_eq!(owners["stays"], 1, "{owners}");
+    assert_eq!(rolled_back(&http, &server.url).await, 1);
+    drop(server);
+    proxy.stop().await;
+}
