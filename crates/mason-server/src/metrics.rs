@@ -358,8 +358,8 @@ mod tests {
             ..Default::default()
         }]);
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
-        // 8 of the server, 2 of the lease extension.
-        assert_eq!(helps.len(), 10, "{text}");
+        // 8 of the server, 3 of the lease extension.
+        assert_eq!(helps.len(), 11, "{text}");
         assert!(
             text.contains("# HELP mason_leases_expired Leases the server ended"),
             "{text}"

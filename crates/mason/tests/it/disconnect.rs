@@ -16,7 +16,7 @@ use crate::replicas::Replica;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The owners in `GET /metric?type=t` and the free count.
+/// The owners in `GET /metric?type=t` (upstream's key `owner`) and the free count.
 async fn owners_and_free(http: &reqwest::Client, base: &str) -> (serde_json::Value, u64) {
     let metric: serde_json::Value = http
         .get(format!("{base}/metric?type=t"))
@@ -27,7 +27,7 @@ async fn owners_and_free(http: &reqwest::Client, base: &str) -> (serde_json::Val
         .await
         .unwrap();
     let free = metric["current"]["free"].as_u64().unwrap_or_default();
-    (metric["owners"].clone(), free)
+    (metric["owner"].clone(), free)
 }
 
 /// `mason_acquires_rolled_back_total{type="t"}`, 0 when absent.
@@ -87,7 +87,10 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
     loop {
         let (owners, free) = owners_and_free(&http, &server.url).await;
         let counted = rolled_back(&http, &server.url).await;
-        if counted == 1 && free == 2 && owners.as_object().is_none_or(|o| o.is_empty()) {
+        let owned = owners
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| !k.is_empty()));
+        if counted == 1 && free == 2 && !owned {
             break;
         }
         assert!(
@@ -113,9 +116,18 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    loop {
+        let (owners, _) = owners_and_free(&http, &server.url).await;
+        if owners["stays"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "not owned: {owners}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (owners, _) = owners_and_free(&http, &server.url).await;
-    assert_eq!(owners["stays"], 1, "{owners}");
+    assert_eq!(owners["stays"], 1, "still owned: {owners}");
     assert_eq!(rolled_back(&http, &server.url).await, 1);
     drop(server);
     proxy.stop().await;
