@@ -37,7 +37,9 @@
 
 use std::time::Duration;
 
+use super::check::Held;
 use super::tag::Tag;
+use super::transition::expect_owner;
 use crate::{rows, Error, ReleaseRequest, Result};
 
 /// How long after a release its exact repeat is still answered 200. Long enough for a
@@ -63,6 +65,82 @@ pub(crate) struct LastEnd<'a> {
     pub(crate) at: i64,
 }
 
+/// What a release reads of its resource row to decide: what the checks of
+/// [`super::check`] see ([`Held`]) and what the row records of its last transition
+/// ([`LastEnd`]). Each backend selects these columns and decodes them into it; the
+/// decision is [`check_release`]'s.
+#[derive(Debug, Clone)]
+pub(crate) struct ReleaseRow {
+    /// `owner` (`""` when unowned).
+    pub(crate) owner: String,
+    /// `state`.
+    pub(crate) state: String,
+    /// `generation`, the fencing generation.
+    pub(crate) generation: i64,
+    /// `lease_deadline`, the lease's TTL deadline (stored microseconds), if any.
+    pub(crate) deadline: Option<i64>,
+    /// `last_kind`.
+    pub(crate) kind: Option<String>,
+    /// `ended_owner`.
+    pub(crate) ended_owner: Option<String>,
+    /// `ended_generation`.
+    pub(crate) ended_generation: Option<i64>,
+    /// `lastupdate` (stored microseconds).
+    pub(crate) at: i64,
+}
+
+impl ReleaseRow {
+    /// The row as the checks see it.
+    fn held(&self) -> Held<'_> {
+        Held {
+            owner: &self.owner,
+            state: &self.state,
+            generation: u64::try_from(self.generation).unwrap_or_default(),
+            deadline: self.deadline,
+        }
+    }
+
+    /// What the row records of its last transition.
+    fn last_end(&self) -> LastEnd<'_> {
+        LastEnd {
+            owner: &self.owner,
+            state: &self.state,
+            kind: self.kind.as_deref(),
+            ended_owner: self.ended_owner.as_deref(),
+            ended_generation: self.ended_generation.and_then(|g| u64::try_from(g).ok()),
+            at: self.at,
+        }
+    }
+}
+
+/// What a release does once it has read its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReleaseCheck {
+    /// The caller holds the lease: end it.
+    End,
+    /// The checks refused it, but it is exactly a repeat of the last release: answer
+    /// with the row as it is, writing nothing.
+    Repeat,
+}
+
+/// A release's checks on its row (`None` when the resource does not exist) at `now`
+/// (stored microseconds): the owner checks of [`super::check`] in their order, then a
+/// refusal that is a repeat of the last release ([`is_repeat_release`]) is
+/// [`ReleaseCheck::Repeat`]; any other refusal is the error to answer.
+pub(crate) fn check_release(
+    req: &ReleaseRequest,
+    row: Option<&ReleaseRow>,
+    now: i64,
+) -> Result<ReleaseCheck> {
+    match expect_owner(req).check(row.map(ReleaseRow::held), now) {
+        Ok(()) => Ok(ReleaseCheck::End),
+        Err(refused) => {
+            unless_repeat(req, row.map(ReleaseRow::last_end), now, refused)?;
+            Ok(ReleaseCheck::Repeat)
+        }
+    }
+}
+
 /// Whether `req` is exactly a repeat of the release that was `last`'s last transition,
 /// within [`REPEAT_WINDOW`] of `now` (stored microseconds). See the module docs.
 pub(crate) fn is_repeat_release(req: &ReleaseRequest, last: &LastEnd<'_>, now: i64) -> bool {
@@ -80,7 +158,7 @@ pub(crate) fn is_repeat_release(req: &ReleaseRequest, last: &LastEnd<'_>, now: i
 
 /// A release the checks refused with `refused`: `Ok` when it is a repeat of the
 /// resource's last transition (answer 200, write nothing), else the refusal unchanged.
-pub(crate) fn unless_repeat(
+fn unless_repeat(
     req: &ReleaseRequest,
     last: Option<LastEnd<'_>>,
     now: i64,
@@ -218,6 +296,35 @@ mod tests {
             &last,
             AT + window + 1
         ));
+    }
+
+    fn row(owner: &str, kind: Option<&str>) -> ReleaseRow {
+        ReleaseRow {
+            owner: owner.into(),
+            state: "dirty".into(),
+            generation: 7,
+            deadline: None,
+            kind: kind.map(Into::into),
+            ended_owner: Some("me".into()),
+            ended_generation: Some(7),
+            at: AT,
+        }
+    }
+
+    #[test]
+    fn a_release_ends_a_held_lease_or_answers_a_repeat() {
+        let mine = row("me", Some("acquire"));
+        let check = check_release(&release("me", "dirty", Some(7)), Some(&mine), AT);
+        assert_eq!(check.unwrap(), ReleaseCheck::End);
+        let stale = check_release(&release("me", "dirty", Some(6)), Some(&mine), AT);
+        assert!(matches!(stale, Err(Error::GenerationMismatch { .. })));
+        let released = row("", Some("release"));
+        let check = check_release(&release("me", "dirty", Some(7)), Some(&released), AT);
+        assert_eq!(check.unwrap(), ReleaseCheck::Repeat);
+        let theirs = check_release(&release("you", "dirty", None), Some(&released), AT);
+        assert!(matches!(theirs, Err(Error::OwnerNotMatch { .. })));
+        let missing = check_release(&release("me", "dirty", None), None, AT);
+        assert!(matches!(missing, Err(Error::ResourceNotFound(_))));
     }
 
     #[test]

@@ -11,10 +11,9 @@ use super::error::PgResult;
 use super::rows::{get_resource, query_opt, Lock};
 use super::txn::Ctx;
 use super::writes;
-use crate::lease::check::Held;
 use crate::lease::end::reset_cutoff;
-use crate::lease::retry::{self, LastEnd};
-use crate::lease::transition::{expect_held, expect_owner, held};
+use crate::lease::retry::{self, ReleaseCheck, ReleaseRow};
+use crate::lease::transition::{expect_held, held};
 use crate::lease::{EndOfLease, Tag, Touch};
 use crate::{Error, ReleaseRequest, ResetRequest, UpdateRequest};
 
@@ -44,7 +43,7 @@ pub(super) async fn release(
             &[&req.name],
         )
         .await?;
-        let current: Option<ReleaseRow> = current
+        let current = current
             .map(|row| {
                 Ok::<_, tokio_postgres::Error>(ReleaseRow {
                     owner: row.try_get(0)?,
@@ -58,15 +57,7 @@ pub(super) async fn release(
                 })
             })
             .transpose()?;
-        let held = current.as_ref().map(|c| Held {
-            owner: &c.owner,
-            state: &c.state,
-            generation: u64::try_from(c.generation).unwrap_or_default(),
-            deadline: c.deadline,
-        });
-        if let Err(refused) = expect_owner(req).check(held, end.at) {
-            let last = current.as_ref().map(ReleaseRow::last_end);
-            retry::unless_repeat(req, last, end.at, refused)?;
+        if retry::check_release(req, current.as_ref(), end.at)? == ReleaseCheck::Repeat {
             return get_resource(&*client, &req.name, Lock::None)
                 .await?
                 .ok_or_else(|| Error::ResourceNotFound(req.name.clone()).into());
@@ -74,31 +65,6 @@ pub(super) async fn release(
         // It became the caller's between the two statements: try again.
     }
     Err(Error::backend(format!("release of {} kept racing", req.name)).into())
-}
-
-/// What a refused release reads of its row.
-struct ReleaseRow {
-    owner: String,
-    state: String,
-    generation: i64,
-    deadline: Option<i64>,
-    kind: Option<String>,
-    ended_owner: Option<String>,
-    ended_generation: Option<i64>,
-    at: i64,
-}
-
-impl ReleaseRow {
-    fn last_end(&self) -> LastEnd<'_> {
-        LastEnd {
-            owner: &self.owner,
-            state: &self.state,
-            kind: self.kind.as_deref(),
-            ended_owner: self.ended_owner.as_deref(),
-            ended_generation: self.ended_generation.and_then(|g| u64::try_from(g).ok()),
-            at: self.at,
-        }
-    }
 }
 
 /// SPEC §4.5. A heartbeat without user data is one conditional statement; a user-data

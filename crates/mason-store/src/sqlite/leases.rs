@@ -9,27 +9,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::rows::get_resource;
 use super::txn::Ctx;
 use super::writes;
-use crate::lease::check::Held;
 use crate::lease::end::{reset_cutoff, Expiration};
-use crate::lease::retry::{self, LastEnd};
-use crate::lease::transition::expect_owner;
+use crate::lease::retry::{self, ReleaseCheck, ReleaseRow};
 use crate::lease::{EndOfLease, Tag, Touch};
 use crate::rows::to_micros;
 use crate::{Error, ReleaseRequest, ResetRequest, Result, UpdateRequest};
 
-/// SPEC §4.4. Reads the owner, the type (the pool's lifespan comes from memory) and
-/// what the row records of its last end of lease: a refused release that repeats the
-/// last one is answered with the row as it is (`lease/retry.rs`).
+/// SPEC §4.4. Reads the type (the pool's lifespan comes from memory) and what the lease
+/// layer decides a release on ([`ReleaseRow`]): a refused release that repeats the last
+/// one is answered with the row as it is (`lease/retry.rs`).
 pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> Result<ResourceV2> {
-    let current: Option<ReleaseRow> = tx
+    let current: Option<(String, ReleaseRow)> = tx
         .prepare_cached(
             "SELECT type, owner, state, generation, lease_deadline, \
                     last_kind, ended_owner, ended_generation, lastupdate \
              FROM resources WHERE name = ?1",
         )?
         .query_row([&req.name], |r| {
-            Ok(ReleaseRow {
-                rtype: r.get(0)?,
+            let row = ReleaseRow {
                 owner: r.get(1)?,
                 state: r.get(2)?,
                 generation: r.get(3)?,
@@ -38,52 +35,20 @@ pub(super) fn release(tx: &Connection, ctx: &Ctx<'_>, req: &ReleaseRequest) -> R
                 ended_owner: r.get(6)?,
                 ended_generation: r.get(7)?,
                 at: r.get(8)?,
-            })
+            };
+            Ok((r.get(0)?, row))
         })
         .optional()?;
     let now = to_micros(&ctx.now);
-    let held = current.as_ref().map(|c| Held {
-        owner: &c.owner,
-        state: &c.state,
-        generation: u64::try_from(c.generation).unwrap_or_default(),
-        deadline: c.deadline,
-    });
-    if let Err(refused) = expect_owner(req).check(held, now) {
-        let last = current.as_ref().map(ReleaseRow::last_end);
-        retry::unless_repeat(req, last, now, refused)?;
+    let row = current.as_ref().map(|(_, row)| row);
+    if retry::check_release(req, row, now)? == ReleaseCheck::Repeat {
         return get_resource(tx, &req.name)?.ok_or_else(|| vanished(&req.name));
     }
-    let rtype = current.map(|c| c.rtype).unwrap_or_default();
+    let rtype = current.map(|(rtype, _)| rtype).unwrap_or_default();
     let end = EndOfLease::new(&req.dest, ctx.now).tagged(Tag::release(req));
     let expiration = Expiration::on_release(ctx.lifespans.of(&rtype), ctx.now);
     writes::end_lease(tx, ctx, &req.name, &req.owner, None, &end, expiration)?
         .ok_or_else(|| vanished(&req.name))
-}
-
-/// What a release reads of its row.
-struct ReleaseRow {
-    rtype: String,
-    owner: String,
-    state: String,
-    generation: i64,
-    deadline: Option<i64>,
-    kind: Option<String>,
-    ended_owner: Option<String>,
-    ended_generation: Option<i64>,
-    at: i64,
-}
-
-impl ReleaseRow {
-    fn last_end(&self) -> LastEnd<'_> {
-        LastEnd {
-            owner: &self.owner,
-            state: &self.state,
-            kind: self.kind.as_deref(),
-            ended_owner: self.ended_owner.as_deref(),
-            ended_generation: self.ended_generation.and_then(|g| u64::try_from(g).ok()),
-            at: self.at,
-        }
-    }
 }
 
 /// SPEC §4.5.
