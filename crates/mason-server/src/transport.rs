@@ -17,8 +17,12 @@
 //!   growing while (never a spin); open connections are served meanwhile; at most one log
 //!   line per second, with a count.
 //! - **TLS** (optional, [`crate::tls`]): the handshake runs under the header timeout.
+//! - **Lingering close**: a connection closed after an answer while the client may still
+//!   be sending (a `431` to an oversized head) first sends its FIN, then reads and drops
+//!   the rest for at most 2 s / 4 MiB, so that the client reads the answer instead of a
+//!   reset. A lingering socket keeps its slot under the cap (it holds an fd).
 //! - **Shutdown**: no new connections; each open one closes gracefully once its request in
-//!   flight is answered; serving returns when all have.
+//!   flight is answered; serving returns when all have (a lingering one within 2 s).
 //!
 //! Layout: `activity` (header/idle clocks, the socket wrapper and the tower layer),
 //! `connection` (driving one connection, refusing one over the cap), [`limits`] (open

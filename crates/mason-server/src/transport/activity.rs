@@ -79,6 +79,11 @@ impl Activity {
         }
     }
 
+    /// Between requests: the last answer is ready and no byte of a next request arrived.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.phase.load(Relaxed) == IDLE
+    }
+
     /// When the running clock runs out, and which one it is (none while busy).
     pub(crate) fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, Phase)> {
         let (limit, phase) = match self.phase.load(Relaxed) {
@@ -91,16 +96,34 @@ impl Activity {
     }
 }
 
-/// A socket that tells [`Activity`] when bytes arrive.
+/// A socket that tells [`Activity`] when bytes arrive, and remembers whether the peer
+/// closed its side and whether ours was shut down (for the lingering close).
 pub(crate) struct TrackedIo<T> {
     inner: T,
     activity: Arc<Activity>,
+    read_eof: bool,
+    write_shut: bool,
 }
 
 impl<T> TrackedIo<T> {
     /// Wrap `inner`.
     pub(crate) fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+        Self {
+            inner,
+            activity,
+            read_eof: false,
+            write_shut: false,
+        }
+    }
+
+    /// A read saw end of stream or failed: the peer sends nothing more.
+    pub(crate) fn read_done(&self) -> bool {
+        self.read_eof
+    }
+
+    /// Our side was shut down (what was written is flushed and a FIN is on its way).
+    pub(crate) fn write_shut(&self) -> bool {
+        self.write_shut
     }
 }
 
@@ -111,9 +134,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_arrived();
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => self.activity.bytes_arrived(),
+            Poll::Ready(Ok(())) if room => self.read_eof = true,
+            Poll::Ready(Err(_)) => self.read_eof = true,
+            _ => {}
         }
         polled
     }
@@ -145,7 +172,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            self.write_shut = true;
+        }
+        polled
     }
 }
 

@@ -7,11 +7,17 @@
 //! - Idle clock ran out (no new request within the idle timeout after an answer): a
 //!   graceful close, which hyper does at once on an idle connection.
 //! - Shutdown: a graceful close; a request in flight is answered first.
-//! - Every close that follows an answer is a *lingering* close: the server stops writing,
-//!   then reads and drops what the client is still sending (for at most
+//! - A close that follows an answer, while the client may still be sending, is a
+//!   *lingering* close: hyper flushes the answer and shuts the write side down (FIN),
+//!   then the server reads and drops what the client still sends (for at most
 //!   [`LINGER_TIME`] and [`LINGER_BYTES`]) before it closes the socket. Closing with
 //!   unread bytes would make the kernel send a reset, which can destroy the answer the
-//!   client has not read yet (a `431` to a client still sending an oversized head).
+//!   client has not read yet (a `431` to a client still sending an oversized head, an
+//!   early answer to a request whose body was not read). No linger when the client
+//!   already closed its side (the usual end of a keep-alive connection), or when the
+//!   server closed an idle connection (idle clock, shutdown): nothing is being sent then.
+//!   The lingering socket keeps its connection slot: it still holds a file descriptor,
+//!   and that is what the cap counts; it is free again within [`LINGER_TIME`].
 //!
 //! Connections over the cap are answered `503` with `Connection: close` by hyper with a
 //! fixed service, under a short deadline and a small concurrency bound of their own.
@@ -116,7 +122,10 @@ async fn drive<I>(
             Pin::new(&mut conn).graceful_shutdown();
             closing = true;
         }
-        if let Poll::Ready(result) = conn.poll_without_shutdown(cx) {
+        // Polled as a future (not `poll_without_shutdown`): when it ends, hyper has
+        // flushed its last answer (a `431` too) and shut our side down. Taking the socket
+        // back before that flush would drop an answer still in hyper's write buffer.
+        if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
             return Poll::Ready(End::Closed(result));
         }
         // Polling hyper is what moves the activity, so the clock is re-read right here.
@@ -148,11 +157,16 @@ async fn drive<I>(
     .await;
     match end {
         End::Closed(result) => {
+            // We closed an idle connection (idle clock, shutdown): the client is sending
+            // nothing, there is nothing to wait for.
+            let quiet = closing && result.is_ok() && activity.is_idle();
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             let io = conn.into_parts().io.into_inner();
-            linger(io).await;
+            if !quiet && !io.read_done() {
+                linger(io).await;
+            }
         }
         End::HeaderTimeout => {
             tracing::debug!(%peer, timeout = ?header, "no complete request head in time; closing");
@@ -165,14 +179,16 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 /// Most a lingering close reads (and drops) before it gives up on the client.
 const LINGER_BYTES: usize = 4 << 20;
 
-/// Stop writing, then read and drop what the client still sends until it closes its side,
-/// [`LINGER_TIME`] passes or [`LINGER_BYTES`] were read; then the socket is closed.
-async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+/// Stop writing (unless hyper did), then read and drop what the client still sends until
+/// it closes its side, [`LINGER_TIME`] passes or [`LINGER_BYTES`] were read; then the
+/// socket is closed. The buffer is allocated here, so that connections that never linger
+/// do not carry it.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: TrackedIo<I>) {
     let drain = async {
-        if io.shutdown().await.is_err() {
+        if !io.write_shut() && io.shutdown().await.is_err() {
             return;
         }
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; 8192];
         let mut read = 0;
         while read < LINGER_BYTES {
             match io.read(&mut buf).await {

@@ -1,7 +1,9 @@
 //! The accept loop in process, with a router whose `/slow` answers after 300 ms: graceful
 //! shutdown answers the request in flight, idle keep-alive connections are closed after
 //! the idle timeout (and not after the header timeout), heads over the limit get 431, and
-//! connections over the cap get an immediate 503.
+//! connections over the cap get an immediate 503. The close after an answer: a large
+//! answer to a slow reader arrives whole, and a client that never stops sending gets its
+//! 431 and is cut off within the lingering bound, which also bounds the shutdown.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +11,13 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{serve, Endpoint, TransportOptions};
+
+/// Length of `/big`'s answer: more than a socket buffer holds.
+const BIG: usize = 8 << 20;
 
 struct Running {
     addr: String,
@@ -21,13 +26,16 @@ struct Running {
 }
 
 async fn start(options: TransportOptions, max_connections: usize) -> Running {
-    let app = Router::new().route("/", get(|| async { "ok" })).route(
-        "/slow",
-        get(|| async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            "slow"
-        }),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "slow"
+            }),
+        )
+        .route("/big", get(|| async { "b".repeat(BIG) }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let stop = CancellationToken::new();
@@ -184,4 +192,91 @@ async fn connections_over_the_cap_get_503_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_large_answer_before_a_close_arrives_whole_at_a_slow_reader() {
+    let server = start(TransportOptions::default(), 100).await;
+    // A small receive buffer (set before connecting, so the kernel does not grow it): the
+    // kernel's buffers then hold far less than the answer, and the rest waits in hyper's.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let mut tcp = socket.connect(server.addr.parse().unwrap()).await.unwrap();
+    tcp.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Not reading yet: the answer fills the socket buffers and hyper's write buffer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut answer))
+        .await
+        .expect("the answer ends")
+        .expect("read");
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(
+        answer.len() - head_end,
+        BIG,
+        "the whole body, then the close"
+    );
+    server.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_client_that_never_stops_sending_gets_431_and_is_cut_off_within_the_linger_bound_also_at_shutdown(
+) {
+    let server = start(TransportOptions::default(), 100).await;
+    let tcp = TcpStream::connect(&server.addr).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let writer = tokio::spawn(async move {
+        write
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+            .await
+            .unwrap();
+        let line = format!("X-Big: {}\r\n", "x".repeat(1_000));
+        // A head that never ends, at about 1 MB/s: under the byte bound for a while.
+        while write.write_all(line.as_bytes()).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut answered = None;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answered.is_none() {
+                        // The server shuts down while this connection lingers.
+                        answered = Some(Instant::now());
+                        server.stop.cancel();
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    assert!(ended.is_ok(), "the connection was never closed");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let lingered = answered.expect("answered").elapsed();
+    assert!(
+        lingered < Duration::from_secs(5),
+        "closed {lingered:?} after the answer"
+    );
+    // Shutdown waited for the lingering connection no longer than the linger.
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("serving ended")
+        .unwrap();
 }
