@@ -16,8 +16,8 @@
 //! - [`program`]: finding a program the way a shell would.
 //! - [`status_opts`]: the `--status-port` flag of the standalone controllers.
 //! - [`store_opts`]: the `--store` flag of the commands that work on a store directly.
-//! - [`startup`]: opening the store and the initial sync of serve and up, after
-//!   everything that can fail without side effects.
+//! - [`startup`]: the listeners of serve and up (one accept backlog), then opening the
+//!   store and the initial sync, after everything that can fail without side effects.
 //! - [`help`]: the examples and exit codes at the end of every `--help`.
 //! - [`history_opts`]: the history retention flags of serve and up, and the pruner.
 //! - [`transport_opts`]: TLS, connection cap and timeouts of serve and up.

@@ -161,28 +161,11 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
 
 async fn bind(ip: IpAddr, port: u16, what: &str, scheme: &str) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
-    let listener = listen(addr).with_context(|| format!("cannot listen on {addr} ({what})"))?;
+    let listener =
+        startup::listen(addr).with_context(|| format!("cannot listen on {addr} ({what})"))?;
     let local = listener.local_addr().context("listener address")?;
     tracing::info!("{what} listening on {scheme}://{local}");
     Ok(listener)
-}
-
-/// Pending connections the kernel queues for `accept` (capped by `net.core.somaxconn`).
-/// mio's (and std's) 128 overflows when hundreds of clients connect at once while the
-/// server is busy: the kernel then drops handshakes, falls back to SYN cookies and resets
-/// connections the clients already count as open.
-const BACKLOG: u32 = 4096;
-
-/// Bind `addr` with address reuse (as `TcpListener::bind` does) and a [`BACKLOG`] queue.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)
 }
 
 async fn bind_opt(

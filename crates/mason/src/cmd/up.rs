@@ -44,7 +44,6 @@ use mason_controllers::types_source::parse_type_list;
 use mason_inprocess::InProcessClient;
 use mason_server::ServerOptions;
 use mason_store::StoreUrl;
-use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::go_duration;
@@ -170,9 +169,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         tracing::warn!(config = %opts.config.display(), "{finding}");
     }
     let addr = SocketAddr::new(opts.listen_address, opts.port);
-    let api = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let api = startup::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let url = format!(
         "{}://{}",
         opts.transport.scheme(),
