@@ -249,7 +249,10 @@ async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
     );
     renewing.store(false, Ordering::Relaxed);
     let renewed = renewals.await.unwrap();
-    assert!(renewed >= 15, "only {renewed} renewals");
+    // About 20 at 250 ms apart; fewer on a loaded machine, where each renewal's HTTP call
+    // adds its own time. The lease outliving 2.5 TTLs above is what shows the renewals
+    // worked; this only checks that every replica took its turn, twice.
+    assert!(renewed >= 6, "only {renewed} renewals");
     eventually(
         "the kept lease to expire after its renewals stop",
         LIMIT,
