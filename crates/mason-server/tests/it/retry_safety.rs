@@ -176,6 +176,11 @@ struct Served {
 
 impl Served {
     async fn start() -> Served {
+        Self::start_with_grace(Duration::ZERO).await
+    }
+
+    /// With `--disconnect-grace` set to `grace`.
+    async fn start_with_grace(grace: Duration) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(SqliteOptions {
@@ -198,6 +203,7 @@ impl Served {
         state
             .lease()
             .set_backend(Arc::new(mason_server::lease::StoreBackend::new(dyn_store)));
+        state.lease().set_disconnect_grace(grace);
         state.initial_sync().await.unwrap();
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = api.local_addr().unwrap();
@@ -333,6 +339,58 @@ async fn an_acquire_whose_client_went_away_is_rolled_back() {
     assert_eq!(owned.len(), 1, "{owned:?}");
     assert_eq!(owned[0].1, "patient");
     assert_eq!(s.rolled_back().await, expected);
+    s.shutdown.cancel();
+}
+
+/// With `--disconnect-grace 2s`: the unheard grant stays while the grace runs, and is
+/// rolled back once it ran out, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unheard_grant_is_rolled_back_when_the_grace_runs_out() {
+    const GRACE: Duration = Duration::from_secs(2);
+    let s = Served::start_with_grace(GRACE).await;
+    // The grant's write waits 1 s; the client hangs up after 100 ms.
+    s.store.faults().stall_next_write(Duration::from_secs(1));
+    let sent = Instant::now();
+    send_and_hang_up(
+        s.addr,
+        "/acquire?type=t&state=free&dest=busy&owner=gone",
+        "",
+        Duration::from_millis(100),
+    )
+    .await;
+    // Granted once the stall ends; its client is gone by then.
+    loop {
+        let owned = s.owned().await;
+        if !owned.is_empty() {
+            assert_eq!(owned.len(), 1, "{owned:?}");
+            assert_eq!(owned[0].1, "gone");
+            break;
+        }
+        assert!(sent.elapsed() < LIMIT, "never granted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Rolled back once the grace (which begins with the grant) ran out, within a bound.
+    loop {
+        let owned = s.owned().await;
+        if owned.is_empty() {
+            break;
+        }
+        assert!(
+            sent.elapsed() < GRACE + Duration::from_secs(20),
+            "still owned {owned:?} {:?} after the request",
+            sent.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = sent.elapsed();
+    assert!(
+        took >= GRACE + Duration::from_secs(1),
+        "rolled back {took:?} after the request: before the stall and the grace ended"
+    );
+    assert_eq!(s.rolled_back().await, 1);
+    for r in s.store.list(&Default::default()).await.unwrap() {
+        assert_eq!((r.state.as_str(), r.owner.as_str()), ("free", ""), "{r:?}");
+    }
     s.shutdown.cancel();
 }
 

@@ -6,9 +6,12 @@
 //!   near the deadline), readiness reports the stall, writes get 503 with `Retry-After`
 //!   after the store deadline, and afterwards nothing acknowledged is lost.
 //! - A full disk, then I/O errors: writes get 503 with `Retry-After` naming the cause,
-//!   readiness turns red, and green again once the storage heals; nothing is lost.
+//!   readiness turns red, and green again once the storage heals; nothing is lost. The
+//!   failures are logged at most once a second, each line with the count of the failures
+//!   it stands for (the server's own log lines, captured through `tracing`).
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
@@ -24,6 +27,69 @@ const DEADLINE: Duration = Duration::from_secs(2);
 
 /// Generous bound for "eventually" (a loaded machine).
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// How long each storage fault is hammered with writes: long enough for the log limit
+/// (one line a second) to show.
+const BURST: Duration = Duration::from_millis(2500);
+
+/// What this test binary logs at WARN and above, in the text format `mason serve` writes.
+fn log_buffer() -> &'static Mutex<Vec<u8>> {
+    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOG.get_or_init(Mutex::default)
+}
+
+/// Capture the process's log into [`log_buffer`] from now on (once per process; every
+/// test of the binary logs into it, so readers pick their lines by content). The
+/// length of the log so far, to read what comes after it.
+fn capture_log() -> usize {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    let installed = *INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).is_ok()
+    });
+    assert!(installed, "another log subscriber was installed first");
+    log_buffer().lock().unwrap().len()
+}
+
+/// Appends to [`log_buffer`].
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = log_buffer().lock().unwrap_or_else(|e| e.into_inner());
+        log.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines since `mark` that contain `text`.
+fn logged_since(mark: usize, text: &str) -> Vec<String> {
+    let log = log_buffer().lock().unwrap();
+    String::from_utf8_lossy(&log[mark..])
+        .lines()
+        .filter(|l| l.contains(text))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The count a rate-limited line carries (`similar_since_last_line=N`).
+fn similar_in(line: &str) -> u64 {
+    let (_, after) = line
+        .split_once("similar_since_last_line=")
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no count in {line:?}"))
+}
 
 struct Served {
     url: String,
@@ -214,8 +280,11 @@ async fn storage_errors_are_503_with_their_cause_and_readiness_follows_them() {
             "the disk holding the SQLite store fails with I/O errors",
         ),
     ] {
+        let mark = capture_log();
         break_it(&s.store);
-        for _ in 0..50 {
+        let started = Instant::now();
+        let mut failed = 0u64;
+        while failed < 50 || started.elapsed() < BURST {
             let (status, retry, body) = s.call(true, &acquire("bob")).await;
             assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
             assert!(
@@ -223,7 +292,29 @@ async fn storage_errors_are_503_with_their_cause_and_readiness_follows_them() {
                 "{body}"
             );
             assert!(body.contains(cause), "{body}");
+            failed += 1;
         }
+        let burst = started.elapsed();
+        // The log: one line a second at most (not one per failure), each with the count
+        // of the failures held back since the line before. Other tests of this binary
+        // share the limit, so only an upper bound on the lines holds exactly; with
+        // failures every few milliseconds for over two seconds, some line of ours
+        // stands for others.
+        let lines: Vec<String> = logged_since(mark, "store unavailable")
+            .into_iter()
+            .filter(|l| l.contains(cause))
+            .collect();
+        let most = burst.as_secs() + 2;
+        assert!(
+            !lines.is_empty() && lines.len() as u64 <= most,
+            "{failed} failures in {burst:?}: {} lines, at most {most}: {lines:#?}",
+            lines.len()
+        );
+        assert!(lines.iter().all(|l| l.contains(" WARN ")), "{lines:#?}");
+        assert!(
+            lines.iter().any(|l| similar_in(l) > 0),
+            "{failed} failures in {burst:?}, no line counts the ones held back: {lines:#?}"
+        );
         let body = s.ready_becomes(503).await;
         assert!(body.contains(cause), "{body}");
         // Reads still answer.
