@@ -196,8 +196,9 @@ pub(crate) enum Direction {
 /// The statement binds the id bound as parameter 1, the head as 2 and the limit as 3,
 /// then one value per *present* filter, in the order of [`EventFilter`]'s fields. An
 /// absent filter adds no term, so each present one is a plain equality the planner can
-/// serve from an index (`name =` walks `events_by_name` in id order, without a sort or
-/// a scan). The same text on both engines, up to the parameter sigil (`?N` in SQLite,
+/// serve from an index (on PostgreSQL, `name =` walks `events_by_name` in id order,
+/// without a sort or a scan; SQLite walks the name's chain of events instead, see
+/// `sqlite/events.rs`). The same text on both engines, up to the parameter sigil (`?N` in SQLite,
 /// `$N` in PostgreSQL); at most 2 × 16 statement shapes, each prepared once per
 /// connection.
 pub(crate) fn select_events(

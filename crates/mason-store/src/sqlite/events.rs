@@ -6,6 +6,12 @@
 //! id. Ids are rowids (the largest + 1), never reused because pruning never deletes the
 //! newest event. A file whose table still has `AUTOINCREMENT` (an earlier build's) is
 //! rebuilt without it once, at open ([`migrate`]).
+//!
+//! A `name=` read walks the name's chain of events (`events.prev`, from the resource's
+//! `last_event` or a deleted name's `event_heads` row; see `events.sql`) rather than an
+//! index on `name`: that index cost each commit 1.7 more pages, and its leaf splits made
+//! every such commit scan SQLite's whole page cache (see docs/benchmarks.md, 2026-12-02).
+//! A file written before the chain gets it once, at open ([`add_chain`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -50,11 +56,66 @@ pub fn prepare_file_without_history(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Create the table and triggers (after the last-transition columns exist), and drop an
-/// earlier build's `AUTOINCREMENT`.
+/// Create the table and triggers (after the last-transition columns and `last_event`
+/// exist), give an earlier build's table its chain, and drop its `AUTOINCREMENT`.
 pub(super) fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(&EVENTS)?;
+    add_chain(conn)?;
     drop_autoincrement(conn)
+}
+
+/// Give an `events` table written before the chain (no `prev` column; an index on `name`
+/// instead) its chain, in one transaction: each event linked to the previous one of its
+/// name, each resource's newest event in `last_event`, each deleted name's in
+/// `event_heads`; then the triggers that keep the chain replace the earlier ones (only
+/// history triggers on `resources`: a benchmark's inert ones stay, see
+/// [`prepare_file_without_history`]), and the name index goes.
+fn add_chain(conn: &Connection) -> Result<()> {
+    let chained: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'prev')",
+        [],
+        |r| r.get(0),
+    )?;
+    if chained {
+        return Ok(());
+    }
+    let history_triggers: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'resources'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let drop_triggers: String = history_triggers
+        .iter()
+        .filter(|t| TRIGGERS.contains(&t.as_str()))
+        .map(|t| format!("DROP TRIGGER {t};\n"))
+        .collect();
+    let events = &*EVENTS;
+    let chain = format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE events ADD COLUMN prev INTEGER;
+         UPDATE events SET prev = c.prev
+           FROM (SELECT id, lag(id) OVER (PARTITION BY name ORDER BY id) AS prev FROM events) AS c
+          WHERE c.id = events.id AND c.prev IS NOT NULL;
+         UPDATE resources SET last_event = h.last
+           FROM (SELECT name, max(id) AS last FROM events GROUP BY name) AS h
+          WHERE h.name = resources.name;
+         INSERT OR REPLACE INTO event_heads (name, last_event)
+           SELECT name, max(id) FROM events
+            WHERE name NOT IN (SELECT name FROM resources) GROUP BY name;
+         {drop_triggers}
+         DROP INDEX IF EXISTS events_by_name;
+         {events}
+         COMMIT;"
+    );
+    if let Err(e) = conn.execute_batch(&chain) {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(e.into());
+    }
+    tracing::info!("linked the history's events by name (the name index is gone)");
+    Ok(())
 }
 
 /// Rebuild an `events` table created with `AUTOINCREMENT` (by an earlier build) without
@@ -152,7 +213,7 @@ fn select(
     filter: &EventFilter,
     limit: i64,
 ) -> Result<Vec<Event>> {
-    let (sql, values) = select_events(direction, filter, '?');
+    let (sql, values) = select_sql(direction, filter);
     let head = i64::try_from(head).unwrap_or(i64::MAX);
     let mut args: Vec<&dyn ToSql> = vec![&bound, &head, &limit];
     args.extend(values.iter().map(|v| v as &dyn ToSql));
@@ -161,6 +222,39 @@ fn select(
     Ok(rows
         .map(|row| row.map(EventRow::decode))
         .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The statement of a read: [`select_events`]' own, except that with a `name` filter it
+/// walks that name's chain (newest first, a rowid lookup per event; reading after an id
+/// stops at it) instead of the whole table, then filters, orders and limits alike.
+fn select_sql(direction: Direction, filter: &EventFilter) -> (String, Vec<&str>) {
+    let (sql, values) = select_events(direction, filter, '?');
+    if filter.name.is_none() {
+        return (sql, values);
+    }
+    // select_events' parameters: the id bound, the head, the limit, then the type's
+    // value (when present) and the name's.
+    let name = 4 + usize::from(filter.rtype.is_some());
+    let stop = match direction {
+        Direction::After => " AND events.prev > ?1",
+        Direction::Before => "",
+    };
+    let table = " FROM events WHERE ";
+    debug_assert!(sql.contains(table), "{sql}");
+    let walked = sql.replacen(
+        table,
+        " FROM chain CROSS JOIN events ON events.id = chain.eid WHERE ",
+        1,
+    );
+    let sql = format!(
+        "WITH RECURSIVE chain(eid) AS (\
+           SELECT coalesce((SELECT last_event FROM resources WHERE name = ?{name}), \
+                           (SELECT last_event FROM event_heads WHERE name = ?{name})) \
+           UNION ALL \
+           SELECT events.prev FROM chain JOIN events ON events.id = chain.eid \
+           WHERE events.prev IS NOT NULL{stop}) {walked}"
+    );
+    (sql, values)
 }
 
 fn event(row: &Row<'_>) -> rusqlite::Result<EventRow> {
@@ -183,7 +277,8 @@ fn event(row: &Row<'_>) -> rusqlite::Result<EventRow> {
 /// [`crate::Store::prune_events`]: one batch, oldest first. Only the oldest `batch`
 /// events are looked at (ids follow time), so a batch costs the same whatever the size
 /// of the table. The newest event is always kept, whatever its age: the next id is the
-/// largest + 1, so deleting it would give its id out again.
+/// largest + 1, so deleting it would give its id out again. Deleted names whose events
+/// are all gone leave `event_heads`.
 pub(super) fn prune(tx: &Connection, request: &PruneEventsRequest) -> Result<u64> {
     let (max_age, max_events, batch) = request.checked()?;
     let keep_above = match max_events {
@@ -200,6 +295,12 @@ pub(super) fn prune(tx: &Connection, request: &PruneEventsRequest) -> Result<u64
                AND id < (SELECT max(id) FROM events))",
         )?
         .execute(params![keep_above, max_age.unwrap_or(i64::MAX), batch])?;
+    if deleted > 0 {
+        tx.prepare_cached(
+            "DELETE FROM event_heads WHERE last_event < (SELECT min(id) FROM events)",
+        )?
+        .execute([])?;
+    }
     Ok(deleted as u64)
 }
 
@@ -282,28 +383,181 @@ mod tests {
     }
 
     #[test]
-    fn a_name_filter_walks_the_name_index_in_id_order() {
+    fn a_name_filter_walks_the_chain_not_the_table() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::migrate::migrate(&conn).unwrap();
         let filter = EventFilter {
+            rtype: Some("t".into()),
             name: Some("r".into()),
             ..Default::default()
         };
         for direction in [Direction::After, Direction::Before] {
-            let (sql, _) = select_events(direction, &filter, '?');
+            let (sql, _) = select_sql(direction, &filter);
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
-                .query_map(params![0, 100, 10, "r"], |r| r.get(3))
+                .query_map(params![0, 100, 10, "t", "r"], |r| r.get(3))
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
             let plan = plan.join("; ");
             assert!(
-                plan.contains("events_by_name") && !plan.contains("TEMP B-TREE"),
+                !plan.contains("SCAN events") && plan.contains("SCAN chain"),
                 "{sql}: {plan}"
             );
         }
+    }
+
+    /// The ids a read of `name` returns, through the chain and through a scan.
+    fn by_chain_and_by_scan(
+        conn: &Connection,
+        direction: Direction,
+        name: &str,
+        bound: i64,
+        limit: i64,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let filter = EventFilter {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        let head = head(conn).unwrap();
+        let chain: Vec<i64> = select(conn, direction, bound, head, &filter, limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id as i64)
+            .collect();
+        let (cmp, order) = match direction {
+            Direction::After => (">", "ASC"),
+            Direction::Before => ("<", "DESC"),
+        };
+        let scan: Vec<i64> = conn
+            .prepare(&format!(
+                "SELECT id FROM events NOT INDEXED WHERE name = ?1 AND id {cmp} ?2 \
+                 ORDER BY id {order} LIMIT ?3"
+            ))
+            .unwrap()
+            .query_map(params![name, bound, limit], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        (chain, scan)
+    }
+
+    /// Every name's reads, through the chain, equal a scan of the table.
+    fn assert_chains_match_scans(conn: &Connection, names: &[&str]) {
+        let head = head(conn).unwrap() as i64;
+        for name in names {
+            for bound in [0, 1, head / 3, head / 2, head - 1, head, head + 1] {
+                for limit in [1, 2, 5, 1000] {
+                    let (chain, scan) =
+                        by_chain_and_by_scan(conn, Direction::After, name, bound, limit);
+                    assert_eq!(chain, scan, "{name} after {bound} limit {limit}");
+                    let before = if bound == 0 { i64::MAX } else { bound };
+                    let (chain, scan) =
+                        by_chain_and_by_scan(conn, Direction::Before, name, before, limit);
+                    assert_eq!(chain, scan, "{name} before {before} limit {limit}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn name_reads_through_the_chain_equal_a_scan() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&conn).unwrap();
+        let names = ["a", "b", "c", "d"];
+        conn.execute_batch(
+            "INSERT INTO resources (name, type, state, lastupdate) VALUES ('a', 't', 'free', 0),
+                 ('b', 't', 'free', 0), ('c', 't', 'free', 0), ('d', 't', 'free', 0);",
+        )
+        .unwrap();
+        let mut seed = 7_u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..400 {
+            let name = names[next(names.len() as u64) as usize];
+            let sql = match next(10) {
+                0 => format!("DELETE FROM resources WHERE name = '{name}'"),
+                1 => format!(
+                    "INSERT OR IGNORE INTO resources (name, type, state, lastupdate) \
+                     VALUES ('{name}', 't', 'free', 0)"
+                ),
+                2 => format!("UPDATE resources SET userdata = '{{}}' WHERE name = '{name}'"),
+                3 => "UPDATE resources SET state = 'dirty' WHERE state = 'free'".to_string(),
+                _ => format!(
+                    "UPDATE resources SET state = 'busy', owner = 'o{round}' WHERE name = '{name}'"
+                ),
+            };
+            conn.execute_batch(&sql).unwrap();
+            if round == 200 {
+                let request = PruneEventsRequest {
+                    max_age: None,
+                    max_events: Some(50),
+                    batch: 1000,
+                };
+                assert!(prune(&conn, &request).unwrap() > 0);
+            }
+        }
+        assert_chains_match_scans(&conn, &names);
+        assert_chains_match_scans(&conn, &["nobody"]);
+    }
+
+    #[test]
+    fn an_earlier_file_gets_its_chain_and_loses_the_name_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&conn).unwrap();
+        // The earlier build's table and index, triggers that write no chain, and events of
+        // a live resource `r`, a deleted `gone` and a deleted and created again `back`.
+        let drop: String = TRIGGERS
+            .iter()
+            .map(|t| format!("DROP TRIGGER {t};"))
+            .collect();
+        conn.execute_batch(&format!(
+            "{drop} DROP TABLE events;
+             CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,
+                 kind TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, old_state TEXT,
+                 new_state TEXT, old_owner TEXT, new_owner TEXT, generation INTEGER,
+                 actor TEXT NOT NULL DEFAULT '', request_id TEXT);
+             CREATE INDEX events_by_name ON events (name);
+             CREATE TRIGGER events_on_change AFTER UPDATE OF state, owner ON resources BEGIN
+                 INSERT INTO events (at, kind, type, name) VALUES (0, 'update', NEW.type, NEW.name);
+             END;
+             INSERT INTO resources (name, type, state, lastupdate) VALUES ('r', 't', 'free', 0),
+                 ('back', 't', 'free', 0);
+             INSERT INTO events (at, kind, type, name) VALUES (0, 'create', 't', 'r'),
+                 (0, 'create', 't', 'gone'), (0, 'create', 't', 'back'), (0, 'update', 't', 'r'),
+                 (0, 'delete', 't', 'gone'), (0, 'delete', 't', 'back'), (0, 'create', 't', 'back');"
+        ))
+        .unwrap();
+        migrate(&conn).unwrap();
+        let indexed: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'events_by_name')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!indexed);
+        assert_chains_match_scans(&conn, &["r", "gone", "back"]);
+        conn.execute_batch(
+            "UPDATE resources SET state = 'busy', owner = 'me';
+             DELETE FROM resources WHERE name = 'back';
+             INSERT INTO resources (name, type, state, lastupdate) VALUES ('gone', 't', 'free', 0);",
+        )
+        .unwrap();
+        assert_chains_match_scans(&conn, &["r", "gone", "back"]);
+        let (chain, _) = by_chain_and_by_scan(&conn, Direction::After, "back", 0, 100);
+        assert_eq!(
+            chain,
+            [3, 6, 7, 9, 10],
+            "the earlier events and the new ones"
+        );
+        migrate(&conn).unwrap();
+        assert_chains_match_scans(&conn, &["r", "gone", "back"]);
     }
 
     /// A database whose `events` table an earlier build created with `AUTOINCREMENT`,
@@ -368,15 +622,7 @@ mod tests {
             [2, 3, 4, 5, 6],
             "idempotent"
         );
-        let indexed: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'events_by_name' \
-                 AND tbl_name = 'events')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert!(indexed);
+        assert_chains_match_scans(&conn, &["r"]);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     add_column(conn, "last_kind", "TEXT")?;
     add_column(conn, "last_actor", "TEXT")?;
     add_column(conn, "last_request_id", "TEXT")?;
+    // The newest event of the resource's name, where its chain of events starts.
+    add_column(conn, "last_event", "INTEGER")?;
     super::events::migrate(conn)?;
     // Also within version 4: lease holders and their kept counts (lease/quota.rs).
     add_column(conn, "holder", "TEXT")?;
