@@ -1,10 +1,8 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 //!
-//! One connection, guarded by a mutex, serves every call (a second one, on the checkpoint
-//! thread, only copies the WAL into the database file); each write is one
-//! `BEGIN IMMEDIATE` transaction (or one savepoint in a group of point writes committed
-//! together), so transitions are serialised and every compare-and-set condition in the
-//! SQL holds trivially — it is still written out, so the
+//! One connection, guarded by a mutex, serves every call; each call is one
+//! `BEGIN IMMEDIATE` transaction, so transitions are serialised and every
+//! compare-and-set condition in the SQL holds trivially — it is still written out, so the
 //! statements say what they guarantee. Calls run on the store thread under a deadline
 //! (`--store-timeout`), never on an async worker (see `txn.rs`, `worker.rs`).
 //!
@@ -27,7 +25,7 @@
 //!   path.
 //! - `txn.rs`: the transaction runner and the per-call context.
 //! - `worker.rs`: the store thread, its health (stalls, failing writes) and the test-only
-//!   fault hook; `group.rs`: point writes queued together committed as one transaction.
+//!   fault hook.
 //! - `error.rs`: driver errors → [`Error`].
 //! - `migrate.rs` + `schema.sql` (+ `holders.sql`, the lease holders' kept counts): the
 //!   schema and its version.
@@ -58,7 +56,6 @@ mod events;
 mod file;
 mod free_index;
 mod generations;
-mod group;
 mod holders;
 mod identity;
 mod import;

@@ -1,8 +1,6 @@
-//! The transaction runner: every call is one transaction on the store's connection (or,
-//! for point writes queued together, one savepoint in a shared transaction: see
-//! `group.rs`), run on the store thread (`worker.rs`) under the store's deadline; the
-//! in-memory acquire order is patched only after a commit (within a group: after each
-//! call, and rebuilt if the group does not commit).
+//! The transaction runner: every call is one transaction on the store's one connection,
+//! run on the store thread (`worker.rs`) under the store's deadline, and the in-memory
+//! acquire order is patched only after a commit.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -15,7 +13,6 @@ use super::counts::SharedCounts;
 use super::events::Announcer;
 use super::free_index::{FreeIndex, IndexRow};
 use super::generations::Generations;
-use super::group::Pending;
 use super::lifespans::Lifespans;
 use super::worker::Job;
 use super::SqliteStore;
@@ -36,9 +33,9 @@ pub(crate) struct Inner {
     generations: Generations,
     /// "Resources may be available" signals, sent after each commit that freed some.
     pub(super) signals: Signals,
-    /// Set when the derived state could not be reloaded after a commit (or a group did not
-    /// commit after patching it); the next call reloads it.
-    pub(super) stale: bool,
+    /// Set when the derived state could not be reloaded after a commit; the next call
+    /// reloads it.
+    stale: bool,
     /// Tells event followers about commits that wrote events.
     pub(super) events: Announcer,
 }
@@ -62,7 +59,7 @@ impl Inner {
     }
 
     /// Rebuild everything kept in memory from the tables.
-    pub(super) fn reload(&mut self) -> Result<()> {
+    fn reload(&mut self) -> Result<()> {
         self.free = FreeIndex::load(&self.conn)?;
         self.lifespans = Lifespans::load(&self.conn)?;
         self.generations.load(&self.conn)?;
@@ -72,9 +69,9 @@ impl Inner {
     }
 }
 
-/// How much of the database a call may touch, as its caller states it. Point writes may
-/// share a transaction with the point writes queued next to them (`group.rs`); the rest
-/// run alone.
+/// How much of the database a call may touch, as its caller states it. The runner treats
+/// both alike (a point call's caller used to poll for its answer; see `worker.rs` for why
+/// it no longer does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Cost {
     /// A few rows through an index.
@@ -85,7 +82,7 @@ pub(super) enum Cost {
 
 /// How a transaction starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Begin {
+enum Begin {
     /// Takes the write lock at once (every write).
     Immediate,
     /// A read.
@@ -150,7 +147,7 @@ impl SqliteStore {
     /// The answer comes within the store's deadline or the call is a 503 ([`Error::Storage`]):
     /// a call still queued then is never run; one already running finishes (a write may
     /// so take effect after its caller was told 503 — retrying it is safe, see the README).
-    async fn run<T, F>(&self, cost: Cost, begin: Begin, f: F) -> Result<T>
+    async fn run<T, F>(&self, _cost: Cost, begin: Begin, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Ctx<'_>) -> Result<(T, bool)> + Send + 'static,
@@ -165,27 +162,16 @@ impl SqliteStore {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let health = Arc::clone(&self.health);
         let faults = Arc::clone(&self.faults);
-        let job = if write && cost == Cost::Point {
-            Job::Write(Box::new(Pending::new(
-                f,
-                now,
-                request_ttl,
-                reply,
-                health,
-                faults,
-            )))
-        } else {
-            Job::Alone(Box::new(move |inner| {
-                let outcome = match faults.write_error().filter(|_| write) {
-                    Some(injected) => Err(injected.into()),
-                    None => in_transaction(inner, begin, now, request_ttl, f),
-                };
-                if write {
-                    health.record_write(&outcome);
-                }
-                let _ = reply.send(outcome);
-            }))
-        };
+        let job: Job = Box::new(move |inner| {
+            let outcome = match faults.write_error().filter(|_| write) {
+                Some(injected) => Err(injected.into()),
+                None => in_transaction(inner, begin, now, request_ttl, f),
+            };
+            if write {
+                health.record_write(&outcome);
+            }
+            let _ = reply.send(outcome);
+        });
         self.worker
             .submit(job, write, Instant::now() + self.timeout)?;
         match tokio::time::timeout(self.timeout, answer).await {
@@ -208,7 +194,7 @@ impl SqliteStore {
 ///
 /// The three control statements are prepared once and cached (rusqlite's `Transaction`
 /// parses `BEGIN`/`COMMIT` afresh on every call, a visible share of a point operation).
-pub(super) fn in_transaction<T>(
+fn in_transaction<T>(
     inner: &mut Inner,
     begin: Begin,
     now: Timestamp,
@@ -224,9 +210,22 @@ pub(super) fn in_transaction<T>(
     };
     let conn = &inner.conn;
     conn.prepare_cached(begin_sql)?.execute([])?;
-    let ctx = ctx(inner, now, request_ttl);
+    let ctx = Ctx {
+        now,
+        request_ttl,
+        free: &inner.free,
+        lifespans: &inner.lifespans,
+        generations: &inner.generations,
+        changes: RefCell::new(Vec::new()),
+        freed: RefCell::new(Vec::new()),
+        reload: Cell::new(false),
+    };
     let outcome = f(conn, &ctx);
-    let (changes, freed, reload) = ctx.finish();
+    let (changes, freed, reload) = (
+        ctx.changes.into_inner(),
+        ctx.freed.into_inner(),
+        ctx.reload.get(),
+    );
     let (out, commit) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -248,46 +247,6 @@ pub(super) fn in_transaction<T>(
     if begin == Begin::Immediate {
         inner.events.after_commit(&inner.conn);
     }
-    keep_up(inner, changes, freed, reload, false);
-    Ok(out)
-}
-
-/// The context of one call at `now`, over the store's state.
-pub(super) fn ctx(inner: &Inner, now: Timestamp, request_ttl: Duration) -> Ctx<'_> {
-    Ctx {
-        now,
-        request_ttl,
-        free: &inner.free,
-        lifespans: &inner.lifespans,
-        generations: &inner.generations,
-        changes: RefCell::new(Vec::new()),
-        freed: RefCell::new(Vec::new()),
-        reload: Cell::new(false),
-    }
-}
-
-/// After a group's transaction committed: tell event followers, signal what became
-/// available, and bring the kept counts up to date with `changes` (the acquire order was
-/// patched call by call already), or reload everything.
-pub(super) fn after_group_commit(
-    inner: &mut Inner,
-    changes: Vec<IndexRow>,
-    freed: Vec<(String, String)>,
-    reload: bool,
-) {
-    inner.events.after_commit(&inner.conn);
-    keep_up(inner, changes, freed, reload, true);
-}
-
-/// After a commit: signal what became available, and bring what is kept in memory up to
-/// date with `changes` (the acquire order only unless `patched` already), or reload it.
-fn keep_up(
-    inner: &mut Inner,
-    changes: Vec<IndexRow>,
-    freed: Vec<(String, String)>,
-    reload: bool,
-    patched: bool,
-) {
     signal_availability(&inner.signals, &changes, freed, reload);
     if reload {
         if let Err(e) = inner.reload() {
@@ -299,10 +258,9 @@ fn keep_up(
         }
     } else {
         inner.counts.apply(&changes);
-        if !patched {
-            inner.free.apply(changes);
-        }
+        inner.free.apply(changes);
     }
+    Ok(out)
 }
 
 /// After a commit: signal every (type, state) that got unowned resources or lost a
@@ -331,7 +289,7 @@ fn signal_availability(
 }
 
 /// End the open transaction, if any, without keeping its changes.
-pub(super) fn roll_back(conn: &Connection) {
+fn roll_back(conn: &Connection) {
     if !conn.is_autocommit() {
         if let Err(e) = conn
             .prepare_cached("ROLLBACK")
@@ -363,16 +321,6 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// What the call reported: the rows it wrote, the queues whose places it dropped, and
-    /// whether everything kept in memory is to be reloaded.
-    pub(super) fn finish(self) -> (Vec<IndexRow>, Vec<(String, String)>, bool) {
-        (
-            self.changes.into_inner(),
-            self.freed.into_inner(),
-            self.reload.get(),
-        )
-    }
-
     /// Record that the transaction wrote `r` (as it now is in the table).
     pub(crate) fn wrote(&self, r: &Resource) {
         self.changes.borrow_mut().push(IndexRow {

@@ -13,12 +13,6 @@
 //! credit that makes a woken thread run at once (p50 95 → 44 µs and cycles/s ×1.5–1.7 with
 //! one connection when the polling went; see docs/benchmarks.md, 2026-12-02).
 //!
-//! Group commit: when the thread takes a point write and more point writes are already
-//! queued behind it, it runs them in one transaction (each still its own compare-and-set,
-//! under its own savepoint, so one that fails or changes nothing does not undo the
-//! others), and answers all of them once that one transaction has committed (see
-//! `group.rs`). Reads and writes that may touch many rows run alone, in their order.
-//!
 //! [`Faults`] is the test-only fault hook (a write that blocks, or fails as a full or
 //! failing disk would): it is reachable only through `SqliteStore::faults` under the
 //! `testsuite` feature and is inert otherwise.
@@ -29,7 +23,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::group::{self, GroupWrite};
 use super::txn::Inner;
 use crate::{Error, Result};
 
@@ -39,16 +32,8 @@ const QUEUE: usize = 4096;
 /// A call running longer than this is reported as a stall by readiness.
 pub(super) const STALL_AFTER: Duration = Duration::from_secs(1);
 
-/// Point writes run in one transaction at most (see `group.rs`).
-const MAX_GROUP: usize = 32;
-
-/// One queued call; it answers its caller itself.
-pub(super) enum Job {
-    /// Runs alone, in its own transaction, with the store's state.
-    Alone(Box<dyn FnOnce(&mut Inner) + Send>),
-    /// A point write: may share one transaction with the point writes queued next to it.
-    Write(Box<dyn GroupWrite>),
-}
+/// One queued call: runs with the store's state, and answers its caller itself.
+pub(super) type Job = Box<dyn FnOnce(&mut Inner) + Send>;
 
 struct Queued {
     job: Job,
@@ -221,14 +206,9 @@ impl Worker {
 }
 
 fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &Faults) {
-    let mut held: Option<Queued> = None;
     loop {
-        let next = match held.take() {
-            Some(next) => next,
-            None => match jobs.recv() {
-                Ok(next) => next,
-                Err(_) => return,
-            },
+        let Ok(next) = jobs.recv() else {
+            return;
         };
         if Instant::now() > next.deadline {
             continue;
@@ -240,32 +220,7 @@ fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &
         if next.write {
             faults.before_write();
         }
-        match next.job {
-            Job::Alone(job) => job(&mut guard),
-            Job::Write(first) => {
-                let mut writes = vec![first];
-                while writes.len() < MAX_GROUP {
-                    let Ok(queued) = jobs.try_recv() else {
-                        break;
-                    };
-                    if Instant::now() > queued.deadline {
-                        continue;
-                    }
-                    match queued.job {
-                        Job::Write(write) => writes.push(write),
-                        alone => {
-                            // Runs next, after this group: calls keep their order.
-                            held = Some(Queued {
-                                job: alone,
-                                ..queued
-                            });
-                            break;
-                        }
-                    }
-                }
-                group::run(&mut guard, writes);
-            }
-        }
+        (next.job)(&mut guard);
         drop(guard);
         health.end();
     }
