@@ -19,7 +19,7 @@
 //! `MASON_TEST_POSTGRES_URL`); without one the test skips loudly, except under `CI=true`
 //! where it fails.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,6 +113,46 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line[at..].split(' ').next()
 }
 
+/// Three ready replicas on `db`, logging at `info` to `{prefix}replica{i}.log` in `dir`.
+async fn start_three(
+    dir: &Path,
+    config: &Path,
+    db: &str,
+    http: &reqwest::Client,
+    prefix: &str,
+) -> (Vec<Replica>, Vec<PathBuf>) {
+    let mut replicas = Vec::new();
+    let mut logs = Vec::new();
+    for i in 0..3 {
+        let log = dir.join(format!("{prefix}replica{i}.log"));
+        let mut replica = Replica::start_logging(config, db, &log, "info", &[]);
+        replica.wait_ready(http, &log).await;
+        replicas.push(replica);
+        logs.push(log);
+    }
+    (replicas, logs)
+}
+
+/// The "lease expired" lines: `count` of them, one per resource, each naming the owner
+/// `owner_of` gives for its resource and ending less than 1 s after the deadline.
+fn assert_each_ended_once(lines: &[String], count: usize, owner_of: impl Fn(&str) -> String) {
+    assert_eq!(lines.len(), count, "{lines:#?}");
+    let mut ended: Vec<&str> = lines
+        .iter()
+        .map(|l| field(l, "resource").unwrap_or_else(|| panic!("no resource: {l}")))
+        .collect();
+    ended.sort_unstable();
+    ended.dedup();
+    assert_eq!(ended.len(), count, "a lease logged twice: {lines:#?}");
+    for line in lines {
+        let name = field(line, "resource").unwrap();
+        let owner = field(line, "previous_owner").unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(owner, owner_of(name), "{line}");
+        let late: u64 = field(line, "late_ms").unwrap().parse().unwrap();
+        assert!(late < 1000, "{line}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
     let Some(db) =
@@ -124,15 +164,7 @@ async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, config_yaml()).unwrap();
     let http = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
-    let mut replicas = Vec::new();
-    let mut logs = Vec::new();
-    for i in 0..3 {
-        let log = dir.path().join(format!("replica{i}.log"));
-        let mut replica = Replica::start_logging(&config, &db, &log, "info", &[]);
-        replica.wait_ready(&http, &log).await;
-        replicas.push(replica);
-        logs.push(log);
-    }
+    let (replicas, logs) = start_three(dir.path(), &config, &db, &http, "").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
 
     // A lease renewed through every replica in turn, every 250 ms, for 5 s.
@@ -291,34 +323,18 @@ async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
         total,
         "every expiry within 1 s of its deadline"
     );
-    let lines = expiry_lines(&logs);
-    assert_eq!(lines.len(), SOLO + 2, "{lines:#?}");
-    let mut ended: Vec<&str> = lines
-        .iter()
-        .map(|l| field(l, "resource").unwrap_or_else(|| panic!("no resource: {l}")))
-        .collect();
-    ended.sort_unstable();
-    ended.dedup();
-    assert_eq!(ended.len(), SOLO + 2, "a lease logged twice: {lines:#?}");
-    for line in &lines {
-        let name = field(line, "resource").unwrap();
-        let owner = field(line, "previous_owner").unwrap_or_else(|| panic!("{line}"));
-        let expected = match name {
-            "k-0" => "keeper".to_string(),
-            "w-0" => "holder".to_string(),
-            _ => {
-                let i: usize = name.trim_start_matches("s-").parse().unwrap();
-                if i < BATCH {
-                    "batch".to_string()
-                } else {
-                    format!("job-{i}")
-                }
+    assert_each_ended_once(&expiry_lines(&logs), SOLO + 2, |name| match name {
+        "k-0" => "keeper".to_string(),
+        "w-0" => "holder".to_string(),
+        _ => {
+            let i: usize = name.trim_start_matches("s-").parse().unwrap();
+            if i < BATCH {
+                "batch".to_string()
+            } else {
+                format!("job-{i}")
             }
-        };
-        assert_eq!(owner, expected, "{line}");
-        let late: u64 = field(line, "late_ms").unwrap().parse().unwrap();
-        assert!(late < 1000, "{line}");
-    }
+        }
+    });
     let by_replica: Vec<usize> = logs
         .iter()
         .map(|log| expiry_lines(std::slice::from_ref(log)).len())
@@ -345,32 +361,10 @@ async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, config_yaml()).unwrap();
     let http = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
-    let start = |round: &str| {
-        let (config, db, dir, http) = (
-            config.clone(),
-            db.clone(),
-            dir.path().to_path_buf(),
-            http.clone(),
-        );
-        let round = round.to_string();
-        async move {
-            let mut replicas = Vec::new();
-            let mut logs = Vec::new();
-            for i in 0..3 {
-                let log = dir.join(format!("{round}-replica{i}.log"));
-                let mut replica = Replica::start_logging(&config, &db, &log, "info", &[]);
-                replica.wait_ready(&http, &log).await;
-                replicas.push(replica);
-                logs.push(log);
-            }
-            (replicas, logs)
-        }
-    };
-
     // Leases with deadlines 8 s out (long enough for a restart on a loaded machine),
     // granted through every replica, 3 of them by one /acquirebystate.
     const LEASES: usize = 9;
-    let (replicas, first_logs) = start("first").await;
+    let (replicas, first_logs) = start_three(dir.path(), &config, &db, &http, "first-").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let (status, body) = post(
         &http,
@@ -407,7 +401,7 @@ async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
         expiry_lines(&first_logs).is_empty(),
         "a lease ended before the kill"
     );
-    let (replicas, logs) = start("second").await;
+    let (replicas, logs) = start_three(dir.path(), &config, &db, &http, "second-").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let restarted = granted.elapsed();
     eprintln!("three replicas killed and restarted {restarted:?} after the grants");
@@ -462,28 +456,12 @@ async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
         LEASES as f64,
         "every expiry within 1 s of its deadline"
     );
-    let lines = expiry_lines(&logs);
-    assert_eq!(lines.len(), LEASES, "{lines:#?}");
-    let mut ended: Vec<&str> = lines
-        .iter()
-        .map(|l| field(l, "resource").unwrap_or_else(|| panic!("no resource: {l}")))
-        .collect();
-    ended.sort_unstable();
-    ended.dedup();
-    assert_eq!(ended.len(), LEASES, "a lease logged twice: {lines:#?}");
-    for line in &lines {
-        let name = field(line, "resource").unwrap();
+    assert_each_ended_once(&expiry_lines(&logs), LEASES, |name| {
         let (_, owner) = leases
             .iter()
             .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("an expiry of a resource nobody leased: {line}"));
-        assert_eq!(
-            field(line, "previous_owner"),
-            Some(owner.as_str()),
-            "{line}"
-        );
-        let late: u64 = field(line, "late_ms").unwrap().parse().unwrap();
-        assert!(late < 1000, "{line}");
-    }
+            .unwrap_or_else(|| panic!("an expiry of {name}, which nobody leased"));
+        owner.clone()
+    });
     drop(replicas);
 }
