@@ -66,6 +66,7 @@ mod multi;
 mod queue;
 mod reads;
 mod rows;
+mod spin;
 mod sync;
 mod ttl;
 mod txn;
@@ -250,7 +251,8 @@ impl Store for SqliteStore {
 
     async fn acquire(&self, req: &AcquireRequest) -> Result<Acquired> {
         let req = req.clone();
-        self.write_keep(move |tx, ctx| Ok(acquire::acquire(tx, ctx, &req)))
+        // Committed even when the answer is an error (see `SqliteStore::write`).
+        self.write(move |tx, ctx| Ok(acquire::acquire(tx, ctx, &req)))
             .await?
     }
 

@@ -70,8 +70,7 @@ impl Inner {
 }
 
 /// How much of the database a call may touch, as its caller states it. The runner treats
-/// both alike (a point call's caller used to poll for its answer; see `worker.rs` for why
-/// it no longer does).
+/// both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Cost {
     /// A few rows through an index.
@@ -91,27 +90,15 @@ enum Begin {
 
 impl SqliteStore {
     /// Run `f` in one immediate transaction. The transaction commits when `f` returns
-    /// `Ok`, and rolls back otherwise. For point operations (one or a few rows).
+    /// `Ok`, and rolls back otherwise. For point operations (one or a few rows). A call
+    /// that must commit even when it answers an error (acquire records its queue entry
+    /// and may create a dynamic resource) returns `Ok(Err(..))` and unwraps it itself.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Ctx<'_>) -> Result<T> + Send + 'static,
     {
-        self.write_keep(move |tx, ctx| Ok(f(tx, ctx))).await?
-    }
-
-    /// Like [`Self::write`] but commits whatever `f` decides: the outer result is the
-    /// transaction's, the inner one is handed back to the caller. Acquire uses it because
-    /// a failed acquire still records its queue entry and may create a dynamic resource.
-    pub(super) async fn write_keep<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &Ctx<'_>) -> Result<T> + Send + 'static,
-    {
-        self.run(Cost::Point, Begin::Immediate, move |tx, ctx| {
-            Ok((f(tx, ctx)?, true))
-        })
-        .await
+        self.write_sized(Cost::Point, f).await
     }
 
     /// A write that may touch many rows when `cost` says so.
@@ -141,8 +128,8 @@ impl SqliteStore {
     /// Run `f` in a transaction on the store thread; `f` says whether to commit.
     ///
     /// No async worker ever runs SQLite (a stalled disk would freeze it, and with it every
-    /// route). The caller awaits the answer without polling for it (see `worker.rs` for
-    /// the measurement).
+    /// route). The caller looks for its answer briefly when the machine has CPU to spare,
+    /// yielding its worker to other tasks between looks, then awaits it (`spin.rs`).
     ///
     /// The answer comes within the store's deadline or the call is a 503 ([`Error::Storage`]):
     /// a call still queued then is never run; one already running finishes (a write may
@@ -172,9 +159,27 @@ impl SqliteStore {
             }
             let _ = reply.send(outcome);
         });
-        self.worker
-            .submit(job, write, Instant::now() + self.timeout)?;
-        match tokio::time::timeout(self.timeout, answer).await {
+        let submitted = Instant::now();
+        self.worker.submit(job, write, submitted + self.timeout)?;
+        let mut answer = answer;
+        let spin = self.worker.spin();
+        let window = spin.caller_window();
+        if !window.is_zero() {
+            // Look for the answer briefly, letting the worker's other tasks run between
+            // looks (see `spin.rs`).
+            loop {
+                match answer.try_recv() {
+                    Ok(outcome) => return outcome,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                }
+                if submitted.elapsed() >= window {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        match tokio::time::timeout(self.timeout.saturating_sub(submitted.elapsed()), answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) | Err(_) => Err(Error::Storage(format!(
                 "the store did not answer within {:?} (a stalled disk?){}",
@@ -355,5 +360,48 @@ impl Ctx<'_> {
     /// one by one: everything kept in memory is reloaded once it commits.
     pub(crate) fn reload_after_commit(&self) {
         self.reload.set(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::sqlite::SqliteStore;
+    use crate::{Error, ManualClock};
+
+    fn user_version(conn: &rusqlite::Connection) -> crate::Result<i64> {
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_rolls_back_what_it_wrote_and_one_that_succeeds_commits() {
+        let store = SqliteStore::in_memory(Arc::new(ManualClock::at_upstream_epoch())).unwrap();
+        let before = store
+            .read(super::Cost::Point, |tx, _| user_version(tx))
+            .await
+            .unwrap();
+        let failed = store
+            .write(move |tx, _| {
+                tx.pragma_update(None, "user_version", before + 7)?;
+                Err::<(), _>(Error::backend("the caller's own failure"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let after = store
+            .read(super::Cost::Point, |tx, _| user_version(tx))
+            .await
+            .unwrap();
+        assert_eq!(after, before, "a failed write must roll back");
+
+        store
+            .write(move |tx, _| Ok(tx.pragma_update(None, "user_version", before + 7)?))
+            .await
+            .unwrap();
+        let after = store
+            .read(super::Cost::Point, |tx, _| user_version(tx))
+            .await
+            .unwrap();
+        assert_eq!(after, before + 7);
     }
 }

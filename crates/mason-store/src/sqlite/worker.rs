@@ -6,23 +6,24 @@
 //! stall, and a write that failed on the storage (disk full, I/O error, read-only) makes
 //! the store unready until a write succeeds again.
 //!
-//! Speed: the thread sleeps on the queue between jobs, and callers await their answer
-//! without spinning. Polling instead (the thread for 200 µs after each job, the caller for
-//! 50 µs) was measured slower across processes on the shared 2-core machine: each spinning
-//! thread takes a core the client and the HTTP worker need, and spends the scheduler's
-//! credit that makes a woken thread run at once (p50 95 → 44 µs and cycles/s ×1.5–1.7 with
-//! one connection when the polling went; see docs/benchmarks.md, 2026-12-02).
+//! Speed: on an idle machine the thread looks for its next job for a moment after each
+//! one, and a caller for its answer, before sleeping; on a machine short of CPU both
+//! sleep at once (`spin.rs` decides, and has the measurements). Looking without that
+//! condition (the thread for 200 µs, the caller for 50 µs without yielding its worker) was
+//! measured slower on the loaded machine: each looking thread takes a core the client and
+//! the HTTP worker need.
 //!
 //! [`Faults`] is the test-only fault hook (a write that blocks, or fails as a full or
 //! failing disk would): it is reachable only through `SqliteStore::faults` under the
 //! `testsuite` feature and is inert otherwise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::spin::Spin;
 use super::txn::Inner;
 use crate::{Error, Result};
 
@@ -166,6 +167,7 @@ impl Faults {
 pub(super) struct Worker {
     queue: Option<SyncSender<Queued>>,
     thread: Option<JoinHandle<()>>,
+    spin: Arc<Spin>,
 }
 
 impl Worker {
@@ -176,14 +178,22 @@ impl Worker {
         faults: Arc<Faults>,
     ) -> Result<Self> {
         let (queue, jobs) = std::sync::mpsc::sync_channel(QUEUE);
+        let spin = Arc::new(Spin::default());
+        let looks = Arc::clone(&spin);
         let thread = std::thread::Builder::new()
             .name("mason-sqlite-store".into())
-            .spawn(move || run(&inner, &jobs, &health, &faults))
+            .spawn(move || run(&inner, &jobs, &health, &faults, &looks))
             .map_err(|e| Error::backend_from("cannot start the store thread", e))?;
         Ok(Self {
             queue: Some(queue),
             thread: Some(thread),
+            spin,
         })
+    }
+
+    /// The hand-off's adaptive wait, shared with the callers.
+    pub(super) fn spin(&self) -> &Spin {
+        &self.spin
     }
 
     /// Queue `job`; it is dropped unrun once `deadline` has passed.
@@ -205,11 +215,46 @@ impl Worker {
     }
 }
 
-fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &Faults) {
+/// The next job: looked for (yielding the CPU between looks) until `window` after
+/// `since`, then slept for. Also says how long after `since` it came.
+fn next_job(
+    jobs: &Receiver<Queued>,
+    window: Duration,
+    since: Instant,
+) -> Option<(Queued, Duration)> {
+    if !window.is_zero() {
+        loop {
+            match jobs.try_recv() {
+                Ok(next) => return Some((next, since.elapsed())),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            if since.elapsed() >= window {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    let next = jobs.recv().ok()?;
+    Some((next, since.elapsed()))
+}
+
+fn run(
+    inner: &Mutex<Inner>,
+    jobs: &Receiver<Queued>,
+    health: &Health,
+    faults: &Faults,
+    spin: &Spin,
+) {
+    let mut window = Duration::ZERO;
+    let mut since = Instant::now();
     loop {
-        let Ok(next) = jobs.recv() else {
+        let Some((next, gap)) = next_job(jobs, window, since) else {
             return;
         };
+        // Look for the next job only while jobs come soon enough to be caught so.
+        let full = spin.store_window();
+        window = if gap < full { full } else { Duration::ZERO };
         if Instant::now() > next.deadline {
             continue;
         }
@@ -223,6 +268,7 @@ fn run(inner: &Mutex<Inner>, jobs: &Receiver<Queued>, health: &Health, faults: &
         (next.job)(&mut guard);
         drop(guard);
         health.end();
+        since = Instant::now();
     }
 }
 
