@@ -16,10 +16,13 @@
 //! - [`program`]: finding a program the way a shell would.
 //! - [`status_opts`]: the `--status-port` flag of the standalone controllers.
 //! - [`store_opts`]: the `--store` flag of the commands that work on a store directly.
-//! - [`startup`]: the listeners of serve and up (one accept backlog), then opening the
-//!   store and the initial sync, after everything that can fail without side effects.
+//! - [`startup`]: every listener of the binary (one accept backlog), then opening the
+//!   store and the initial sync of serve and up, after everything that can fail without
+//!   side effects.
 //! - [`help`]: the examples and exit codes at the end of every `--help`.
 //! - [`history_opts`]: the history retention flags of serve and up, and the pruner.
+//! - [`lease_opts`]: the lease flags of serve and up (`--max-lease-ttl`,
+//!   `--disconnect-grace`).
 //! - [`transport_opts`]: TLS, connection cap and timeouts of serve and up.
 
 pub(crate) mod client_opts;
@@ -31,6 +34,7 @@ pub(crate) mod diagnose;
 pub(crate) mod event_table;
 pub(crate) mod help;
 pub(crate) mod history_opts;
+pub(crate) mod lease_opts;
 pub(crate) mod leased;
 pub(crate) mod program;
 pub(crate) mod signals;

@@ -1,7 +1,9 @@
 //! The start of the two server commands (`serve`, `up`), in the order that makes a failed
 //! start change nothing anywhere: the caller first reads and validates the config
 //! (`config_check::preload`) and binds every listener ([`listen`]); only then does
-//! [`open_and_sync`] open the store and write the config into it.
+//! [`open_and_sync`] open the store and write the config into it. [`listen`] also binds
+//! the standalone controllers' `--status-port`: every listener of the binary has the
+//! same accept backlog.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,7 +28,7 @@ use crate::exit::{self, Exit};
 const BACKLOG: u32 = 4096;
 
 /// Bind `addr` with address reuse (as `TcpListener::bind` does) and a [`BACKLOG`] queue:
-/// every listener of `serve` and `up`.
+/// every listener of the binary (`serve`, `up`, and the controllers' status port).
 pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?

@@ -11,9 +11,10 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 use clap::Args;
 use mason_server::{status_router, StatusBoard};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::cli::startup;
 
 /// The status listener flags of a controller.
 #[derive(Debug, Clone, Args)]
@@ -41,9 +42,8 @@ impl StatusOpts {
             return Ok(board);
         };
         let addr = SocketAddr::new(self.status_address, port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (status)"))?;
+        let listener =
+            startup::listen(addr).with_context(|| format!("cannot listen on {addr} (status)"))?;
         let local = listener.local_addr().context("status listener address")?;
         println!("mason {process}: status on http://{local}/api/v2/status");
         tracing::info!("status listening on http://{local}");

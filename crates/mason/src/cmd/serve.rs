@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::history_opts::HistoryOpts;
+use crate::cli::lease_opts::LeaseOpts;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cli::store_opts::ServeStoreOpts;
@@ -70,14 +71,8 @@ pub(crate) struct Opts {
     /// local pool, where lifespans should expire promptly).
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = go_duration)]
     sync_period: Duration,
-    /// The longest lease TTL a request may ask for (`lease_ttl=` on /acquire and
-    /// /acquirebystate, `"lease_ttl"` of /api/v2/acquire); more is a 400. Go duration.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = go_duration)]
-    max_lease_ttl: Duration,
-    /// How long after an acquire's client went away before its answer was written the
-    /// grant is rolled back (released to the state it came from). Go duration; 0: at once.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = go_duration)]
-    disconnect_grace: Duration,
+    #[command(flatten)]
+    lease: LeaseOpts,
     /// Also serve GET /metrics on this port (the API port always serves it).
     #[arg(long, value_name = "PORT")]
     metrics_port: Option<u16>,
@@ -98,7 +93,7 @@ pub(crate) struct Opts {
 
 /// Run the server until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
-    if opts.sync_period.is_zero() || opts.max_lease_ttl.is_zero() {
+    if opts.sync_period.is_zero() || opts.lease.max_lease_ttl.is_zero() {
         return Err(Exit::new(
             exit::USAGE,
             "mason serve: --sync-period and --max-lease-ttl must be more than 0",
@@ -137,8 +132,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         "mason serve",
     )
     .await?;
-    state.lease().set_max_lease_ttl(opts.max_lease_ttl);
-    state.lease().set_disconnect_grace(opts.disconnect_grace);
+    opts.lease.apply(state.lease());
     let _pruner = opts.history.start_pruner(store.clone());
 
     let options = ServerOptions {
@@ -198,8 +192,8 @@ mod tests {
         assert_eq!(w.opts.config, PathBuf::from("config.yaml"));
         assert_eq!(w.opts.request_ttl, Duration::from_secs(30));
         assert_eq!(w.opts.sync_period, Duration::from_secs(60));
-        assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(24 * 3600));
-        assert_eq!(w.opts.disconnect_grace, Duration::ZERO);
+        assert_eq!(w.opts.lease.max_lease_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(w.opts.lease.disconnect_grace, Duration::ZERO);
         assert_eq!(w.opts.metrics_port, None);
         assert_eq!(w.opts.listen_address.to_string(), "0.0.0.0");
     }
@@ -222,8 +216,8 @@ mod tests {
         .unwrap();
         assert_eq!(w.opts.request_ttl, Duration::from_secs(90));
         assert_eq!(w.opts.sync_period, Duration::from_secs(10));
-        assert_eq!(w.opts.max_lease_ttl, Duration::from_secs(7200));
-        assert_eq!(w.opts.disconnect_grace, Duration::from_millis(1500));
+        assert_eq!(w.opts.lease.max_lease_ttl, Duration::from_secs(7200));
+        assert_eq!(w.opts.lease.disconnect_grace, Duration::from_millis(1500));
         assert_eq!(w.opts.store.to_string(), "sqlite:///var/lib/mason.db");
         let err = Wrapper::try_parse_from(["serve", "--request-ttl", "banana"]).unwrap_err();
         assert!(

@@ -50,6 +50,7 @@ use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::cli::history_opts::HistoryOpts;
+use crate::cli::lease_opts::LeaseOpts;
 use crate::cli::program;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
@@ -92,10 +93,8 @@ pub(crate) struct Opts {
     /// for large shared pools).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = go_duration)]
     sync_period: Duration,
-    /// The longest lease TTL a request may ask for (`lease_ttl=` on /acquire and
-    /// /acquirebystate, `"lease_ttl"` of /api/v2/acquire); more is a 400. Go duration.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = go_duration)]
-    max_lease_ttl: Duration,
+    #[command(flatten)]
+    lease: LeaseOpts,
     /// Constructs the builder runs at once (upstream Mason's --cleaner-count).
     #[arg(long, value_name = "N", default_value_t = 4)]
     build_workers: usize,
@@ -148,7 +147,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     if opts.sync_period.is_zero()
         || opts.reaper_period.is_zero()
         || opts.reaper_expire.is_zero()
-        || opts.max_lease_ttl.is_zero()
+        || opts.lease.max_lease_ttl.is_zero()
     {
         return Err(usage(
             "periods, --reaper-expire and --max-lease-ttl must be more than 0".into(),
@@ -187,7 +186,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         "mason up",
     )
     .await?;
-    state.lease().set_max_lease_ttl(opts.max_lease_ttl);
+    opts.lease.apply(state.lease());
     let _pruner = opts.history.start_pruner(store.clone());
 
     let tracker = TaskTracker::new();
@@ -267,10 +266,32 @@ mod tests {
         assert_eq!(w.opts.listen_address.to_string(), "127.0.0.1");
         assert_eq!(w.opts.reaper_expire, Duration::from_secs(1800));
         assert_eq!(w.opts.sync_period, Duration::from_secs(10));
+        assert_eq!(w.opts.lease.max_lease_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(w.opts.lease.disconnect_grace, Duration::ZERO, "as serve's");
         assert_eq!(w.opts.janitor_command, None);
         assert!(
             Wrapper::try_parse_from(["up"]).is_err(),
             "--config is required"
+        );
+    }
+
+    #[test]
+    fn takes_serves_lease_flags() {
+        let w = Wrapper::try_parse_from([
+            "up",
+            "--config=c.yaml",
+            "--disconnect-grace",
+            "1500ms",
+            "--max-lease-ttl=2h",
+        ])
+        .unwrap();
+        assert_eq!(w.opts.lease.disconnect_grace, Duration::from_millis(1500));
+        assert_eq!(w.opts.lease.max_lease_ttl, Duration::from_secs(7200));
+        let err = Wrapper::try_parse_from(["up", "--config=c.yaml", "--disconnect-grace=later"])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("time: invalid duration \"later\""),
+            "{err}"
         );
     }
 

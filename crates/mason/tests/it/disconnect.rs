@@ -4,6 +4,9 @@
 //! as under a stalled database); the client sends `/acquire` on a raw connection and
 //! closes it without reading; the proxy resumes inside the store deadline, so the grant
 //! goes through — and the server, whose client is gone, rolls it back.
+//!
+//! The same with `mason up --disconnect-grace 2s` (serve's flag, shared): the grant is
+//! rolled back, and no earlier than the grace after the database answered again.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +54,20 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
     let Some(url) = fresh_database_or_skip("disconnect::acquire rolled back").await else {
         return;
     };
+    hung_up_acquire_is_rolled_back(&url, "serve", Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_rolls_back_after_its_disconnect_grace() {
+    let Some(url) = fresh_database_or_skip("disconnect::up's grace").await else {
+        return;
+    };
+    hung_up_acquire_is_rolled_back(&url, "up", Duration::from_secs(2)).await;
+}
+
+/// The scenario of the module docs on `mason COMMAND` (with `--disconnect-grace` when
+/// `grace` is not 0), on the PostgreSQL database `url`.
+async fn hung_up_acquire_is_rolled_back(url: &str, command: &str, grace: Duration) {
     let authority = url
         .split('@')
         .nth(1)
@@ -65,7 +82,13 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
     std::fs::write(&config, "resources:\n- type: t\n  names: [t-0, t-1]\n").unwrap();
     let log = dir.path().join("serve.log");
     let http = reqwest::Client::new();
-    let mut server = Replica::start_with(&config, &via, &log, &[]);
+    let grace_flag = format!("--disconnect-grace={}ms", grace.as_millis());
+    let extra: Vec<&std::ffi::OsStr> = if grace.is_zero() {
+        Vec::new()
+    } else {
+        vec![grace_flag.as_ref()]
+    };
+    let mut server = Replica::spawn(command, &config, &via, &log, "warn", &extra);
     server.wait_ready(&http, &log).await;
     let addr = server.url.trim_start_matches("http://").to_string();
 
@@ -81,6 +104,7 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
     drop(conn);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The database answers again, inside the 5 s store deadline: the grant commits.
+    let resumed = Instant::now();
     proxy.resume();
 
     let started = Instant::now();
@@ -100,6 +124,12 @@ async fn an_acquire_whose_client_hung_up_leaves_nothing_owned() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The grant committed after the resume; its rollback waited for the grace.
+    assert!(
+        resumed.elapsed() >= grace,
+        "rolled back {:?} after the database answered again, before the {grace:?} grace",
+        resumed.elapsed()
+    );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("the grant was rolled back"),

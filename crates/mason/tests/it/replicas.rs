@@ -61,11 +61,24 @@ impl Replica {
         level: &str,
         extra: &[&std::ffi::OsStr],
     ) -> Replica {
+        Self::spawn("serve", config, store, log, level, extra)
+    }
+
+    /// `mason COMMAND` (`serve`, or `up`: the same server flags) as
+    /// [`Replica::start_logging`] starts `serve`.
+    pub(crate) fn spawn(
+        command: &str,
+        config: &Path,
+        store: &str,
+        log: &Path,
+        level: &str,
+        extra: &[&std::ffi::OsStr],
+    ) -> Replica {
         let port = mason_testkit::ports::free_port();
         let log_file = std::fs::File::create(log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mason"))
             .args(["--log-level", level])
-            .args(["serve", "--listen-address", "127.0.0.1"])
+            .args([command, "--listen-address", "127.0.0.1"])
             .arg("--port")
             .arg(port.to_string())
             .arg("--config")
@@ -76,7 +89,7 @@ impl Replica {
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
             .spawn()
-            .expect("spawn mason serve");
+            .unwrap_or_else(|e| panic!("spawn mason {command}: {e}"));
         Replica {
             child,
             url: format!("http://127.0.0.1:{port}"),
