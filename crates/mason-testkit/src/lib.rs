@@ -5,7 +5,7 @@
 //! them off (a paused network) when the test says so. [`browser::Browser`] drives a real
 //! headless Chromium for the dashboard tests. [`fixtures`] holds test data shared by
 //! several crates' tests. [`ports::free_port`] gives a port for a server a test starts as
-//! another process.
+//! another process. [`scrape`] reads a running server's JSON and metrics over HTTP.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -18,6 +18,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod ports;
+pub mod scrape;
 /// A throwaway PostgreSQL for tests (a private server or `MASON_TEST_POSTGRES_URL`, a
 /// fresh database per test). It lives in `mason-store`'s test suite, whose own tests need
 /// it too; see `mason_store::testsuite`.

@@ -48,6 +48,23 @@ impl PausableProxy {
         }
     }
 
+    /// A proxy in front of the server a URL names after its `@`
+    /// (`postgres://USER@IP:PORT/DB…`, the form `crate::postgres` hands out), and that
+    /// URL through the proxy.
+    pub async fn in_front_of_url(url: &str) -> (Self, String) {
+        let authority = url
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no USER@HOST:PORT in {url}"));
+        let target: SocketAddr = authority
+            .parse()
+            .unwrap_or_else(|e| panic!("{authority} in {url} is not an IP address and port: {e}"));
+        let proxy = Self::start(target).await;
+        let via = url.replace(authority, &proxy.addr.to_string());
+        (proxy, via)
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

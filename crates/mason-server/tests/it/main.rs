@@ -17,6 +17,8 @@
 //!   keeps answering, 503s with Retry-After, readiness follows, nothing is lost.
 //! - `retry_safety`: a release whose answer was lost is done on retry (SQLite and
 //!   PostgreSQL); an acquire whose client hung up is rolled back (issue 17).
+//! - `served`: the harness of those two, a server on a SQLite file whose fault hook the
+//!   test holds.
 //! - `auth`: the auth gate (401/403/429, owner patterns, reload, failure limit, bad headers),
 //!   and the history's actor (`auth/actor.rs`).
 
@@ -35,6 +37,7 @@ mod multi_acquire;
 mod reload;
 mod replacement;
 mod retry_safety;
+mod served;
 mod status;
 mod store_faults;
 mod support;

@@ -14,16 +14,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
-use mason_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use mason_store::{Store, SystemClock};
+use mason_store::Store;
 use mason_testkit::{TestServer, TestServerOptions};
-use mason_types::BoskosConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
-const CONFIG: &str = "resources:\n- type: t\n  state: free\n  names: [r-0, r-1, r-2, r-3]\n";
+use crate::served::{Served, CONFIG};
 
 /// Generous bound for "eventually" (a loaded machine).
 const LIMIT: Duration = Duration::from_secs(60);
@@ -164,70 +160,22 @@ async fn a_release_whose_answer_was_lost_is_done_on_retry_postgres() {
     lost_release_answers_are_done_on_retry(server).await;
 }
 
-/// A server on a SQLite file whose fault hook the test holds, with a 2 s store deadline.
-struct Served {
-    url: String,
-    addr: SocketAddr,
-    store: Arc<SqliteStore>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+/// A server on a SQLite file whose fault hook the test holds, with a 2 s store deadline
+/// and the store's lease backend (as `mason serve` has it); `--disconnect-grace` set to
+/// `grace`.
+async fn served(grace: Duration) -> Served {
+    Served::start(Duration::from_secs(2), |state| {
+        state
+            .lease()
+            .set_backend(Arc::new(mason_server::lease::StoreBackend::new(
+                state.store().clone(),
+            )));
+        state.lease().set_disconnect_grace(grace);
+    })
+    .await
 }
 
 impl Served {
-    async fn start() -> Served {
-        Self::start_with_grace(Duration::ZERO).await
-    }
-
-    /// With `--disconnect-grace` set to `grace`.
-    async fn start_with_grace(grace: Duration) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions {
-                path: Some(dir.path().join("m.db")),
-                synchronous: Synchronous::Normal,
-                request_ttl: mason_store::DEFAULT_REQUEST_TTL,
-                clock: Arc::new(SystemClock),
-                create: false,
-                timeout: Duration::from_secs(2),
-            })
-            .unwrap(),
-        );
-        let config = BoskosConfig::parse_and_validate(CONFIG).unwrap();
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let state = AppState::new(
-            dyn_store.clone(),
-            Arc::new(SystemClock),
-            ConfigSource::Fixed(config),
-        );
-        state
-            .lease()
-            .set_backend(Arc::new(mason_server::lease::StoreBackend::new(dyn_store)));
-        state.lease().set_disconnect_grace(grace);
-        state.initial_sync().await.unwrap();
-        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = api.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        tokio::spawn(mason_server::run(
-            state,
-            Listeners {
-                api,
-                metrics: None,
-                health: None,
-            },
-            ServerOptions::default(),
-            shutdown.clone(),
-        ));
-        Served {
-            url: format!("http://{addr}"),
-            addr,
-            store,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        }
-    }
-
     /// The owned resources, name → owner.
     async fn owned(&self) -> Vec<(String, String)> {
         self.store
@@ -242,19 +190,8 @@ impl Served {
 
     /// `mason_acquires_rolled_back_total{type="t"}`, 0 when absent.
     async fn rolled_back(&self) -> u64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with("mason_acquires_rolled_back_total{type=\"t\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .map_or(0, |v| v.parse().unwrap())
+        let line = "mason_acquires_rolled_back_total{type=\"t\"}";
+        mason_testkit::scrape::metric(&self.http, &self.url, line).await as u64
     }
 }
 
@@ -273,7 +210,7 @@ async fn send_and_hang_up(addr: SocketAddr, path: &str, body: &str, before_closi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquire_whose_client_went_away_is_rolled_back() {
-    let s = Served::start().await;
+    let s = served(Duration::ZERO).await;
     let routes = [
         (
             "/acquire?type=t&state=free&dest=busy&owner=gone",
@@ -347,7 +284,7 @@ async fn an_acquire_whose_client_went_away_is_rolled_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unheard_grant_is_rolled_back_when_the_grace_runs_out() {
     const GRACE: Duration = Duration::from_secs(2);
-    let s = Served::start_with_grace(GRACE).await;
+    let s = served(GRACE).await;
     // The grant's write waits 1 s; the client hangs up after 100 ms.
     s.store.faults().stall_next_write(Duration::from_secs(1));
     let sent = Instant::now();
@@ -398,7 +335,7 @@ async fn an_unheard_grant_is_rolled_back_when_the_grace_runs_out() {
 /// the retry with the same parameters is a 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_answered_503_after_it_committed_is_done_on_retry() {
-    let s = Served::start().await;
+    let s = served(Duration::ZERO).await;
     let (name, _) = acquire(&s.http, &s.url, "alice").await;
     s.store.faults().stall_next_write(Duration::from_secs(3));
     let release = format!("{}/release?name={name}&dest=dirty&owner=alice", s.url);

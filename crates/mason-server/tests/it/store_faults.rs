@@ -14,13 +14,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use mason_server::{AppState, ConfigSource, Listeners, ServerOptions};
-use mason_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use mason_store::{Store, SystemClock};
+use mason_store::sqlite::SqliteStore;
+use mason_store::Store;
 use mason_types::BoskosConfig;
-use tokio_util::sync::CancellationToken;
 
-const CONFIG: &str = "resources:\n- type: t\n  state: free\n  names: [r-0, r-1, r-2, r-3]\n";
+use crate::served::{Served, CONFIG};
 
 /// The store deadline of these tests (the default is 5 s).
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -91,59 +89,7 @@ fn similar_in(line: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no count in {line:?}"))
 }
 
-struct Served {
-    url: String,
-    store: Arc<SqliteStore>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
 impl Served {
-    async fn start() -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions {
-                path: Some(dir.path().join("m.db")),
-                synchronous: Synchronous::Normal,
-                request_ttl: mason_store::DEFAULT_REQUEST_TTL,
-                clock: Arc::new(SystemClock),
-                create: false,
-                timeout: DEADLINE,
-            })
-            .unwrap(),
-        );
-        let config = BoskosConfig::parse_and_validate(CONFIG).unwrap();
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let state = AppState::new(
-            dyn_store,
-            Arc::new(SystemClock),
-            ConfigSource::Fixed(config),
-        );
-        state.initial_sync().await.unwrap();
-        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", api.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let listeners = Listeners {
-            api,
-            metrics: None,
-            health: None,
-        };
-        tokio::spawn(mason_server::run(
-            state,
-            listeners,
-            ServerOptions::default(),
-            shutdown.clone(),
-        ));
-        Served {
-            url,
-            store,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        }
-    }
-
     /// Status, `Retry-After` and body of `POST|GET path`.
     async fn call(&self, post: bool, path: &str) -> (u16, Option<String>, String) {
         let url = format!("{}{path}", self.url);
@@ -196,7 +142,7 @@ fn name_in(body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_write_never_freezes_health_and_loses_nothing() {
-    let s = Arc::new(Served::start().await);
+    let s = Arc::new(Served::start(DEADLINE, |_| {}).await);
     let (status, _, body) = s.call(true, &acquire("alice")).await;
     assert_eq!(status, 200, "{body}");
     let alices = name_in(&body);
@@ -264,7 +210,7 @@ async fn a_stalled_write_never_freezes_health_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_errors_are_503_with_their_cause_and_readiness_follows_them() {
-    let s = Served::start().await;
+    let s = Served::start(DEADLINE, |_| {}).await;
     let (status, _, body) = s.call(true, &acquire("alice")).await;
     assert_eq!(status, 200, "{body}");
     let alices = name_in(&body);
@@ -344,17 +290,8 @@ async fn a_paused_postgres_answers_503_within_the_store_deadline() {
     else {
         return;
     };
-    let authority = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the URL");
-    let target: std::net::SocketAddr = authority.parse().expect("an IP address and port");
-    let proxy = mason_testkit::PausableProxy::start(target).await;
-    let via: mason_store::StoreUrl = url
-        .replace(authority, &proxy.addr.to_string())
-        .parse()
-        .unwrap();
+    let (proxy, via) = mason_testkit::PausableProxy::in_front_of_url(&url).await;
+    let via: mason_store::StoreUrl = via.parse().unwrap();
     let deadline = Duration::from_secs(1);
     let options = mason_store::open::StoreOptions {
         timeout: deadline,

@@ -11,42 +11,25 @@
 use std::time::{Duration, Instant};
 
 use mason_testkit::postgres::fresh_database_or_skip;
+use mason_testkit::scrape::{get_json, metric};
 use mason_testkit::PausableProxy;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::replicas::Replica;
+use crate::serve_process::ServeProcess;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The owners in `GET /metric?type=t` (upstream's key `owner`) and the free count.
 async fn owners_and_free(http: &reqwest::Client, base: &str) -> (serde_json::Value, u64) {
-    let metric: serde_json::Value = http
-        .get(format!("{base}/metric?type=t"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metric = get_json(http, &format!("{base}/metric?type=t")).await;
     let free = metric["current"]["free"].as_u64().unwrap_or_default();
     (metric["owner"].clone(), free)
 }
 
 /// `mason_acquires_rolled_back_total{type="t"}`, 0 when absent.
 async fn rolled_back(http: &reqwest::Client, base: &str) -> u64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("mason_acquires_rolled_back_total{type=\"t\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().unwrap())
+    metric(http, base, "mason_acquires_rolled_back_total{type=\"t\"}").await as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,14 +51,7 @@ async fn up_rolls_back_after_its_disconnect_grace() {
 /// The scenario of the module docs on `mason COMMAND` (with `--disconnect-grace` when
 /// `grace` is not 0), on the PostgreSQL database `url`.
 async fn hung_up_acquire_is_rolled_back(url: &str, command: &str, grace: Duration) {
-    let authority = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the URL");
-    let target: std::net::SocketAddr = authority.parse().expect("an IP address and port");
-    let proxy = PausableProxy::start(target).await;
-    let via = url.replace(authority, &proxy.addr.to_string());
+    let (proxy, via) = PausableProxy::in_front_of_url(url).await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
@@ -88,9 +64,9 @@ async fn hung_up_acquire_is_rolled_back(url: &str, command: &str, grace: Duratio
     } else {
         vec![grace_flag.as_ref()]
     };
-    let mut server = Replica::spawn(command, &config, &via, &log, "warn", &extra);
-    server.wait_ready(&http, &log).await;
-    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut server = ServeProcess::spawn(command, &config, &via, &log, "warn", &extra, None);
+    server.wait_ready().await;
+    let addr = server.addr.clone();
 
     // The database stops answering; the acquire waits on it; its client hangs up.
     proxy.pause();

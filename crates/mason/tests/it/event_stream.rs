@@ -11,13 +11,15 @@
 //! Every wait has a generous deadline except the one the acceptance line sets (1 s from
 //! the acquire's answer to the event on the stream).
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mason_server::auth::secrets::token_hash;
 use mason_testkit::postgres::fresh_database_or_skip;
 use mason_types::event::{Event, EventPage};
+
+use crate::serve_process::ServeProcess;
 
 /// Safety net for waits that are not timing assertions.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -26,78 +28,23 @@ const LIVE: Duration = Duration::from_secs(1);
 
 const CONFIG: &str = "resources:\n- type: t\n  state: free\n  names: [t-0, t-1, t-2, t-3]\n";
 
-/// A `mason serve` child on 127.0.0.1, killed when dropped.
-pub(crate) struct Serve {
-    child: Child,
-    pub(crate) url: String,
-    log: std::path::PathBuf,
-}
-
-impl Serve {
-    /// Start on a free port with the config in `dir`, `store` and `extra` flags; ready.
-    pub(crate) async fn start(dir: &Path, name: &str, store: &str, extra: &[&str]) -> Serve {
-        let config = dir.join("config.yaml");
-        if !config.exists() {
-            std::fs::write(&config, CONFIG).unwrap();
-        }
-        let port = mason_testkit::ports::free_port();
-        let log = dir.join(format!("{name}.log"));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mason"))
-            .args([
-                "--log-level",
-                "warn",
-                "serve",
-                "--listen-address",
-                "127.0.0.1",
-            ])
-            .args(["--port", &port.to_string(), "--store", store])
-            .arg("--config")
-            .arg(&config)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn mason serve");
-        let mut serve = Serve {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = serve.child.try_wait().unwrap() {
-                panic!("mason serve exited ({status}):\n{}", serve.log_text());
-            }
-            let ready = http
-                .get(format!("{}/healthz/ready", serve.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return serve;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready:\n{}",
-                serve.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+/// A ready `mason serve` on a free port with the config in `dir` (written there when
+/// missing), `store` and `extra` flags, logging warnings to `{name}.log` in `dir`.
+pub(crate) async fn start_serve(
+    dir: &Path,
+    name: &str,
+    store: &str,
+    extra: &[&str],
+) -> ServeProcess {
+    let config = dir.join("config.yaml");
+    if !config.exists() {
+        std::fs::write(&config, CONFIG).unwrap();
     }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let log = dir.join(format!("{name}.log"));
+    let extra: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+    let mut serve = ServeProcess::replica(&config, store, &log, &extra);
+    serve.wait_ready().await;
+    serve
 }
 
 /// One open `/api/v2/events/stream` answer, read event by event.
@@ -229,7 +176,7 @@ fn ids(events: &[Event]) -> Vec<u64> {
 async fn a_follower_sees_an_acquire_within_a_second_and_resumes_without_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("m.db").display());
-    let serve = Serve::start(dir.path(), "serve", &store, &[]).await;
+    let serve = start_serve(dir.path(), "serve", &store, &[]).await;
 
     // From now on: the acquire is the first thing the stream sends.
     let mut stream = Stream::open(&serve.url, "type=t", None).await;
@@ -285,7 +232,7 @@ async fn a_follower_sees_an_acquire_within_a_second_and_resumes_without_gap_or_d
 async fn bad_history_queries_get_a_400_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("m.db").display());
-    let serve = Serve::start(dir.path(), "serve", &store, &[]).await;
+    let serve = start_serve(dir.path(), "serve", &store, &[]).await;
     let http = reqwest::Client::new();
     for (path, last_id, needle) in [
         ("/api/v2/events?kind=steal", None, "invalid kind \"steal\""),
@@ -331,7 +278,7 @@ async fn with_an_auth_file_history_and_dashboard_need_the_read_role() {
     .unwrap();
     let store = format!("sqlite://{}", dir.path().join("m.db").display());
     let auth_flag = format!("--auth-file={}", auth.display());
-    let serve = Serve::start(dir.path(), "serve", &store, &[&auth_flag]).await;
+    let serve = start_serve(dir.path(), "serve", &store, &[&auth_flag]).await;
     let http = reqwest::Client::new();
     for path in [
         "/ui",
@@ -363,8 +310,8 @@ async fn on_postgresql_every_replica_streams_every_event() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let a = Serve::start(dir.path(), "a", &db, &[]).await;
-    let b = Serve::start(dir.path(), "b", &db, &[]).await;
+    let a = start_serve(dir.path(), "a", &db, &[]).await;
+    let b = start_serve(dir.path(), "b", &db, &[]).await;
     let start = head(&a.url).await;
     let mut on_a = Stream::open(&a.url, "", Some(start)).await;
     let mut on_b = Stream::open(&b.url, "", Some(start)).await;

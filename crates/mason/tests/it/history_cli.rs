@@ -9,7 +9,7 @@ use mason_types::event::Event;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::event_stream::{acquire, release, Serve};
+use super::event_stream::{acquire, release, start_serve};
 
 /// Safety net for waits.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -34,7 +34,7 @@ async fn mason(url: &str, args: &[&str]) -> (i32, String, String) {
 async fn describe_and_events_print_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("m.db").display());
-    let serve = Serve::start(dir.path(), "serve", &store, &[]).await;
+    let serve = start_serve(dir.path(), "serve", &store, &[]).await;
     let url = serve.url.as_str();
     let name = acquire(url, "alice").await;
 

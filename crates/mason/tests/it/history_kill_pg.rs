@@ -9,7 +9,6 @@
 //! The SQLite counterpart is in `torture.rs`. PostgreSQL comes from
 //! `mason_testkit::postgres`; without one the test skips loudly, except under `CI=true`.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,24 +19,12 @@ use mason_testkit::postgres::fresh_database_or_skip;
 use mason_types::Resource;
 use tokio::sync::watch;
 
-use crate::replicas::Replica;
+use crate::serve_process::{pool_config, Rng, ServeProcess};
 
 const POOL: usize = 10;
 const CLIENTS: usize = 4;
 const ROUNDS: u64 = 5;
 const RTYPE: &str = "hist";
-
-/// A tiny deterministic PRNG (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// One client: acquire, heartbeat, release (now and then to `dirty`, which some client
 /// later takes back by state and frees) — against
@@ -123,20 +110,6 @@ async fn client(id: usize, mut server: watch::Receiver<Option<String>>, acks: Ar
     }
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let names: Vec<String> = (0..POOL).map(|i| format!("h{i}")).collect();
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "resources:\n- type: {RTYPE}\n  names: [{}]\n",
-            names.join(", ")
-        ),
-    )
-    .expect("config");
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_replays_after_kill_9_on_postgres() {
     let Some(db_url) = fresh_database_or_skip("history_replays_after_kill_9_on_postgres").await
@@ -144,7 +117,7 @@ async fn history_replays_after_kill_9_on_postgres() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
+    let config = pool_config(dir.path(), RTYPE, "h", POOL);
     let http = reqwest::Client::new();
     let acks = Arc::new(AtomicU64::new(0));
     let (server_tx, server_rx) = watch::channel(None);
@@ -154,8 +127,8 @@ async fn history_replays_after_kill_9_on_postgres() {
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
     for round in 1..=ROUNDS {
         let log = dir.path().join(format!("serve{round}.log"));
-        let mut server = Replica::start_with(&config, &db_url, &log, &[]);
-        server.wait_ready(&http, &log).await;
+        let mut server = ServeProcess::replica(&config, &db_url, &log, &[]);
+        server.wait_ready().await;
         // Leases whose answers the last kill cut off are nobody's now: reset them (the
         // resets are events too).
         for state in ["busy", "cleaning"] {
@@ -182,7 +155,7 @@ async fn history_replays_after_kill_9_on_postgres() {
             acks.load(Ordering::Relaxed) > before,
             "round {round} made progress"
         );
-        // SIGKILL at that arbitrary instant (Replica's drop).
+        // SIGKILL at that arbitrary instant (ServeProcess's drop).
         drop(server);
     }
     drop(server_tx);

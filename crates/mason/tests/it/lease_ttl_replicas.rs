@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use mason_testkit::eventually;
 use mason_testkit::postgres::fresh_database_or_skip;
+use mason_testkit::scrape::{get_json, metric};
 
-use crate::replicas::Replica;
+use crate::serve_process::ServeProcess;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -55,33 +56,11 @@ async fn post(http: &reqwest::Client, url: String) -> (u16, String) {
 
 /// `(owner, state)` of `name` through `/api/v2/resources/{name}`.
 async fn holder(http: &reqwest::Client, url: &str, name: &str) -> (String, String) {
-    let r: serde_json::Value = http
-        .get(format!("{url}/api/v2/resources/{name}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = get_json(http, &format!("{url}/api/v2/resources/{name}")).await;
     (
         r["owner"].as_str().unwrap().to_string(),
         r["state"].as_str().unwrap().to_string(),
     )
-}
-
-/// A metric line's value from `/metrics` (0 when absent).
-async fn metric(http: &reqwest::Client, url: &str, line_start: &str) -> f64 {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .map_or(0.0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
 }
 
 /// The sum of a metric line over every replica.
@@ -118,15 +97,14 @@ async fn start_three(
     dir: &Path,
     config: &Path,
     db: &str,
-    http: &reqwest::Client,
     prefix: &str,
-) -> (Vec<Replica>, Vec<PathBuf>) {
+) -> (Vec<ServeProcess>, Vec<PathBuf>) {
     let mut replicas = Vec::new();
     let mut logs = Vec::new();
     for i in 0..3 {
         let log = dir.join(format!("{prefix}replica{i}.log"));
-        let mut replica = Replica::start_logging(config, db, &log, "info", &[]);
-        replica.wait_ready(http, &log).await;
+        let mut replica = ServeProcess::spawn("serve", config, db, &log, "info", &[], None);
+        replica.wait_ready().await;
         replicas.push(replica);
         logs.push(log);
     }
@@ -164,7 +142,7 @@ async fn ttl_on_three_postgres_replicas_expires_each_lease_once() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, config_yaml()).unwrap();
     let http = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
-    let (replicas, logs) = start_three(dir.path(), &config, &db, &http, "").await;
+    let (replicas, logs) = start_three(dir.path(), &config, &db, "").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
 
     // A lease renewed through every replica in turn, every 250 ms, for 5 s.
@@ -364,7 +342,7 @@ async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
     // Leases with deadlines 8 s out (long enough for a restart on a loaded machine),
     // granted through every replica, 3 of them by one /acquirebystate.
     const LEASES: usize = 9;
-    let (replicas, first_logs) = start_three(dir.path(), &config, &db, &http, "first-").await;
+    let (replicas, first_logs) = start_three(dir.path(), &config, &db, "first-").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let (status, body) = post(
         &http,
@@ -395,13 +373,13 @@ async fn pending_deadlines_fire_after_every_replica_is_killed_and_restarted() {
     }
     let granted = Instant::now();
 
-    // kill -9 every replica (dropping a Replica sends SIGKILL), then start three new ones.
+    // kill -9 every replica (dropping a ServeProcess sends SIGKILL), then start three new ones.
     drop(replicas);
     assert!(
         expiry_lines(&first_logs).is_empty(),
         "a lease ended before the kill"
     );
-    let (replicas, logs) = start_three(dir.path(), &config, &db, &http, "second-").await;
+    let (replicas, logs) = start_three(dir.path(), &config, &db, "second-").await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let restarted = granted.elapsed();
     eprintln!("three replicas killed and restarted {restarted:?} after the grants");

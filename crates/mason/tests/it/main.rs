@@ -22,6 +22,9 @@
 //! - [`history_cli`]: `mason describe` and `mason events` against `mason serve`.
 //! - [`history_kill_pg`]: `mason serve` on PostgreSQL killed with SIGKILL under load; the
 //!   history still replays to every resource's state and owner.
+//!
+//! [`serve_process`] is the harness of the tests that run `mason serve` (or `up`) as a
+//! child process: start on a free port, wait until ready, kill, read the log.
 
 mod builder_cli;
 mod cli;

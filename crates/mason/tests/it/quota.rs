@@ -22,7 +22,7 @@ use mason_server::auth::secrets::hash_password_with_cost;
 use mason_testkit::postgres::fresh_database_or_skip;
 use reqwest::StatusCode;
 
-use crate::replicas::Replica;
+use crate::serve_process::ServeProcess;
 
 const CLIENTS: usize = 16;
 const MAX: u32 = 5;
@@ -55,19 +55,18 @@ fn files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 /// Start `count` servers on `store`, ready.
-async fn servers(dir: &Path, store: &str, count: usize) -> Vec<Replica> {
+async fn servers(dir: &Path, store: &str, count: usize) -> Vec<ServeProcess> {
     let (config, auth) = files(dir);
-    let http = reqwest::Client::new();
     let mut started = Vec::new();
     for i in 0..count {
         let log = dir.join(format!("server{i}.log"));
-        let mut server = Replica::start_with(
+        let mut server = ServeProcess::replica(
             &config,
             store,
             &log,
             &["--auth-file".as_ref(), auth.as_os_str()],
         );
-        server.wait_ready(&http, &log).await;
+        server.wait_ready().await;
         started.push(server);
     }
     started

@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,130 +27,21 @@ use mason_store::open::StoreOptions;
 use mason_store::StoreUrl;
 use mason_testkit::postgres::{fresh_database_or_skip, PgServer};
 
+use crate::serve_process::{pool_config, ServeProcess};
+
 const POOL: usize = 8;
 const CLIENTS: usize = 16;
 
-/// A `mason serve` child process, killed when dropped.
-pub(crate) struct Replica {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Replica {
-    /// Start a replica on a free port (call [`Replica::wait_ready`] next).
-    fn start(config: &Path, store: &str, log: &Path) -> Replica {
-        Self::start_with(config, store, log, &[])
-    }
-
-    /// [`Replica::start`] with more `mason serve` arguments (an auth file, say).
-    pub(crate) fn start_with(
-        config: &Path,
-        store: &str,
-        log: &Path,
-        extra: &[&std::ffi::OsStr],
-    ) -> Replica {
-        Self::start_logging(config, store, log, "warn", extra)
-    }
-
-    /// [`Replica::start_with`] logging at `level` (`info` shows lease expiries).
-    pub(crate) fn start_logging(
-        config: &Path,
-        store: &str,
-        log: &Path,
-        level: &str,
-        extra: &[&std::ffi::OsStr],
-    ) -> Replica {
-        Self::spawn("serve", config, store, log, level, extra)
-    }
-
-    /// `mason COMMAND` (`serve`, or `up`: the same server flags) as
-    /// [`Replica::start_logging`] starts `serve`.
-    pub(crate) fn spawn(
-        command: &str,
-        config: &Path,
-        store: &str,
-        log: &Path,
-        level: &str,
-        extra: &[&std::ffi::OsStr],
-    ) -> Replica {
-        let port = mason_testkit::ports::free_port();
-        let log_file = std::fs::File::create(log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_mason"))
-            .args(["--log-level", level])
-            .args([command, "--listen-address", "127.0.0.1"])
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--config")
-            .arg(config)
-            .args(["--store", store])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log file"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn mason {command}: {e}"));
-        Replica {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Wait for `/healthz/ready`; panics with the replica's log if it exits or times out.
-    pub(crate) async fn wait_ready(&mut self, http: &reqwest::Client, log: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "replica exited ({status}) before ready:\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            if let Ok(resp) = http.get(format!("{}/healthz/ready", self.url)).send().await {
-                if resp.status().is_success() {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "replica {} never became ready",
-                self.url
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL, no goodbye.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// Three ready replicas on `store`, sharing one config of [`POOL`] resources.
-async fn start_replicas(dir: &Path, store: &str, http: &reqwest::Client) -> Vec<Replica> {
-    let config = dir.join("config.yaml");
-    let names: Vec<String> = (0..POOL).map(|i| format!("r{i}")).collect();
-    std::fs::write(
-        &config,
-        format!("resources:\n- type: rep\n  names: [{}]\n", names.join(", ")),
-    )
-    .expect("write config");
-    let mut replicas: Vec<(Replica, std::path::PathBuf)> = (0..3)
-        .map(|i| {
-            let log = dir.join(format!("replica{i}.log"));
-            (Replica::start(&config, store, &log), log)
-        })
+async fn start_replicas(dir: &Path, store: &str) -> Vec<ServeProcess> {
+    let config = pool_config(dir, "rep", "r", POOL);
+    let mut replicas: Vec<ServeProcess> = (0..3)
+        .map(|i| ServeProcess::replica(&config, store, &dir.join(format!("replica{i}.log")), &[]))
         .collect();
-    for (replica, log) in &mut replicas {
-        replica.wait_ready(http, log).await;
+    for replica in &mut replicas {
+        replica.wait_ready().await;
     }
-    replicas.into_iter().map(|(r, _)| r).collect()
+    replicas
 }
 
 /// Counters shared by the client tasks.
@@ -374,8 +264,7 @@ async fn three_replicas_never_double_lease() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let http = reqwest::Client::new();
-    let replicas = start_replicas(dir.path(), &db, &http).await;
+    let replicas = start_replicas(dir.path(), &db).await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let tally = Arc::new(Tally::default());
     let run = Duration::from_secs(4);
@@ -399,8 +288,7 @@ async fn kill_one_replica_under_load() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let http = reqwest::Client::new();
-    let replicas = start_replicas(dir.path(), &db, &http).await;
+    let replicas = start_replicas(dir.path(), &db).await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let victim = Arc::new(Mutex::new(replicas));
     let tally = Arc::new(Tally::default());
@@ -448,12 +336,11 @@ async fn replica_answers_503_while_the_database_is_down() {
         }
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "resources:\n- type: rep\n  names: [r0]\n").expect("config");
+    let config = pool_config(dir.path(), "rep", "r", 1);
     let log = dir.path().join("replica.log");
     let http = reqwest::Client::new();
-    let mut replica = Replica::start(&config, &server.url("postgres"), &log);
-    replica.wait_ready(&http, &log).await;
+    let mut replica = ServeProcess::replica(&config, &server.url("postgres"), &log, &[]);
+    replica.wait_ready().await;
     let acquire = format!(
         "{}/acquire?type=rep&state=free&dest=busy&owner=me",
         replica.url
@@ -483,8 +370,5 @@ async fn replica_answers_503_while_the_database_is_down() {
         assert!(Instant::now() < deadline, "the replica never recovered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        replica.child.try_wait().expect("try_wait").is_none(),
-        "the replica kept running"
-    );
+    assert!(replica.exited().is_none(), "the replica kept running");
 }

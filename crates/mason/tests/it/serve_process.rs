@@ -1,10 +1,16 @@
-//! A `mason serve` process for the transport and TLS tests: started on 127.0.0.1 with a
-//! small config (optionally under `ulimit -n N`), its log in a file, killed on drop; plus
-//! a raw HTTP/1.1 exchange over a fresh connection and the server's memory and CPU time
-//! from `/proc`.
+//! `mason serve` (or `mason up`) as a real process, the one harness of the tests that run
+//! the server as a child: on 127.0.0.1 on a free port
+//! ([`mason_testkit::ports::free_port`]), its output appended to a log file, waited for
+//! until `/healthz/ready` answers, killed with SIGKILL on drop or by [`ServeProcess::kill`].
+//! [`ServeProcess::start`] makes everything up in a temp dir of its own (a small config,
+//! a SQLite file, optionally under `ulimit -n N`); [`ServeProcess::spawn`] runs on a
+//! given config, store and log (replicas of one database, a restart on the same file).
+//! Also: a raw HTTP/1.1 exchange over a fresh connection, the server's memory and CPU
+//! time from `/proc`, and a config naming a pool of resources.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,43 +19,82 @@ use tokio::net::TcpStream;
 /// The config every test server starts with.
 pub(crate) const CONFIG: &str = "resources:\n- type: t\n  state: free\n  names: [t-0, t-1, t-2]\n";
 
-/// A running `mason serve`.
+/// How long a server may take to become ready (a safety net on a loaded machine).
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// A running `mason serve` (or `mason up`).
 pub(crate) struct ServeProcess {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub(crate) addr: String,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
     /// The config file (rewrite it to test a reload).
     pub(crate) config: PathBuf,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ServeProcess {
-    /// Start `mason serve` with `extra` arguments; `nofile` runs it under `ulimit -n`.
-    /// Waits until it is ready (over plain HTTP unless `tls_ready` is false: then until
-    /// the port accepts connections).
+    /// Start `mason serve` with `extra` arguments on [`CONFIG`] and a SQLite file in a
+    /// temp dir of its own; `nofile` runs it under `ulimit -n`. Waits until it is ready
+    /// (over plain HTTP unless `plain_http` is false: then until the port accepts
+    /// connections).
     pub(crate) async fn start(extra: &[&str], nofile: Option<u32>, plain_http: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, CONFIG).expect("config");
-        let log = dir.path().join("serve.log");
+        let store = format!("sqlite://{}", dir.path().join("m.db").display());
+        let extra: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        let mut server = Self::spawn(
+            "serve",
+            &config,
+            &store,
+            &dir.path().join("serve.log"),
+            "info",
+            &extra,
+            nofile,
+        );
+        server._dir = Some(dir);
+        server.wait_until(plain_http).await;
+        server
+    }
+
+    /// `mason --log-level LEVEL COMMAND` (`serve`, or `up`: both take the same server
+    /// flags) on `config` and `store` with `extra` arguments, appending its output to
+    /// `log`; `nofile` runs it under `ulimit -n`. Not waited for: call
+    /// [`ServeProcess::wait_ready`] next.
+    pub(crate) fn spawn(
+        command: &str,
+        config: &Path,
+        store: &str,
+        log: &Path,
+        level: &str,
+        extra: &[&OsStr],
+        nofile: Option<u32>,
+    ) -> Self {
         let port = mason_testkit::ports::free_port();
-        let mut args: Vec<String> = vec![
-            "--log-level".into(),
-            "info".into(),
-            "serve".into(),
-            "--listen-address".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--config".into(),
-            config.display().to_string(),
-            "--store".into(),
-            format!("sqlite://{}", dir.path().join("m.db").display()),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let log_file = std::fs::File::create(&log).expect("log");
-        let mut command = match nofile {
+        let port_text = port.to_string();
+        let mut args: Vec<OsString> = ["--log-level", level, command, "--listen-address"]
+            .into_iter()
+            .chain([
+                "127.0.0.1",
+                "--port",
+                &port_text,
+                "--store",
+                store,
+                "--config",
+            ])
+            .map(OsString::from)
+            .collect();
+        args.push(config.into());
+        args.extend(extra.iter().map(OsString::from));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("log {}: {e}", log.display()));
+        let mut runner = match nofile {
             None => Command::new(env!("CARGO_BIN_EXE_mason")),
             Some(n) => {
                 // `ulimit -n` in sh sets the soft and the hard limit; exec keeps the pid.
@@ -60,29 +105,40 @@ impl ServeProcess {
                 c
             }
         };
-        let child = command
+        let child = runner
             .args(&args)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file)
             .spawn()
-            .expect("spawn mason serve");
-        let mut server = Self {
+            .unwrap_or_else(|e| panic!("spawn mason {command}: {e}"));
+        let addr = format!("127.0.0.1:{port}");
+        Self {
             child,
-            addr: format!("127.0.0.1:{port}"),
-            config,
-            log,
-            _dir: dir,
-        };
-        server.wait_ready(plain_http).await;
-        server
+            url: format!("http://{addr}"),
+            addr,
+            config: config.to_path_buf(),
+            log: log.to_path_buf(),
+            _dir: None,
+        }
     }
 
-    async fn wait_ready(&mut self, plain_http: bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// [`ServeProcess::spawn`] of `mason serve` logging warnings and errors.
+    pub(crate) fn replica(config: &Path, store: &str, log: &Path, extra: &[&OsStr]) -> Self {
+        Self::spawn("serve", config, store, log, "warn", extra, None)
+    }
+
+    /// Wait until `/healthz/ready` answers 200; panics with the log if the process
+    /// exits first or is not ready within a minute.
+    pub(crate) async fn wait_ready(&mut self) {
+        self.wait_until(true).await;
+    }
+
+    async fn wait_until(&mut self, plain_http: bool) {
+        let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("mason serve exited ({status}):\n{}", self.log_text());
+            if let Some(status) = self.exited() {
+                panic!("mason exited ({status}) before ready:\n{}", self.log_text());
             }
             let ready = if plain_http {
                 matches!(
@@ -97,11 +153,23 @@ impl ServeProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "mason serve not ready:\n{}",
+                "mason on {} not ready:\n{}",
+                self.addr,
                 self.log_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The exit status, once the process has exited.
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// SIGKILL, no goodbye; waits until it is gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Everything the server logged so far, without terminal colour codes.
@@ -161,8 +229,36 @@ impl ServeProcess {
 
 impl Drop for ServeProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// A config file `config.yaml` in `dir` with one static pool: `count` resources of
+/// `rtype` named `{prefix}0`, `{prefix}1`, …; its path.
+pub(crate) fn pool_config(dir: &Path, rtype: &str, prefix: &str, count: usize) -> PathBuf {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    let path = dir.join("config.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "resources:\n- type: {rtype}\n  names: [{}]\n",
+            names.join(", ")
+        ),
+    )
+    .expect("config");
+    path
+}
+
+/// A tiny deterministic PRNG (xorshift), so the load tests need no extra crate.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    /// The next number below `n`.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
     }
 }
 

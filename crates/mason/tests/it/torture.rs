@@ -25,13 +25,14 @@
 //! a second `mason serve` on a file in use exits with a clear error and disturbs nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mason_types::Resource;
 use tokio::sync::{mpsc, watch};
+
+use crate::serve_process::{pool_config, Rng, ServeProcess};
 
 const POOL: usize = 12;
 const CLIENTS: usize = 6;
@@ -46,88 +47,10 @@ fn rounds() -> u32 {
 }
 const RTYPE: &str = "tort";
 
-/// A tiny deterministic PRNG (xorshift), so the test needs no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// One `mason serve` process.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(config: &Path, db: &Path, log: &Path) -> Server {
-        // Below the kernel's ephemeral range: no outgoing connection takes it meanwhile.
-        let port = mason_testkit::ports::free_port();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_mason"))
-            .args([
-                "--log-level",
-                "warn",
-                "serve",
-                "--listen-address",
-                "127.0.0.1",
-            ])
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--config")
-            .arg(config)
-            .arg("--store")
-            .arg(format!("sqlite://{}", db.display()))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn mason serve");
-        Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client, log: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "server exited ({status}):\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = http.get(format!("{}/healthz/ready", self.url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "server never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// One `mason serve` on the SQLite file `db`, appending to `log`; waited for by the
+/// caller.
+fn start_server(config: &Path, db: &Path, log: &Path) -> ServeProcess {
+    ServeProcess::replica(config, &format!("sqlite://{}", db.display()), log, &[])
 }
 
 /// The checker's view: what each client was told.
@@ -452,24 +375,10 @@ async fn explain(
     out
 }
 
-fn write_config(dir: &Path) -> PathBuf {
-    let names: Vec<String> = (0..POOL).map(|i| format!("t{i}")).collect();
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "resources:\n- type: {RTYPE}\n  names: [{}]\n",
-            names.join(", ")
-        ),
-    )
-    .expect("config");
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_restart_under_load_loses_no_lease() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
+    let config = pool_config(dir.path(), RTYPE, "t", POOL);
     let db = dir.path().join("mason.db");
     let log = dir.path().join("serve.log");
     let http = reqwest::Client::new();
@@ -488,8 +397,8 @@ async fn kill_9_and_restart_under_load_loses_no_lease() {
         .collect();
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
 
-    let mut server = Server::start(&config, &db, &log);
-    server.wait_ready(&http, &log).await;
+    let mut server = start_server(&config, &db, &log);
+    server.wait_ready().await;
     let rounds = rounds();
     for round in 1..=rounds {
         let acknowledged_before = history.lock().unwrap().acknowledged;
@@ -513,8 +422,8 @@ async fn kill_9_and_restart_under_load_loses_no_lease() {
                 .expect("every client notices the kill")
                 .expect("client alive");
         }
-        server = Server::start(&config, &db, &log);
-        server.wait_ready(&http, &log).await;
+        server = start_server(&config, &db, &log);
+        server.wait_ready().await;
         check(&http, &server.url, &history, round).await;
         let problems = history.lock().unwrap().problems.clone();
         if !problems.is_empty() {
@@ -572,11 +481,11 @@ async fn kill_9_and_restart_under_load_loses_no_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_file_exits_and_disturbs_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
+    let config = pool_config(dir.path(), RTYPE, "t", POOL);
     let db = dir.path().join("mason.db");
     let http = reqwest::Client::new();
-    let mut first = Server::start(&config, &db, &dir.path().join("first.log"));
-    first.wait_ready(&http, &dir.path().join("first.log")).await;
+    let mut first = start_server(&config, &db, &dir.path().join("first.log"));
+    first.wait_ready().await;
     let acquire = format!(
         "{}/acquire?type={RTYPE}&state=free&dest=busy&owner=first",
         first.url
@@ -591,10 +500,10 @@ async fn a_second_server_on_the_same_file_exits_and_disturbs_nothing() {
         .expect("resource");
 
     let second_log = dir.path().join("second.log");
-    let mut second = Server::start(&config, &db, &second_log);
+    let mut second = start_server(&config, &db, &second_log);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = second.child.try_wait().expect("try_wait") {
+        if let Some(status) = second.exited() {
             break status;
         }
         assert!(Instant::now() < deadline, "the second server kept running");
