@@ -46,7 +46,7 @@
 //! - `events.rs` (+ migration 4): the history (reads, pruning, numbering after commit).
 //! - PostgreSQL only: `event_feed.rs` (the event feed: numbering soon after writes, and one
 //!   `LISTEN` connection per store for every replica's new events).
-//! - `counts.rs`: the kept counts (a table kept by triggers, migration 5).
+//! - `counts.rs`: the kept counts (a table kept by triggers, migrations 5 and 7).
 
 mod acquire;
 mod connect;
@@ -131,6 +131,8 @@ pub struct PostgresStore {
     events: event_feed::EventFeed,
     /// The deadline of a point call.
     timeout: Duration,
+    /// Where the next lease expiry scan starts (see `ttl.rs`).
+    expiry_floor: ttl::ScanFloor,
 }
 
 impl PostgresStore {
@@ -147,6 +149,7 @@ impl PostgresStore {
             signals: Signals::default(),
             listener: OnceLock::new(),
             timeout: options.timeout,
+            expiry_floor: ttl::ScanFloor::default(),
         };
         run!(bulk: &store, |client, _ctx| migrate::migrate(client))?;
         Ok(store)
@@ -210,7 +213,7 @@ impl Store for PostgresStore {
     }
 
     async fn expire_leases(&self, req: &ExpireRequest) -> Result<ExpireReport> {
-        run!(self, |c, ctx| ttl::expire(c, ctx, req))
+        run!(self, |c, ctx| ttl::expire(c, ctx, req, &self.expiry_floor))
     }
 
     async fn reset(&self, req: &ResetRequest) -> Result<BTreeMap<String, String>> {

@@ -1,6 +1,7 @@
 //! Kept counts on PostgreSQL: how many resources each (type, state, owner) group holds,
 //! in the `resource_counts` table (migration 5), kept by triggers on `resources` inside
-//! every writing transaction. Every replica therefore reads the same committed numbers,
+//! every writing transaction (statement-level since migration 7: one write per count row
+//! and statement, in key order, however many rows the statement moved). Every replica therefore reads the same committed numbers,
 //! a restart finds them in the table, and `GET /metric`, the Prometheus gauges and the
 //! `/api/v2` counts read a handful of rows (`reads.rs`) instead of the pool.
 //!

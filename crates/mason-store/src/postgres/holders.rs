@@ -2,10 +2,11 @@
 //! the count a grant checks, read inside the grant's transaction *and locked* until it
 //! commits. Every grant of one holder and type (on any replica) takes the same row lock
 //! first, so they run one after the other and each reads the count its predecessors
-//! committed. The counts themselves are kept by the triggers of migration 6; those fire
-//! at the end of each statement, after the statement's resource rows are locked, so
-//! every transaction takes resource locks before count locks and none can deadlock on
-//! them.
+//! committed. The counts themselves are kept by the statement triggers of migration 7
+//! (migration 6 created the table); those fire at the end of each statement, after the
+//! statement's resource rows are locked, and write the holders' counts before the kept
+//! counts, each in key order, so statements never wait on each other's count rows in a
+//! cycle.
 
 use deadpool_postgres::GenericClient;
 

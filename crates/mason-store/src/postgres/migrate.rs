@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "events", include_str!("migrations/0004_events.sql")),
     (5, "counts", include_str!("migrations/0005_counts.sql")),
     (6, "holder", include_str!("migrations/0006_holder.sql")),
+    (
+        7,
+        "statement_counts",
+        include_str!("migrations/0007_statement_counts.sql"),
+    ),
 ];
 
 /// The lease-policy table and the deadline index (idempotent; after their columns).

@@ -192,18 +192,21 @@ const TOUCH: &str = concat!(
     resource_columns!()
 );
 
-/// End at most `$2` leases whose deadline is at or before `$1`, oldest first, at `$1`
-/// (see `lease/ttl.rs`). The due rows are locked with `SKIP LOCKED`, so replicas
+/// End at most `$2` leases whose deadline is at or before `$1` (and not before `$5`, the
+/// scan's floor, see `ttl.rs`), oldest first, at `$1` (see `lease/ttl.rs`). The due rows are locked with `SKIP LOCKED`, so replicas
 /// expiring at once take different rows, and each row is ended only if it still has the
 /// generation and the passed deadline it was picked with: every lease is ended, and
-/// returned, by exactly one call. The state is the one stored at the grant (`$3` when
+/// returned, by exactly one call. (The deadline is compared by equality: a range on `r`'s
+/// deadline let the planner, with statistics from before the deadlines were set, drive the
+/// join from the deadline index, a nested loop of batch × batch rows: 1.1 s for 400.) The state is the one stored at the grant (`$3` when
 /// none was); the expiration date follows the release rules; `$4` is the history tag.
 /// Returns, per lease: name, type, previous owner, previous state, new state, the
 /// deadline, the new generation.
 const EXPIRE: &str = concat!(
     "WITH due AS ( \
         SELECT name, owner, state, lease_deadline, generation FROM resources \
-        WHERE lease_deadline <= $1 ORDER BY lease_deadline, name LIMIT $2 \
+        WHERE lease_deadline <= $1 AND lease_deadline >= $5 \
+        ORDER BY lease_deadline, name LIMIT $2 \
         FOR UPDATE SKIP LOCKED) \
     UPDATE resources r SET owner = '', \
         state = coalesce(nullif(r.lease_expired_state, ''), $3), lastupdate = $1, \
@@ -216,13 +219,14 @@ const EXPIRE: &str = concat!(
                                ELSE $1 + d.lifespan_us END \
                      FROM (SELECT 1) AS one LEFT JOIN drlcs d ON d.type = r.type) \
     FROM due WHERE r.name = due.name AND r.generation = due.generation \
-      AND r.lease_deadline <= $1 \
+      AND r.lease_deadline = due.lease_deadline \
     RETURNING r.name, r.type, due.owner, due.state, r.state, due.lease_deadline, r.generation"
 );
 
-/// The earliest lease deadline (the first entry of the deadline index).
+/// The earliest lease deadline not before `$1` (the first entry of the deadline index
+/// from there).
 const NEXT_DEADLINE: &str = "SELECT lease_deadline FROM resources \
-    WHERE lease_deadline IS NOT NULL ORDER BY lease_deadline LIMIT 1";
+    WHERE lease_deadline >= $1 ORDER BY lease_deadline LIMIT 1";
 
 /// Insert new resources, skipping names that exist; returns the names inserted.
 const INSERT: &str = "INSERT INTO resources \
@@ -407,18 +411,19 @@ pub(super) async fn touch<C: GenericClient>(
         .transpose()
 }
 
-/// [`EXPIRE`] at `now` (stored microseconds), at most `limit` leases; then the earliest
-/// deadline left ([`NEXT_DEADLINE`]).
+/// [`EXPIRE`] at `now` (stored microseconds) of deadlines from `floor` on, at most
+/// `limit` leases, oldest deadline first.
 pub(super) async fn expire<C: GenericClient>(
     c: &C,
     now: i64,
     limit: i64,
-) -> PgResult<(Vec<ExpiredLease>, Option<i64>)> {
+    floor: i64,
+) -> PgResult<Vec<ExpiredLease>> {
     let tag = tag_param(&Tag::expire());
     let rows = query(
         c,
         EXPIRE,
-        &[&now, &limit, &ttl::DEFAULT_EXPIRED_STATE, &tag],
+        &[&now, &limit, &ttl::DEFAULT_EXPIRED_STATE, &tag, &floor],
     )
     .await?;
     let mut expired = rows
@@ -437,11 +442,15 @@ pub(super) async fn expire<C: GenericClient>(
         })
         .collect::<PgResult<Vec<_>>>()?;
     expired.sort_by(|a, b| (a.deadline, &a.name).cmp(&(b.deadline, &b.name)));
-    let next = match query_opt(c, NEXT_DEADLINE, &[]).await? {
+    Ok(expired)
+}
+
+/// [`NEXT_DEADLINE`]: the earliest deadline from `floor` on.
+pub(super) async fn next_deadline<C: GenericClient>(c: &C, floor: i64) -> PgResult<Option<i64>> {
+    Ok(match query_opt(c, NEXT_DEADLINE, &[&floor]).await? {
         Some(row) => row.try_get(0)?,
         None => None,
-    };
-    Ok((expired, next))
+    })
 }
 
 /// [`INSERT`]: the names inserted (a name that exists is skipped).

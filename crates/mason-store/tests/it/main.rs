@@ -8,4 +8,5 @@
 
 mod model;
 mod postgres;
+mod postgres_counts;
 mod sqlite;
