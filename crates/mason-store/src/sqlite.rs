@@ -66,6 +66,7 @@ mod multi;
 mod queue;
 mod reads;
 mod rows;
+mod slack;
 mod spin;
 mod sync;
 mod ttl;

@@ -57,6 +57,8 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     // lease ended, and that lease's generation.
     add_column(conn, "ended_owner", "TEXT")?;
     add_column(conn, "ended_generation", "INTEGER")?;
+    // Room reserved in a new row for its first lease (slack.rs), added within version 4.
+    add_column(conn, "slack", "BLOB")?;
     Ok(())
 }
 

@@ -32,7 +32,7 @@ macro_rules! grant_ttl_set {
 
 /// Every end of a lease: owner `''`, state `?1`, last update `?2`, the expiration kept
 /// (`?3`) or set to `?4`, generation `?5`, history tag `?6`–`?8`, no holder, and no TTL,
-/// deadline or expired state; whose lease it ended, at which generation (the old row's
+/// deadline, expired state or slack ([`super::slack`]); whose lease it ended, at which generation (the old row's
 /// values, see `lease/retry.rs`); on the row `$matching` selects (its parameters from `?9`).
 macro_rules! end_lease_sql {
     ($matching:literal) => {
@@ -41,7 +41,7 @@ macro_rules! end_lease_sql {
              expiration = CASE WHEN ?3 THEN expiration ELSE ?4 END, generation = ?5, \
              last_kind = ?6, last_actor = ?7, last_request_id = ?8, holder = NULL, \
              lease_ttl = NULL, lease_deadline = NULL, lease_expired_state = NULL, \
-             ended_owner = owner, ended_generation = generation \
+             ended_owner = owner, ended_generation = generation, slack = NULL \
              WHERE ",
             $matching,
             " RETURNING ",
@@ -50,7 +50,8 @@ macro_rules! end_lease_sql {
     };
 }
 
-/// Grant `name` (of `rtype`, unowned, in `from`). `None` when it is not (any more).
+/// Grant `name` (of `rtype`, unowned, in `from`), clearing its slack ([`super::slack`]).
+/// `None` when it is not (any more).
 pub(super) fn grant(
     tx: &Connection,
     ctx: &Ctx<'_>,
@@ -61,7 +62,7 @@ pub(super) fn grant(
 ) -> Result<Option<ResourceV2>> {
     let mut stmt = tx.prepare_cached(concat!(
         "UPDATE resources SET owner = ?1, state = ?2, lastupdate = ?3, generation = ?7, \
-         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = ?11, ",
+         last_kind = ?8, last_actor = ?9, last_request_id = ?10, holder = ?11, slack = NULL, ",
         grant_ttl_set!(),
         " WHERE name = ?4 AND type = ?5 AND owner = '' AND state = ?6 RETURNING ",
         resource_columns!()
@@ -180,12 +181,12 @@ pub(super) fn touch(
     Ok(touched)
 }
 
-/// Insert a new resource row.
+/// Insert a new resource row, with the room its first lease will fill ([`super::slack`]).
 pub(super) fn insert(tx: &Connection, ctx: &Ctx<'_>, new: &StoredResource) -> Result<()> {
     let r = &new.resource;
     tx.prepare_cached(
-        "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO resources (name, type, state, owner, lastupdate, userdata, expiration, is_static, \
+         slack) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, zeroblob(?9))",
     )?
     .execute(params![
         r.name,
@@ -196,6 +197,7 @@ pub(super) fn insert(tx: &Connection, ctx: &Ctx<'_>, new: &StoredResource) -> Re
         encode_userdata(&r.userdata)?,
         r.expiration_date.as_ref().map(to_micros),
         new.is_static,
+        super::slack::SLACK_BYTES,
     ])?;
     ctx.wrote(r);
     Ok(())
