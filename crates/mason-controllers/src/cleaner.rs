@@ -163,6 +163,11 @@ impl Cleaner {
             {
                 Ok(res) => batch.push(res),
                 Err(ApiError::NotFound(_) | ApiError::TypeNotFound(_)) => exhausted[i] = true,
+                // Shutdown (a guarded client): clean what was taken, take nothing more.
+                Err(e @ ApiError::Cancelled) => {
+                    first_error.get_or_insert(e);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(rtype = %types[i], error = %e, "cannot acquire a resource to clean");
                     exhausted[i] = true;

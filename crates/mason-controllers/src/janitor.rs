@@ -232,6 +232,8 @@ impl Janitor {
                     self.tracker.spawn(worker::run(shared, res, permit));
                 }
                 Err(ApiError::NotFound(_) | ApiError::TypeNotFound(_)) => exhausted[i] = true,
+                // Shutdown (a guarded client): the loop stops after this tick.
+                Err(ApiError::Cancelled) => return Ok(Next::OnWake),
                 Err(e) => {
                     tracing::warn!(rtype = %rtype, error = %e, "cannot acquire a dirty resource");
                     exhausted[i] = true;

@@ -11,6 +11,9 @@
 //!   `tombstone` (SPEC §7.2).
 //! - [`janitor`]: `dirty` resources cleaned by an external program, fairly across types
 //!   (SPEC §7.3).
+//! - [`shutdown`]: server calls that give way to shutdown (a retry back-off ends at
+//!   once, a request in flight gets a short grace), so a controller whose server is gone
+//!   still stops promptly.
 //! - [`spawn`]: starting a program whose file may be busy for a moment (`ETXTBSY`).
 //! - [`types_source`]: the resource types a controller works on (flags and/or a watched
 //!   config file).
@@ -21,6 +24,7 @@ pub mod cleaner;
 pub mod janitor;
 pub mod reaper;
 pub mod runner;
+pub mod shutdown;
 pub mod spawn;
 pub mod types_source;
 

@@ -8,7 +8,8 @@
 //!
 //! The reset is a conditional server-side transition, so several reapers may run at once.
 //! One failed call does not stop the sweep; the tick reports the failures afterwards and
-//! the runner retries with backoff.
+//! the runner retries with backoff. A call abandoned at shutdown (see
+//! [`crate::shutdown`]) ends the sweep at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +148,11 @@ impl Reaper {
                             );
                         }
                         reaped += reset.len() as u64;
+                    }
+                    // Shutdown (a guarded client): the other calls would fail alike.
+                    Err(e @ mason_client::Error::Cancelled) => {
+                        self.reaped_total += reaped;
+                        return Err(e.into());
                     }
                     Err(e) => {
                         tracing::warn!(rtype = %rtype, state = %from, error = %e, "reset failed");

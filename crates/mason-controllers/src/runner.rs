@@ -7,7 +7,10 @@
 //!   permit), so work signalled mid-tick is never missed;
 //! - a tick is never interrupted: cancellation is only observed between ticks, so a loop
 //!   never stops halfway through a lease transition (loops that start long-running work,
-//!   such as the janitor's child processes, hold their own child token for it);
+//!   such as the janitor's child processes, hold their own child token for it). A tick
+//!   still ends promptly at shutdown when its client is [`crate::shutdown::Guarded`]:
+//!   its server calls then give way, and a tick that fails once shutdown has started
+//!   ends the loop without the error counting as a warning;
 //! - errors go through one [`ErrorPolicy`] (exponential backoff, capped) and are counted
 //!   per loop in its [`LoopStatus`] (last run, next run, last error), readable at any
 //!   time through a [`StatusHandle`] (what `GET /api/v2/status` shows).
@@ -234,6 +237,10 @@ impl<L: Loop> Driver<L> {
                 Ok(Next::Now) => Some(Duration::ZERO),
                 Ok(Next::After(d)) => Some(d),
                 Ok(Next::OnWake) => None,
+                Err(e) if token.is_cancelled() => {
+                    tracing::info!(loop_name = name, error = %e, "tick cut short by shutdown");
+                    break;
+                }
                 Err(e) => {
                     let n = self.status.get().consecutive_errors;
                     let delay = self.policy.delay(n);

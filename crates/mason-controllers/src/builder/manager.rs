@@ -71,7 +71,10 @@ impl PoolManager {
             self.load_once().await;
             let next = crate::runner::wall_clock_in(self.ctx.options.pool_reload);
             self.ctx.status.update_manager(|s| s.next_run = next);
+            // Shutdown first: a pending wake-up (a converter registered before the run)
+            // must not buy another load.
             tokio::select! {
+                biased;
                 _ = self.cancel.cancelled() => break,
                 _ = tokio::time::sleep(self.ctx.options.pool_reload) => {}
                 _ = notified => {}
@@ -106,6 +109,8 @@ impl PoolManager {
                 });
                 self.reconcile(drlcs);
             }
+            // Shutdown (a guarded source): the manager stops next.
+            Err(super::pools::PoolSourceError::Cancelled) => {}
             Err(e) => {
                 let text = e.to_string();
                 if self.last_error.as_deref() != Some(&text) {

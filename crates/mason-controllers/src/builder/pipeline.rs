@@ -78,7 +78,12 @@ pub(crate) enum StageError {
 }
 
 impl StageError {
+    /// A failed call; one abandoned at shutdown ([`crate::shutdown`]) is
+    /// [`StageError::Cancelled`].
     pub(crate) fn api(op: impl Into<String>, source: mason_client::Error) -> Self {
+        if matches!(source, mason_client::Error::Cancelled) {
+            return StageError::Cancelled;
+        }
         StageError::Api {
             op: op.into(),
             source,

@@ -52,6 +52,10 @@ pub enum PoolSourceError {
         /// What went wrong.
         message: String,
     },
+    /// The load was abandoned because the controller is stopping
+    /// ([`crate::shutdown::Guarded`]).
+    #[error("stopped waiting for the pool definitions at shutdown")]
+    Cancelled,
 }
 
 /// Supplies the current dynamic pool definitions.

@@ -23,6 +23,10 @@ pub enum InventoryError {
     /// The listing failed.
     #[error("cannot list resources by owner: {0}")]
     Failed(String),
+    /// The listing was abandoned because the builder is stopping
+    /// ([`crate::shutdown::Guarded`]).
+    #[error("stopped listing resources by owner at shutdown")]
+    Cancelled,
 }
 
 /// Lists the resources a given owner holds.
@@ -54,6 +58,7 @@ pub(crate) async fn recover(client: &dyn BoskosApi, inventory: &dyn LeaseInvento
             tracing::info!(%what, "cannot list leftovers of a previous run; the reaper will reclaim them");
             return 0;
         }
+        Err(InventoryError::Cancelled) => return 0,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list leftovers of a previous run; the reaper will reclaim them");
             return 0;
@@ -66,6 +71,8 @@ pub(crate) async fn recover(client: &dyn BoskosApi, inventory: &dyn LeaseInvento
                 tracing::info!(resource = %r.name, rtype = %r.rtype, was = %r.state, "released a leftover of a previous run to dirty");
                 released += 1;
             }
+            // Shutdown (a guarded client): the next start finds the rest.
+            Err(mason_client::Error::Cancelled) => break,
             Err(e) => {
                 tracing::warn!(resource = %r.name, error = %e, "cannot release a leftover of a previous run")
             }

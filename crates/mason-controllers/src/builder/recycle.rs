@@ -155,6 +155,8 @@ impl Recycler {
                         return;
                     }
                 }
+                // Shutdown (a guarded client).
+                Err(mason_client::Error::Cancelled) => return,
                 Err(e) => {
                     drop(slot);
                     error_streak = error_streak.saturating_add(1);

@@ -9,7 +9,9 @@
 //! to `dirty` whatever its owner name still holds from a previous run, when the server
 //! can list it (`mason serve`); against upstream Boskos the reaper recovers those.
 //! SIGINT/SIGTERM interrupts the builds under way, releases their resources to `dirty`
-//! and exits 0 (a second signal, more than a second later, exits at once). With
+//! and exits 0 (a second signal, more than a second later, exits at once); server calls
+//! give way to the shutdown as in the other controllers (`controller_opts`), and the
+//! builder gets at most their shutdown deadline. With
 //! `--config`, pools it cannot build (an unknown converter, `exec` content that cannot
 //! run) are logged as warnings at start. With `--status-port`, the builder's loop and
 //! per-pool counters (builds under way, failed builds, unmet needs) are served at
@@ -25,13 +27,14 @@ use mason_client::{BoskosApi, HttpClient};
 use mason_controllers::builder::{
     exec_converter, Builder, BuilderOptions, FilePools, EXEC_CONVERTER,
 };
+use mason_controllers::shutdown;
 use mason_types::BoskosConfig;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::{go_duration, missing_server_url, server_url};
 use crate::cli::config_check;
+use crate::cli::controller_opts::{controller_shutdown, wait_for_shutdown, SHUTDOWN_DEADLINE};
 use crate::cli::credential_opts::CredentialOpts;
-use crate::cli::signals::shutdown_on_signals;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -72,6 +75,10 @@ pub(crate) struct Opts {
     /// Heartbeat period of held resources (keep it well under the reaper's expiry).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = go_duration)]
     sync_period: Duration,
+    /// At SIGINT/SIGTERM, how long a request under way may take to finish (one waiting
+    /// to be retried ends at once), Go duration.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = go_duration)]
+    shutdown_grace: Duration,
     #[command(flatten)]
     credentials: CredentialOpts,
     #[command(flatten)]
@@ -96,13 +103,16 @@ impl Opts {
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
     let server_url = opts.server_url.as_deref().ok_or_else(missing_server_url)?;
+    let shutdown = controller_shutdown(opts.shutdown_grace)?;
     // Also reads `mason serve`'s pools (`/api/v2/drlcs`) and leftovers (`/api/v2/resources`),
     // with the same credentials and CA.
     let http = opts
         .credentials
         .apply(HttpClient::builder(server_url, &opts.owner_name))
+        .on_retry(shutdown::note_retry)
         .build()
         .map_err(|e| usage(format!("mason builder: {e}")))?;
+    let http = shutdown.guard(Arc::new(http));
     let client: Arc<dyn BoskosApi> = Arc::new(http.clone());
 
     let builder = Builder::new(client, opts.options());
@@ -138,16 +148,25 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     };
     let builder = builder.with_inventory(http);
 
-    let cancel = shutdown_on_signals()?;
+    let cancel = shutdown.token().clone();
     let tracker = TaskTracker::new();
     let board = opts.status.serve("builder", &tracker, &cancel).await?;
     let (reader, pools) = (builder.clone(), builder.clone());
     board.add_loop("builder", move || reader.loop_status());
     board.set_builder(move || pools.status());
-    let outcome = builder.run(cancel.clone()).await.context("builder");
+    let deadline = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+    };
+    let outcome = tokio::select! {
+        outcome = builder.run(cancel.clone()) => outcome.context("builder"),
+        _ = deadline => {
+            tracing::warn!(deadline = ?SHUTDOWN_DEADLINE, "shutdown took too long; exiting");
+            Ok(())
+        }
+    };
     cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    wait_for_shutdown(&tracker, &cancel).await;
     outcome?;
     Ok(exit::OK)
 }

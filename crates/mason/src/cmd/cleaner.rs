@@ -17,7 +17,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::go_duration;
 use crate::cli::controller_opts::{run_loop, ConnectOpts};
-use crate::cli::signals::shutdown_on_signals;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -48,6 +47,7 @@ pub(crate) struct Opts {
 /// Run the cleaner until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |e: String| Exit::new(exit::USAGE, format!("mason cleaner: {e}"));
+    let shutdown = opts.connect.shutdown()?;
     let pools: Arc<dyn PoolSource> = match &opts.config {
         Some(path) => {
             let pools = FilePools::new(path);
@@ -55,9 +55,9 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
             Arc::new(pools)
         }
         // `GET /api/v2/drlcs` on `mason serve`.
-        None => Arc::new(opts.connect.http_client(CLEANER_OWNER)?),
+        None => Arc::new(opts.connect.guarded_client(CLEANER_OWNER, &shutdown)?),
     };
-    let client = opts.connect.client(CLEANER_OWNER)?;
+    let client = opts.connect.client(CLEANER_OWNER, &shutdown)?;
     let options = CleanerOptions {
         period: opts.period,
         cleaner_count: opts.cleaner_count,
@@ -67,13 +67,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
         cleaner_count = options.cleaner_count, period = ?options.period, "cleaner starting"
     );
     let cleaner = Cleaner::new(client, pools, options).map_err(|e| usage(e.to_string()))?;
-    run_loop(
-        cleaner,
-        TaskTracker::new(),
-        shutdown_on_signals()?,
-        &opts.status,
-    )
-    .await
+    run_loop(cleaner, TaskTracker::new(), &shutdown, &opts.status).await
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ use tokio_util::task::TaskTracker;
 use crate::cli::client_opts::go_duration;
 use crate::cli::controller_opts::{run_loop, ConnectOpts, TypeOpts};
 use crate::cli::program;
-use crate::cli::signals::shutdown_on_signals;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -83,18 +82,19 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     program::locate(&opts.command, std::path::Path::new("."))
         .map_err(|why| Exit::new(exit::USAGE, format!("mason janitor: --command: {why}")))?;
     let types = opts.types.source()?.excluding_built_pools();
-    let client = opts.connect.client(JANITOR_OWNER)?;
+    let shutdown = opts.connect.shutdown()?;
+    let client = opts.connect.client(JANITOR_OWNER, &shutdown)?;
     let options = opts.options();
     tracing::info!(
         server = %opts.connect.server_url()?, owner = %client.owner(), ?types,
         command = %options.command.display(), args = ?options.args,
         pool_size = options.pool_size, "janitor starting"
     );
-    let token = shutdown_on_signals()?;
     let tracker = TaskTracker::new();
-    let janitor = Janitor::new(client, types, options, tracker.clone(), token.child_token())
+    let token = shutdown.token().child_token();
+    let janitor = Janitor::new(client, types, options, tracker.clone(), token)
         .map_err(|e| Exit::new(exit::USAGE, format!("mason janitor: {e}")))?;
-    run_loop(janitor, tracker, token, &opts.status).await
+    run_loop(janitor, tracker, &shutdown, &opts.status).await
 }
 
 #[cfg(test)]

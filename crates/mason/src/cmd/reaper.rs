@@ -11,7 +11,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::go_duration;
 use crate::cli::controller_opts::{run_loop, ConnectOpts, TypeOpts};
-use crate::cli::signals::shutdown_on_signals;
 use crate::cli::status_opts::StatusOpts;
 use crate::exit::{self, Exit};
 
@@ -58,7 +57,8 @@ impl Opts {
 /// Run the reaper until a signal.
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let types = opts.types.source()?;
-    let client = opts.connect.client(REAPER_OWNER)?;
+    let shutdown = opts.connect.shutdown()?;
+    let client = opts.connect.client(REAPER_OWNER, &shutdown)?;
     let options = opts.options();
     tracing::info!(
         server = %opts.connect.server_url()?, owner = %client.owner(),
@@ -67,13 +67,7 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     );
     let reaper = Reaper::new(client, types, options)
         .map_err(|e| Exit::new(exit::USAGE, format!("mason reaper: {e}")))?;
-    run_loop(
-        reaper,
-        TaskTracker::new(),
-        shutdown_on_signals()?,
-        &opts.status,
-    )
-    .await
+    run_loop(reaper, TaskTracker::new(), &shutdown, &opts.status).await
 }
 
 #[cfg(test)]
@@ -101,6 +95,7 @@ mod tests {
         assert_eq!(w.opts.options(), ReaperOptions::default());
         assert_eq!(w.opts.connect.server_url().unwrap(), "http://b");
         assert_eq!(w.opts.types.resource_type.as_deref(), Some("a,b"));
+        assert_eq!(w.opts.connect.shutdown_grace, Duration::from_secs(1));
     }
 
     #[test]
@@ -113,6 +108,7 @@ mod tests {
             "--expire=1h",
             "--period=10s",
             "--target-state=quarantine",
+            "--shutdown-grace=250ms",
         ])
         .unwrap();
         let o = w.opts.options();
@@ -122,6 +118,7 @@ mod tests {
             (Duration::from_secs(3600), Duration::from_secs(10))
         );
         assert_eq!(o.target_state, "quarantine");
+        assert_eq!(w.opts.connect.shutdown_grace, Duration::from_millis(250));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! first SIGINT/SIGTERM cancels the root token, every part holds a child token and runs
 //! on one [`TaskTracker`], and the process waits for them at most [`SHUTDOWN_DEADLINE`]
 //! (builds and cleanings in progress release their resources to `dirty`); a second
-//! signal exits at once.
+//! signal exits at once. The controllers' store calls are guarded as the standalone
+//! controllers' HTTP calls are (`mason_controllers::shutdown`): one the store has not
+//! answered within [`SHUTDOWN_GRACE`] of the signal is abandoned.
 //!
 //! `GET /api/v2/status` on the API port shows every part's loop: the server's config
 //! sync and request GC, the builder (with its pools), the reaper, cleaner and janitor.
@@ -40,6 +42,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use mason_client::BoskosApi;
+use mason_controllers::shutdown::Shutdown;
 use mason_controllers::types_source::parse_type_list;
 use mason_inprocess::InProcessClient;
 use mason_server::ServerOptions;
@@ -48,7 +52,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
-use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE};
+use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE, SHUTDOWN_GRACE};
 use crate::cli::history_opts::HistoryOpts;
 use crate::cli::lease_opts::LeaseOpts;
 use crate::cli::program;
@@ -190,13 +194,18 @@ pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let _pruner = opts.history.start_pruner(store.clone());
 
     let tracker = TaskTracker::new();
-    let client = |owner: &str| Arc::new(InProcessClient::new(store.clone(), owner));
+    // Store calls of the controllers give way to the shutdown (a hung PostgreSQL).
+    let shutdown = Shutdown::new(token.clone(), SHUTDOWN_GRACE);
+    let client = |owner: &str| -> Arc<dyn BoskosApi> {
+        Arc::new(shutdown.guard(Arc::new(InProcessClient::new(store.clone(), owner))))
+    };
     let board = state.status().clone();
     board.set_process("up");
     let plan = tasks::Plan {
         opts: &opts,
         store: store.clone(),
         client: &client,
+        shutdown: &shutdown,
         status: &board,
     };
     let server_options = ServerOptions {

@@ -3,6 +3,8 @@
 //! - [`cli`]: the client subcommands (`acquire`, `release`, `run`, …) as the built binary
 //!   against a server started in the test process.
 //! - [`controllers_cli`]: `mason reaper`, `cleaner` and `janitor` as real processes.
+//! - [`controllers_shutdown`]: the standalone controllers stop promptly on SIGTERM when
+//!   their server refuses connections or hangs.
 //! - [`builder_cli`]: `mason builder` as a real process, including `kill -9` mid-construct.
 //! - [`up_e2e`]: `mason up` through the whole lifecycle, and the shipped quick start.
 //! - [`torture`]: `mason serve` on SQLite killed with SIGKILL under load, again and again.
@@ -29,6 +31,7 @@
 mod builder_cli;
 mod cli;
 mod controllers_cli;
+mod controllers_shutdown;
 mod dashboard;
 mod disconnect;
 mod event_stream;

@@ -2,9 +2,13 @@
 //! can never be met. In every case nothing stays leased.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use mason_client::HttpClient;
 use mason_controllers::builder::{StaticPools, EXEC_CONVERTER};
+use mason_controllers::shutdown::{self, Shutdown};
 use mason_types::{ConfigType, DynamicResourceLifeCycle, LEASED_RESOURCES};
+use tokio_util::sync::CancellationToken;
 
 use super::support::{built, quick_options, wait_until, Fixture};
 
@@ -73,12 +77,37 @@ async fn failing_construct_returns_everything_to_dirty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_during_construct_releases_everything_to_dirty() {
+    stop_during_construct(false).await;
+}
+
+/// As `mason builder` runs it: every call guarded by the shutdown token. Against a
+/// healthy server the grace lets the releases of the interrupted build through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guarded_builder_stopped_during_construct_still_releases_everything() {
+    stop_during_construct(true).await;
+}
+
+async fn stop_during_construct(guarded: bool) {
     let fx = Fixture::start(
         &config("slow.sh", 1, &["p-1", "p-2"]),
         &[("slow.sh", "touch started\nsleep 60")],
     )
     .await;
-    let running = fx.builder(quick_options()).start();
+    let token = CancellationToken::new();
+    let builder = if guarded {
+        let shutdown = Shutdown::new(token.clone(), shutdown::DEFAULT_GRACE);
+        let http = HttpClient::builder(&fx.server.url, "mason")
+            .on_retry(shutdown::note_retry)
+            .build()
+            .expect("client");
+        fx.builder_with(Arc::new(shutdown.guard(Arc::new(http))), quick_options())
+    } else {
+        fx.builder(quick_options())
+    };
+    let running = tokio::spawn({
+        let (builder, token) = (builder.clone(), token.clone());
+        async move { builder.run(token).await }
+    });
     // In construct: the virtual resource is held with its leased list recorded.
     fx.wait_for("a construct under way", |all| {
         all.iter()
@@ -92,8 +121,9 @@ async fn stop_during_construct_releases_everything_to_dirty() {
     .await;
     let started = fx.config_path.with_file_name("started");
     wait_until("the script started", || started.exists()).await;
-    assert_eq!(running.status().held, 2);
-    running.stop().await.unwrap();
+    assert_eq!(builder.status().held, 2);
+    token.cancel();
+    running.await.unwrap().unwrap();
 
     fx.assert_nothing_owned().await;
     let virt = fx.of_type("virt").await;

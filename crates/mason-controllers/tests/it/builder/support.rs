@@ -70,8 +70,17 @@ impl Fixture {
     /// A builder as `mason builder` wires it: owner `mason`, pools from the config file,
     /// the exec converter relative to it, leftovers found through `/api/v2/resources`.
     pub(crate) fn builder(&self, options: BuilderOptions) -> Builder {
+        self.builder_with(self.client("mason"), options)
+    }
+
+    /// [`Fixture::builder`] acting through `client` (its owner must be `mason`).
+    pub(crate) fn builder_with(
+        &self,
+        client: Arc<dyn BoskosApi>,
+        options: BuilderOptions,
+    ) -> Builder {
         let pools = FilePools::new(&self.config_path);
-        let builder = Builder::new(self.client("mason"), options);
+        let builder = Builder::new(client, options);
         builder
             .register_config_converter(EXEC_CONVERTER, exec_converter(pools.base_dir()))
             .expect("register exec");

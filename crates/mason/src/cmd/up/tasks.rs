@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mason_client::BoskosApi;
 use mason_controllers::builder::{exec_converter, Builder, BuilderOptions, EXEC_CONVERTER};
 use mason_controllers::cleaner::{Cleaner, CleanerOptions, CLEANER_OWNER};
 use mason_controllers::janitor::{Janitor, JanitorOptions, JANITOR_OWNER};
 use mason_controllers::reaper::{Reaper, ReaperOptions, REAPER_OWNER};
+use mason_controllers::shutdown::Shutdown;
 use mason_controllers::types_source::{parse_type_list, TypeSource};
 use mason_controllers::Driver;
-use mason_inprocess::{InProcessClient, StoreInventory, StorePools};
+use mason_inprocess::{StoreInventory, StorePools};
 use mason_server::{AppState, Listeners, ServerOptions, StatusBoard};
 use mason_store::Store;
 use tokio::net::TcpListener;
@@ -36,7 +38,10 @@ const POOL_LOG_PERIOD: Duration = Duration::from_secs(2);
 pub(super) struct Plan<'a> {
     pub(super) opts: &'a Opts,
     pub(super) store: Arc<dyn Store>,
-    pub(super) client: &'a dyn Fn(&str) -> Arc<InProcessClient>,
+    /// A guarded in-process client acting as the given owner.
+    pub(super) client: &'a dyn Fn(&str) -> Arc<dyn BoskosApi>,
+    /// What the store reads of the builder and cleaner give way to.
+    pub(super) shutdown: &'a Shutdown,
     /// Where every part's loop status is shown (`GET /api/v2/status`).
     pub(super) status: &'a StatusBoard,
 }
@@ -84,7 +89,9 @@ impl Plan<'_> {
     ) -> Result<Vec<String>, String> {
         let opts = self.opts;
         let mut summary = Vec::new();
-        let pools = Arc::new(StorePools(self.store.clone()));
+        let pools = self
+            .shutdown
+            .guard(Arc::new(StorePools(self.store.clone())));
 
         // Builder: dynamic pools with `config.type: exec`, programs relative to the config.
         let base_dir = match opts.config.parent() {
@@ -100,9 +107,10 @@ impl Plan<'_> {
         builder
             .register_config_converter(EXEC_CONVERTER, exec_converter(&base_dir))
             .map_err(|e| e.to_string())?;
-        let builder = builder
-            .with_pool_source(StorePools(self.store.clone()))
-            .with_inventory(StoreInventory(self.store.clone()));
+        let builder = builder.with_pool_source(pools.clone()).with_inventory(
+            self.shutdown
+                .guard(Arc::new(StoreInventory(self.store.clone()))),
+        );
         let (reader, counters) = (builder.clone(), builder.clone());
         self.status
             .add_loop("builder", move || reader.loop_status());
@@ -140,7 +148,7 @@ impl Plan<'_> {
             period: opts.cleaner_period,
             cleaner_count: opts.cleaner_count,
         };
-        let cleaner = Cleaner::new((self.client)(CLEANER_OWNER), pools, options)
+        let cleaner = Cleaner::new((self.client)(CLEANER_OWNER), Arc::new(pools), options)
             .map_err(|e| e.to_string())?;
         let (_, status) = Driver::new(cleaner).spawn(tracker, token.child_token());
         self.status.add_loop("cleaner", move || status.get());
@@ -208,7 +216,11 @@ pub(super) fn spawn_pool_log(
     tracker.spawn(async move {
         let mut last = String::new();
         loop {
-            if let Ok(metrics) = store.all_metrics().await {
+            let metrics = tokio::select! {
+                _ = token.cancelled() => break,
+                metrics = store.all_metrics() => metrics,
+            };
+            if let Ok(metrics) = metrics {
                 let line = metrics
                     .iter()
                     .map(|m| {

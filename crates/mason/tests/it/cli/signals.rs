@@ -37,12 +37,19 @@ async fn two_sigterms_at_once_are_one_clean_stop() {
 #[tokio::test]
 async fn a_later_second_signal_cuts_the_shutdown_short_with_its_code() {
     // A server that accepts connections and never answers: the cleaner's first tick
-    // hangs in a request, so its graceful shutdown would wait out the deadline.
+    // hangs in a request, which a long shutdown grace lets run, so its graceful
+    // shutdown would wait out the deadline.
     let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", blackhole.local_addr().unwrap());
     for (signal, code) in [(Signal::TERM, 143), (Signal::INT, 130)] {
         let dir = tempfile::tempdir().unwrap();
-        let args = ["cleaner", "--server-url", &url, "--request-timeout", "50s"];
+        let args = [
+            "cleaner",
+            "--server-url",
+            &url,
+            "--request-timeout=50s",
+            "--shutdown-grace=50s",
+        ];
         let mut cleaner = Daemon::start(dir.path(), &args);
         // The handlers are in place before the loop says it is running (a signal sent
         // earlier would kill the process the default way).
