@@ -1,10 +1,11 @@
 //! `mason bench --layer cross-process`: the lease server in *another process*, as real
 //! clients see it.
 //!
-//! For every pool size, one `mason serve` per variant (a binary, over HTTP or HTTPS) is
-//! started on a fresh SQLite file ([`server`]); then, per round, per connection count and
-//! per variant, in that interleaved order, the same load generator ([`threads`], one OS
-//! thread and one blocking keep-alive connection per client, [`wire`]) measures:
+//! One `mason serve` per pool size and variant (a binary, over HTTP or HTTPS) is started on
+//! a fresh SQLite file ([`server`]), all of them before the first measurement, and each
+//! keeps its server and file to the end. Then, per round, per connection count, per pool
+//! and per variant, in that interleaved order, the same load generator ([`threads`], one
+//! OS thread and one blocking keep-alive connection per client, [`wire`]) measures:
 //! - the **floor**: `GET /`, the server's no-op catch-all route;
 //! - **cycles**: acquire (state → dest) plus release (dest → state).
 //!
@@ -13,7 +14,11 @@
 //! connection also measures `GET /metric?type=T` and a `GET /metrics` scrape per pool.
 //!
 //! Giving two binaries (`--server-bin A=old --server-bin B=new`) compares them A/B in one
-//! run, interleaved, which is the only fair comparison on a shared machine.
+//! run, interleaved, which is the only fair comparison on a shared machine. Pools are
+//! interleaved the same way (each round starts with the next pool in turn), so a drift of
+//! the machine over the run, or the first minute of a server, does not fall on one pool:
+//! measuring every round of one pool before the next pool's made 100 look faster than
+//! 100,000 by more than the store explains (see docs/benchmarks.md).
 
 mod auth;
 mod report;
@@ -134,52 +139,28 @@ pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>>
     } else {
         None
     };
-    let mut cells = Vec::new();
+    let mut servers = Vec::new();
     for &pool in &plan.pools {
-        let mut servers = Vec::new();
         for variant in &plan.variants {
-            let mut endpoint = endpoint_for(variant, pki.as_ref());
-            let variant_auth = auth.as_ref().filter(|_| variant.auth);
-            endpoint.authorization = variant_auth.map(|a| a.header.clone());
-            let spec = ServerSpec {
-                binary: variant.binary.clone(),
-                pool,
-                rtype: plan.rtype.clone(),
-                state: plan.state.clone(),
-                tls: match (&pki, variant.tls) {
-                    (Some(p), true) => Some(p.files()),
-                    _ => None,
-                },
-                auth_file: variant_auth.map(|a| a.file.clone()),
-                history: variant.history,
-            };
-            let server = ServerProcess::start(&spec, endpoint.clone())?;
-            eprintln!(
-                "mason bench: {} serves pool {pool} as pid {} on {}",
-                variant.name(),
-                server.pid(),
-                server.addr
-            );
-            let endpoint = Endpoint {
-                addr: server.addr,
-                ..endpoint
-            };
-            servers.push((variant, server, endpoint));
+            servers.push(start(plan, variant, pool, pki.as_ref(), auth.as_ref())?);
         }
-        for round in 1..=plan.rounds {
-            for &connections in &plan.connections {
-                for (variant, _, endpoint) in &servers {
-                    let floor = measure(plan, endpoint, Work::Floor, connections)?;
+    }
+    let mut cells = Vec::new();
+    for round in 1..=plan.rounds {
+        for &connections in &plan.connections {
+            for pool in in_turn(&plan.pools, round) {
+                for served in servers.iter().filter(|s| s.pool == pool) {
+                    let floor = measure(plan, &served.endpoint, Work::Floor, connections)?;
                     let cycle_work = Work::Cycle {
                         rtype: plan.rtype.clone(),
                         state: plan.state.clone(),
                         dest: plan.dest.clone(),
                     };
-                    let cycles = measure(plan, endpoint, cycle_work, connections)?;
+                    let cycles = measure(plan, &served.endpoint, cycle_work, connections)?;
                     let floor_rate = floor.requests_per_s();
                     for (work, outcome) in [(Work::Floor.name(), floor), ("cycle", cycles)] {
                         let cell = Cell {
-                            variant: (*variant).clone(),
+                            variant: served.variant.clone(),
                             pool,
                             connections,
                             round,
@@ -193,36 +174,100 @@ pub(crate) fn run(plan: &Plan, emit: &mut dyn FnMut(&Cell)) -> Result<Vec<Cell>>
                 }
             }
         }
-        if plan.reads {
-            for (variant, _, endpoint) in &servers {
-                let reads = [
-                    Work::Metric {
-                        rtype: plan.rtype.clone(),
-                    },
-                    Work::Scrape,
-                ];
-                for what in reads {
-                    let work = what.name();
-                    let outcome = measure(plan, endpoint, what, 1)?;
-                    let cell = Cell {
-                        variant: (*variant).clone(),
-                        pool,
-                        connections: 1,
-                        round: 1,
-                        work,
-                        floor_requests_per_s: 0.0,
-                        outcome,
-                    };
-                    emit(&cell);
-                    cells.push(cell);
-                }
+    }
+    if plan.reads {
+        for served in &servers {
+            let reads = [
+                Work::Metric {
+                    rtype: plan.rtype.clone(),
+                },
+                Work::Scrape,
+            ];
+            for what in reads {
+                let work = what.name();
+                let outcome = measure(plan, &served.endpoint, what, 1)?;
+                let cell = Cell {
+                    variant: served.variant.clone(),
+                    pool: served.pool,
+                    connections: 1,
+                    round: 1,
+                    work,
+                    floor_requests_per_s: 0.0,
+                    outcome,
+                };
+                emit(&cell);
+                cells.push(cell);
             }
         }
-        for (_, server, _) in servers {
-            server.stop()?;
-        }
+    }
+    for served in servers {
+        served.server.stop()?;
     }
     Ok(cells)
+}
+
+/// One started server: which variant serves which pool, and where.
+struct Served {
+    variant: Variant,
+    pool: usize,
+    server: ServerProcess,
+    endpoint: Endpoint,
+}
+
+/// Start `variant`'s server on a fresh file holding `pool` resources.
+fn start(
+    plan: &Plan,
+    variant: &Variant,
+    pool: usize,
+    pki: Option<&tls::TestPki>,
+    auth: Option<&auth::BenchAuth>,
+) -> Result<Served> {
+    let mut endpoint = endpoint_for(variant, pki);
+    let variant_auth = auth.filter(|_| variant.auth);
+    endpoint.authorization = variant_auth.map(|a| a.header.clone());
+    let spec = ServerSpec {
+        binary: variant.binary.clone(),
+        pool,
+        rtype: plan.rtype.clone(),
+        state: plan.state.clone(),
+        tls: match (pki, variant.tls) {
+            (Some(p), true) => Some(p.files()),
+            _ => None,
+        },
+        auth_file: variant_auth.map(|a| a.file.clone()),
+        history: variant.history,
+    };
+    let server = ServerProcess::start(&spec, endpoint.clone())?;
+    eprintln!(
+        "mason bench: {} serves pool {pool} as pid {} on {}",
+        variant.name(),
+        server.pid(),
+        server.addr
+    );
+    let endpoint = Endpoint {
+        addr: server.addr,
+        ..endpoint
+    };
+    Ok(Served {
+        variant: variant.clone(),
+        pool,
+        server,
+        endpoint,
+    })
+}
+
+/// The pools in the order round `round` (from 1) measures them: each round starts one
+/// further along, so no pool is always first after the other connection count.
+fn in_turn(pools: &[usize], round: usize) -> Vec<usize> {
+    if pools.is_empty() {
+        return Vec::new();
+    }
+    let first = (round.saturating_sub(1)) % pools.len();
+    pools[first..]
+        .iter()
+        .chain(&pools[..first])
+        .copied()
+        .collect()
 }
 
 fn endpoint_for(variant: &Variant, pki: Option<&tls::TestPki>) -> Endpoint {
@@ -249,6 +294,16 @@ fn measure(plan: &Plan, endpoint: &Endpoint, work: Work, connections: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_starts_with_the_next_pool() {
+        let pools = [100, 10_000, 100_000];
+        assert_eq!(in_turn(&pools, 1), vec![100, 10_000, 100_000]);
+        assert_eq!(in_turn(&pools, 2), vec![10_000, 100_000, 100]);
+        assert_eq!(in_turn(&pools, 3), vec![100_000, 100, 10_000]);
+        assert_eq!(in_turn(&pools, 4), in_turn(&pools, 1));
+        assert!(in_turn(&[], 2).is_empty());
+    }
 
     #[test]
     fn server_bins_take_labels_and_must_exist() {

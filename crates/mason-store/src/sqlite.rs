@@ -353,10 +353,16 @@ impl Store for SqliteStore {
 
     async fn sync_config(&self, config: &BoskosConfig) -> Result<SyncReport> {
         let config = config.clone();
-        self.write_sized(Cost::Scan, move |tx, ctx| {
-            sync::sync_config(tx, ctx, &config)
-        })
-        .await
+        let report = self
+            .write_sized(Cost::Scan, move |tx, ctx| {
+                sync::sync_config(tx, ctx, &config)
+            })
+            .await?;
+        let rows = report.created.len() + report.deleted.len() + report.marked_for_deletion.len();
+        if rows >= checkpoint::BULK_ROWS {
+            self.checkpoint_after_bulk().await;
+        }
+        Ok(report)
     }
 
     async fn sync_dynamic(&self) -> Result<SyncReport> {

@@ -78,7 +78,7 @@ impl Cell {
             _ => format!("{:>9.0} req/s", o.requests_per_s()),
         };
         format!(
-            "{:<8} pool={:<7} conns={:<2} round={} {:<6} {rate}  p50 {} p99 {} max {} stall {}  errors {}",
+            "{:<8} pool={:<7} conns={:<2} round={} {:<6} {rate}  p50 {} p99 {} p99.9 {} max {} stall {}  errors {}",
             self.variant.name(),
             self.pool,
             self.connections,
@@ -86,6 +86,7 @@ impl Cell {
             self.work,
             human(h.percentile(0.5)),
             human(h.percentile(0.99)),
+            human(h.percentile(0.999)),
             human(h.max()),
             human(o.stall),
             errors_text(&o.errors)
@@ -201,7 +202,7 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>7} {:>5} {:>10} {:>10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{:<10} {:>7} {:>5} {:>10} {:>10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
             "variant",
             "pool",
             "conns",
@@ -210,6 +211,7 @@ impl Summary {
             "ratio",
             "p50",
             "p99",
+            "p99.9",
             "max",
             "stall",
             "errors"
@@ -220,7 +222,7 @@ impl Summary {
             let cycles = median(&s.rates);
             let _ = writeln!(
                 out,
-                "{:<10} {:>7} {:>5} {:>10.0} {:>10.0} {:>6.2} {:>9} {:>9} {:>9} {:>9} {:>7}",
+                "{:<10} {:>7} {:>5} {:>10.0} {:>10.0} {:>6.2} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
                 variant,
                 pool,
                 conns,
@@ -229,6 +231,7 @@ impl Summary {
                 ratio(cycles, floor),
                 human(s.latency.percentile(0.5)),
                 human(s.latency.percentile(0.99)),
+                human(s.latency.percentile(0.999)),
                 human(s.latency.max()),
                 human(s.stall),
                 s.errors
