@@ -47,6 +47,9 @@
 //! - PostgreSQL only: `event_feed.rs` (the event feed: numbering soon after writes, and one
 //!   `LISTEN` connection per store for every replica's new events).
 //! - `counts.rs`: the kept counts (a table kept by triggers, migrations 5 and 7).
+//! - PostgreSQL only: `vacuum.rs` (vacuums `resources` and `events` as soon as enough
+//!   of their rows died, so the acquire's index walk does not slow down between two
+//!   autovacuum visits).
 
 mod acquire;
 mod connect;
@@ -66,6 +69,7 @@ mod rows;
 mod sync;
 mod ttl;
 pub(crate) mod txn;
+mod vacuum;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -133,6 +137,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// Where the next lease expiry scan starts (see `ttl.rs`).
     expiry_floor: ttl::ScanFloor,
+    /// Vacuums the busiest tables (see `vacuum.rs`); started once the schema is there.
+    _vacuum: Option<vacuum::VacuumKeeper>,
 }
 
 impl PostgresStore {
@@ -140,7 +146,7 @@ impl PostgresStore {
     /// [`Error::Unavailable`](crate::Error::Unavailable) when the database cannot be reached.
     pub async fn open(options: PostgresOptions) -> Result<Self> {
         let pool = connect::pool(&options)?;
-        let store = Self {
+        let mut store = Self {
             events: event_feed::EventFeed::start(pool.clone(), connect::config(&options)?),
             pool,
             config: connect::config(&options)?,
@@ -150,8 +156,10 @@ impl PostgresStore {
             listener: OnceLock::new(),
             timeout: options.timeout,
             expiry_floor: ttl::ScanFloor::default(),
+            _vacuum: None,
         };
         run!(bulk: &store, |client, _ctx| migrate::migrate(client))?;
+        store._vacuum = Some(vacuum::VacuumKeeper::start(store.config.clone()));
         Ok(store)
     }
 

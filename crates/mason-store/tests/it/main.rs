@@ -9,4 +9,5 @@
 mod model;
 mod postgres;
 mod postgres_counts;
+mod postgres_vacuum;
 mod sqlite;
