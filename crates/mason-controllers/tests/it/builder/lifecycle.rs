@@ -25,7 +25,7 @@ resources:
 
 /// Prints the user data a real converter would: where the virtual resource lives and
 /// which physical resource it was built from (read from the JSON on stdin).
-pub(crate) const BUILD_SH: &str = r#"input=$(cat); printf "%s" "$input" > /tmp/mason-input-$MASON_RESOURCE_NAME.json
+pub(crate) const BUILD_SH: &str = r#"input=$(cat)
 phys=$(printf '%s' "$input" | sed -n 's/.*"leased":{"phys":\[{"type":"phys","name":"\([^"]*\)".*/\1/p')
 printf '{"endpoint":"virt://%s","built-from":"%s","arg":"%s"}' "$MASON_RESOURCE_NAME" "$phys" "$1""#;
 
