@@ -24,6 +24,7 @@
 //! - [`lease_opts`]: the lease flags of serve and up (`--max-lease-ttl`,
 //!   `--disconnect-grace`).
 //! - [`transport_opts`]: TLS, connection cap and timeouts of serve and up.
+//! - [`runtime_opts`]: the request threads of serve and up (`--worker-threads`).
 
 pub(crate) mod client_opts;
 pub(crate) mod config_check;
@@ -37,6 +38,7 @@ pub(crate) mod history_opts;
 pub(crate) mod lease_opts;
 pub(crate) mod leased;
 pub(crate) mod program;
+pub(crate) mod runtime_opts;
 pub(crate) mod signals;
 pub(crate) mod startup;
 pub(crate) mod status_opts;

@@ -128,6 +128,16 @@ enum Command {
 }
 
 impl Command {
+    /// The async runtime's worker count: `--worker-threads` of the server commands (see
+    /// `cli::runtime_opts`); otherwise Tokio's default.
+    fn worker_threads(&self) -> Option<usize> {
+        match self {
+            Command::Serve(opts) => opts.worker_threads(),
+            Command::Up(opts) => opts.worker_threads(),
+            _ => None,
+        }
+    }
+
     /// How text log lines look: timestamped for daemons, plain `mason run: …` lines for
     /// client commands (the shape of their own messages).
     fn log_style(&self) -> logging::Style {
@@ -170,10 +180,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     logging::init(&cli.log, cli.command.log_style());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = cli.command.worker_threads() {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             cli::console::error(&format!("mason: cannot start the async runtime: {e}"));

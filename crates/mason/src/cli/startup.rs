@@ -67,7 +67,12 @@ pub(crate) async fn open_and_sync(
     let store = mason_store::open(url, options)
         .await
         .with_context(|| format!("cannot open store {url}"))?;
-    tracing::info!(store = %url, backend = store.backend(), "store opened");
+    tracing::info!(
+        store = %url,
+        backend = store.backend(),
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        "store opened"
+    );
     let mut state = AppState::new(
         store.clone(),
         Arc::new(SystemClock),

@@ -24,6 +24,7 @@ use crate::cli::client_opts::go_duration;
 use crate::cli::config_check;
 use crate::cli::history_opts::HistoryOpts;
 use crate::cli::lease_opts::LeaseOpts;
+use crate::cli::runtime_opts::RuntimeOpts;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cli::store_opts::ServeStoreOpts;
@@ -73,6 +74,8 @@ pub(crate) struct Opts {
     sync_period: Duration,
     #[command(flatten)]
     lease: LeaseOpts,
+    #[command(flatten)]
+    runtime: RuntimeOpts,
     /// Also serve GET /metrics on this port (the API port always serves it).
     #[arg(long, value_name = "PORT")]
     metrics_port: Option<u16>,
@@ -92,6 +95,13 @@ pub(crate) struct Opts {
 }
 
 /// Run the server until a signal.
+impl Opts {
+    /// The runtime's worker count, when `--worker-threads` sets one.
+    pub(crate) fn worker_threads(&self) -> Option<usize> {
+        self.runtime.workers()
+    }
+}
+
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     if opts.sync_period.is_zero() || opts.lease.max_lease_ttl.is_zero() {
         return Err(Exit::new(

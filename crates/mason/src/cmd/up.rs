@@ -56,6 +56,7 @@ use crate::cli::controller_opts::{wait_for_shutdown, SHUTDOWN_DEADLINE, SHUTDOWN
 use crate::cli::history_opts::HistoryOpts;
 use crate::cli::lease_opts::LeaseOpts;
 use crate::cli::program;
+use crate::cli::runtime_opts::RuntimeOpts;
 use crate::cli::signals::shutdown_on_signals;
 use crate::cli::startup;
 use crate::cli::store_opts::ServeStoreOpts;
@@ -99,6 +100,8 @@ pub(crate) struct Opts {
     sync_period: Duration,
     #[command(flatten)]
     lease: LeaseOpts,
+    #[command(flatten)]
+    runtime: RuntimeOpts,
     /// Constructs the builder runs at once (upstream Mason's --cleaner-count).
     #[arg(long, value_name = "N", default_value_t = 4)]
     build_workers: usize,
@@ -146,6 +149,13 @@ pub(crate) struct Opts {
 }
 
 /// Run everything until a signal.
+impl Opts {
+    /// The runtime's worker count, when `--worker-threads` sets one.
+    pub(crate) fn worker_threads(&self) -> Option<usize> {
+        self.runtime.workers()
+    }
+}
+
 pub(crate) async fn run(opts: Opts) -> anyhow::Result<u8> {
     let usage = |what: String| Exit::new(exit::USAGE, format!("mason up: {what}"));
     if opts.sync_period.is_zero()

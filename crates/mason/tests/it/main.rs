@@ -24,6 +24,7 @@
 //! - [`history_cli`]: `mason describe` and `mason events` against `mason serve`.
 //! - [`history_kill_pg`]: `mason serve` on PostgreSQL killed with SIGKILL under load; the
 //!   history still replays to every resource's state and owner.
+//! - [`worker_threads`]: `mason serve --worker-threads` and its default.
 //!
 //! [`serve_process`] is the harness of the tests that run `mason serve` (or `up`) as a
 //! child process: start on a free port, wait until ready, kill, read the log.
@@ -46,3 +47,4 @@ mod tls;
 mod torture;
 mod transport;
 mod up_e2e;
+mod worker_threads;
