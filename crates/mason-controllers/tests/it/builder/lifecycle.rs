@@ -4,7 +4,7 @@
 use mason_client::{VirtualClient, VirtualError};
 use mason_types::LEASED_RESOURCES;
 
-use super::support::{built, quick_options, Fixture};
+use super::support::{built, quick_options, wait_until, Fixture};
 
 pub(crate) const CONFIG: &str = "\
 resources:
@@ -97,6 +97,12 @@ async fn virtual_pool_is_built_leased_released_and_rebuilt() {
     assert_eq!(rebuilt.userdata.get("built-from"), Some(new[0].as_str()));
     assert_eq!(fx.get(&old).await.state, "dirty");
 
+    // The builder counts a build after its last call to the server, so the rebuilt
+    // resource can be seen free a moment before the count moves.
+    wait_until("the builder counts the third build", || {
+        running.status().pools["virt"].built >= 3
+    })
+    .await;
     let status = running.status();
     let pool = &status.pools["virt"];
     assert_eq!(pool.converter, "exec");
