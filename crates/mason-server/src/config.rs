@@ -171,9 +171,8 @@ mod tests {
 
     #[test]
     fn reload_keeps_old_config_on_invalid_file() {
-        let dir = std::env::temp_dir().join(format!("mason-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config.yaml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
         std::fs::write(&path, VALID).unwrap();
         let holder = ConfigHolder::new(ConfigSource::File(path.clone()));
         let first = holder.load_initial().unwrap();
@@ -190,7 +189,6 @@ mod tests {
 
         std::fs::write(&path, "resources:\n- type: t\n  names: [a, b, c]\n").unwrap();
         assert!(matches!(holder.reload(), Reload::Changed(c) if c.resources[0].names.len() == 3));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
