@@ -50,10 +50,10 @@ impl Setup {
         self.dir.path().join("boskos.yaml")
     }
 
-    fn spawn_builder(&self, run: u32) -> Child {
+    fn spawn_builder(&self, run: u32) -> Running {
         let log =
             std::fs::File::create(self.dir.path().join(format!("builder-{run}.log"))).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_mason"))
+        let child = Command::new(env!("CARGO_BIN_EXE_mason"))
             .args(["builder", "--server-url", &self.server.url, "--config"])
             .arg(self.config())
             .args([
@@ -68,7 +68,8 @@ impl Setup {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn mason builder")
+            .expect("spawn mason builder");
+        Running(child)
     }
 
     fn logs(&self) -> String {
@@ -123,6 +124,30 @@ fn built(all: &[Resource]) -> Vec<Resource> {
         })
         .cloned()
         .collect()
+}
+
+/// A `mason builder` process, killed when dropped: a test that fails half-way must not
+/// leave it running against a server that is gone.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn write_script(dir: &Path) {

@@ -12,20 +12,33 @@ use mason_testkit::{eventually, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn mason(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mason"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mason")
+fn mason(args: &[&str]) -> Controller {
+    Controller(
+        Command::new(env!("CARGO_BIN_EXE_mason"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mason"),
+    )
+}
+
+/// A running controller; killed when dropped, so a test that fails before [`stop`] does
+/// not leave it polling a server that is gone.
+struct Controller(Child);
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// SIGTERM and expect exit 0.
-fn stop(mut child: Child) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+fn stop(mut child: Controller) {
+    let pid = rustix::process::Pid::from_raw(child.0.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
 

@@ -44,7 +44,11 @@ mod tests {
 
     #[tokio::test]
     async fn sigterm_stops_a_command_that_honours_it() {
-        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        let mut child = Command::new("sleep")
+            .arg("60")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
         let start = Instant::now();
         terminate(&mut child, Duration::from_secs(30)).await;
         assert!(start.elapsed() < Duration::from_secs(20));
@@ -57,6 +61,7 @@ mod tests {
         let mut child = Command::new("sh")
             .args(["-c", "trap '' TERM; echo ready; exec sleep 60"])
             .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .unwrap();
         // Wait until the trap is set.
