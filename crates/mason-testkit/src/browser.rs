@@ -115,8 +115,9 @@ impl Browser {
         let port = crate::ports::free_port();
         let mut command = Command::new(driver);
         command
+            // No `--allowed-ips`: with an allowlist chromedriver listens on every
+            // interface; without one it binds loopback only (127.0.0.1 and ::1).
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("a second log handle"))
             .stderr(log);
