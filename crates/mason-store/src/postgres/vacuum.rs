@@ -27,9 +27,10 @@
 //! index pass when the dead rows sit on few heap pages, which is exactly a hot pool's
 //! case; `SKIP_LOCKED`, so replicas do not queue behind each other's vacuum (the one that
 //! runs resets the shared count for all). A vacuum never blocks reads or writes of the
-//! table. A failure (for instance a role that does not own the tables, which PostgreSQL
-//! answers with a warning and no vacuum) only delays the next attempt; autovacuum still
-//! does its own work either way.
+//! table. A role that may not vacuum the tables (neither their owner's nor the
+//! database owner's privileges, not a superuser) would get a warning and no vacuum each
+//! time, so the keeper checks that once per connection and, if not, says so and stops.
+//! A failure only delays the next attempt; autovacuum does its own work either way.
 
 use std::time::Duration;
 
@@ -108,6 +109,23 @@ async fn dead_rows(client: &Client) -> Result<[i64; 2], tokio_postgres::Error> {
     Ok(dead)
 }
 
+/// Whether this connection's role may vacuum both [`TABLES`]: it has the privileges of
+/// their owner (a superuser has every role's) or of the database's owner, the rules of
+/// PostgreSQL 15. (PostgreSQL 17's `MAINTAIN` privilege is not looked at: a role that has
+/// only that is told it may not, and autovacuum does the work.)
+pub(super) async fn may_vacuum(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT bool_and(pg_has_role(c.relowner, 'USAGE')) \
+                    OR (SELECT pg_has_role(d.datdba, 'USAGE') FROM pg_database d \
+                        WHERE d.datname = current_database()) \
+             FROM pg_class c WHERE c.oid IN ('resources'::regclass, 'events'::regclass)",
+            &[],
+        )
+        .await?;
+    Ok(row.get::<_, Option<bool>>(0).unwrap_or(false))
+}
+
 /// The keeper's loop: check, vacuum what is due, wait; connect again after a failure.
 async fn keep(config: tokio_postgres::Config) {
     let mut paces = [Pace::new(); 2];
@@ -125,6 +143,23 @@ async fn keep(config: tokio_postgres::Config) {
                     if let Err(e) = c.batch_execute("SET statement_timeout = 0").await {
                         warn_once(&mut failing, &format!("setting up: {e}"));
                         continue;
+                    }
+                    match may_vacuum(&c).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // PostgreSQL would skip each VACUUM with a warning in its own
+                            // log, every second: say it once here and stop instead.
+                            tracing::info!(
+                                "not vacuuming resources and events: this role neither owns \
+                                 them nor the database and is not a superuser; autovacuum \
+                                 alone keeps them"
+                            );
+                            return;
+                        }
+                        Err(e) => {
+                            warn_once(&mut failing, &format!("checking privileges: {e}"));
+                            continue;
+                        }
                     }
                     Some(c)
                 }
@@ -180,6 +215,68 @@ fn warn_once(failing: &mut bool, error: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client of `url` connecting as `user` (the server must trust it, as the test
+    /// suite's own server does).
+    #[cfg(feature = "testsuite")]
+    async fn connect_as(url: &str, user: Option<&str>) -> Client {
+        let mut config: tokio_postgres::Config = url.parse().expect("URL");
+        if let Some(user) = user {
+            config.user(user);
+        }
+        let (client, connection) = config.connect(NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+
+    #[cfg(feature = "testsuite")]
+    #[tokio::test]
+    async fn only_the_owners_of_the_tables_or_the_database_may_vacuum() {
+        use crate::testsuite::postgres as pg;
+        let Some(url) = pg::fresh_database_or_skip("postgres vacuum privileges").await else {
+            return;
+        };
+        let owner = connect_as(&url, None).await;
+        owner
+            .batch_execute("CREATE TABLE resources (x int); CREATE TABLE events (x int)")
+            .await
+            .expect("two tables of those names");
+        assert!(
+            may_vacuum(&owner).await.expect("owner's check"),
+            "the owner"
+        );
+
+        let guest = format!("mason_vacuum_guest_{}", std::process::id());
+        let db: String = owner
+            .query_one("SELECT current_database()", &[])
+            .await
+            .expect("database")
+            .get(0);
+        owner
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {guest}; CREATE ROLE {guest} LOGIN"
+            ))
+            .await
+            .expect("a role that owns nothing");
+        let outcome = async {
+            let as_guest = connect_as(&url, Some(&guest)).await;
+            let plain = may_vacuum(&as_guest).await.expect("guest's check");
+            owner
+                .batch_execute(&format!("ALTER DATABASE {db} OWNER TO {guest}"))
+                .await
+                .expect("the guest owns the database");
+            let db_owner = may_vacuum(&as_guest).await.expect("database owner's check");
+            (plain, db_owner)
+        }
+        .await;
+        owner
+            .batch_execute(&format!(
+                "ALTER DATABASE {db} OWNER TO CURRENT_USER; DROP ROLE {guest}"
+            ))
+            .await
+            .expect("clean up the role");
+        assert_eq!(outcome, (false, true), "(plain role, database owner)");
+    }
 
     #[test]
     fn a_table_is_due_only_with_enough_dead_rows_and_after_its_pause() {
