@@ -26,7 +26,9 @@
 //! at most one vacuum per 2 s). `INDEX_CLEANUP ON`, because the default may skip the
 //! index pass when the dead rows sit on few heap pages, which is exactly a hot pool's
 //! case; `SKIP_LOCKED`, so replicas do not queue behind each other's vacuum (the one that
-//! runs resets the shared count for all). A vacuum never blocks reads or writes of the
+//! runs resets the shared count for all); `TRUNCATE OFF`, because giving the empty pages
+//! at the end of a table back to the file system takes an exclusive lock on the table
+//! (briefly, but every lease call waits behind it), and a hot table grows back at once. A vacuum never blocks reads or writes of the
 //! table. A role that may not vacuum the tables (neither their owner's nor the
 //! database owner's privileges, not a superuser) would get a warning and no vacuum each
 //! time, so the keeper checks that once per connection and, if not, says so and stops.
@@ -36,7 +38,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 /// How often the dead-row counts are read.
 const CHECK: Duration = Duration::from_secs(1);
@@ -126,6 +128,25 @@ pub(super) async fn may_vacuum(client: &Client) -> Result<bool, tokio_postgres::
     Ok(row.get::<_, Option<bool>>(0).unwrap_or(false))
 }
 
+/// Drive the keeper's connection until it ends, keeping the server's notices (such as
+/// "skipping vacuum of \"events\" --- lock not available" while autovacuum or another
+/// replica is at it) out of the log at its usual levels: they are expected, at debug.
+async fn relay_notices<S, T>(mut connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        match message {
+            Ok(AsyncMessage::Notice(notice)) => {
+                tracing::debug!(notice = %notice.message(), "PostgreSQL notice to the vacuum keeper");
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
 /// The keeper's loop: check, vacuum what is due, wait; connect again after a failure.
 async fn keep(config: tokio_postgres::Config) {
     let mut paces = [Pace::new(); 2];
@@ -137,7 +158,7 @@ async fn keep(config: tokio_postgres::Config) {
             client = match config.connect(NoTls).await {
                 Ok((c, connection)) => {
                     // Ends by itself when the client is dropped or the server goes away.
-                    tokio::spawn(connection);
+                    tokio::spawn(relay_notices(connection));
                     // A vacuum of a large table may outlast the bulk statement limit
                     // the connection string sets; it blocks nobody, so it has none.
                     if let Err(e) = c.batch_execute("SET statement_timeout = 0").await {
@@ -186,7 +207,9 @@ async fn vacuum_due(client: &Client, paces: &mut [Pace; 2]) -> Result<(), String
         }
         let started = Instant::now();
         let result = client
-            .batch_execute(&format!("VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED) {table}"))
+            .batch_execute(&format!(
+                "VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED, TRUNCATE OFF) {table}"
+            ))
             .await;
         let ended = Instant::now();
         paces[i].ran(started, ended);
