@@ -7,12 +7,12 @@
 //! async runtime; with as many workers as CPUs, on a small machine that wake-up often
 //! lands on a sleeping worker, which wakes up only to look for work. Measured
 //! cross-process on the 2-CPU development VM, pool 10,000, one worker against two
-//! (docs/benchmarks.md, "One Tokio worker on a 2-CPU machine"): at 8 connections 18–20 %
-//! more cycles on an idle machine and 16 % beside two CPU burners, with 1.6 instead of
-//! 2.6–3.1 context switches per cycle; but at 1 connection +10 to +19 % idle, −10 % beside
-//! the burners and −35 % while the machine was busy with builds: one worker preempted
-//! by another process stalls every request. So one worker pays on a dedicated small
-//! machine with concurrent clients, and that is the operator's call.
+//! (docs/benchmarks.md, "One Tokio worker on a 2-CPU machine"): at 8 connections +20 %
+//! cycles on an idle machine, +18 % beside one CPU burner and +16 % beside two, with 1.6
+//! instead of 2.6–3.1 context switches per cycle; but at 1 connection +10 % idle, +19 %
+//! beside one burner, −10 % beside two and −35 % beside one burner and a build: one worker
+//! preempted by another process stalls every request. So one worker pays on a dedicated
+//! small machine with concurrent clients, and that is the operator's call.
 
 use std::num::NonZeroUsize;
 
