@@ -34,12 +34,32 @@ async fn two_sigterms_at_once_are_one_clean_stop() {
     );
 }
 
+/// The next connection `listener` (non-blocking) gets, held open by the caller; panics
+/// after 30 s.
+async fn accepted(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => return stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no request within 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_later_second_signal_cuts_the_shutdown_short_with_its_code() {
     // A server that accepts connections and never answers: the cleaner's first tick
     // hangs in a request, which a long shutdown grace lets run, so its graceful
     // shutdown would wait out the deadline.
     let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    blackhole.set_nonblocking(true).unwrap();
     let url = format!("http://{}", blackhole.local_addr().unwrap());
     for (signal, code) in [(Signal::TERM, 143), (Signal::INT, 130)] {
         let dir = tempfile::tempdir().unwrap();
@@ -54,6 +74,9 @@ async fn a_later_second_signal_cuts_the_shutdown_short_with_its_code() {
         // The handlers are in place before the loop says it is running (a signal sent
         // earlier would kill the process the default way).
         cleaner.wait_for_stderr("running").await;
+        // And its first request is in flight (on a loaded machine the tick may not have
+        // sent it yet, and a cleaner with nothing in flight stops at once, with 0).
+        let _held = accepted(&blackhole).await;
         cleaner.signal(signal);
         // Once the first signal is logged as taken, one sent more than the repeat window
         // later is a second request, however slowly the machine runs.
