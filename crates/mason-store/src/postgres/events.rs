@@ -32,6 +32,20 @@ use crate::{EventFilter, EventQuery, LatestEventsQuery, PruneEventsRequest};
 /// Events numbered per pass at most (a pass with more left runs again at once).
 const NUMBER_BATCH: i64 = 10_000;
 
+/// Ids `$1 + 1`, `$1 + 2`, … for the oldest unnumbered events (at most `$2`), in write
+/// order.
+///
+/// The batch's `seq`s are gathered into an array and joined back by primary key. Joined
+/// as a subquery instead (`FROM (SELECT seq, row_number() … LIMIT $2) todo`), the planner
+/// expected the limit's full batch, hashed it and scanned the whole `events` table
+/// against it: every pass then cost time in proportion to the history kept (81 ms for
+/// 823 events among 386,000 in `EXPLAIN ANALYZE`, against 14 ms this way). An array's
+/// rows are estimated few, so each event is found through `events_pkey`.
+const NUMBER: &str = "UPDATE events e SET id = $1 + t.n \
+     FROM unnest(ARRAY(SELECT seq FROM events WHERE id IS NULL ORDER BY seq LIMIT $2)) \
+          WITH ORDINALITY AS t(seq, n) \
+     WHERE e.seq = t.seq";
+
 /// The newest id given out (0: none).
 pub(super) async fn head<C: GenericClient>(c: &C) -> PgResult<u64> {
     let last: i64 = query_one(c, "SELECT last_id FROM event_head", &[])
@@ -63,14 +77,7 @@ pub(super) async fn number(client: &mut deadpool_postgres::Object) -> PgResult<u
         let last: i64 = query_one(&tx, "SELECT last_id FROM event_head FOR UPDATE", &[])
             .await?
             .try_get(0)?;
-        let numbered = execute(
-            &tx,
-            "WITH todo AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n \
-                           FROM events WHERE id IS NULL ORDER BY seq LIMIT $2) \
-             UPDATE events e SET id = $1 + todo.n FROM todo WHERE e.seq = todo.seq",
-            &[&last, &NUMBER_BATCH],
-        )
-        .await?;
+        let numbered = execute(&tx, NUMBER, &[&last, &NUMBER_BATCH]).await?;
         let head = last + i64::try_from(numbered).unwrap_or(i64::MAX);
         if numbered > 0 {
             execute(&tx, "UPDATE event_head SET last_id = $1", &[&head]).await?;
@@ -191,4 +198,55 @@ pub(super) async fn prune<C: GenericClient>(c: &C, request: &PruneEventsRequest)
         &[&keep_above, &max_age.unwrap_or(i64::MAX), &batch],
     )
     .await
+}
+
+#[cfg(all(test, feature = "testsuite"))]
+mod tests {
+    use super::NUMBER;
+
+    /// A numbering pass finds its events through indexes, not by reading the whole
+    /// history: the plan of [`NUMBER`] for a full batch, on a table of 100,000 numbered
+    /// events and 500 unnumbered ones, has no sequential scan of `events` (the join it
+    /// replaced had one).
+    #[tokio::test]
+    async fn numbering_does_not_read_the_whole_history() {
+        use crate::testsuite::postgres as pg;
+        let Some(url) = pg::fresh_database_or_skip("postgres numbering plan").await else {
+            return;
+        };
+        let store = crate::open(&url.parse().expect("URL"), Default::default())
+            .await
+            .expect("open (migrates the schema)");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "INSERT INTO events (id, at, kind, type, name, actor) \
+                   SELECT g, g, 'create', 't', 'r' || (g % 1000), 'server' \
+                   FROM generate_series(1, 100000) AS g; \
+                 INSERT INTO events (at, kind, type, name, actor) \
+                   SELECT g, 'create', 't', 'new', 'server' FROM generate_series(1, 500) AS g; \
+                 ANALYZE events",
+            )
+            .await
+            .expect("a long history");
+        let plan: Vec<String> = client
+            .query(
+                &format!("EXPLAIN {NUMBER}"),
+                &[&100_000_i64, &super::NUMBER_BATCH],
+            )
+            .await
+            .expect("EXPLAIN the numbering")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            !plan.contains("Seq Scan on events"),
+            "the numbering pass reads the whole history:\n{plan}"
+        );
+        drop(store);
+    }
 }
