@@ -134,6 +134,7 @@ pub(crate) enum Placeholder {
     /// `?1`, `?2` (SQLite).
     Question,
     /// `$1`, `$2` (PostgreSQL).
+    #[cfg(feature = "postgres")]
     Dollar,
 }
 
@@ -151,6 +152,7 @@ pub(crate) fn filtered_list(filter: &ResourceFilter, style: Placeholder) -> (Str
             args.push(v);
             let sigil = match style {
                 Placeholder::Question => '?',
+                #[cfg(feature = "postgres")]
                 Placeholder::Dollar => '$',
             };
             sql.push_str(&format!(" AND {column} = {sigil}{}", args.len()));

@@ -118,6 +118,7 @@ pub(crate) struct Touch {
 
 impl Touch {
     /// A heartbeat that changes no user data.
+    #[cfg(feature = "postgres")]
     pub(crate) fn heartbeat(now: Timestamp) -> Self {
         Self {
             at: rows::to_micros(&now),

@@ -90,6 +90,7 @@ pub(crate) fn expired_state(stored: Option<String>) -> String {
 
 /// The bind value of the fallback expired state in a statement that applies
 /// [`expired_state`] itself (`coalesce(lease_expired_state, ?)`).
+#[cfg(feature = "postgres")]
 pub(crate) const DEFAULT_EXPIRED_STATE: &str = state::DIRTY;
 
 /// At most how many leases one expiry call ends, as a bind value.
