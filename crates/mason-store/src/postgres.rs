@@ -50,6 +50,8 @@
 //! - PostgreSQL only: `vacuum.rs` (vacuums `resources` and `events` as soon as enough
 //!   of their rows died, so the acquire's index walk does not slow down between two
 //!   autovacuum visits).
+//! - Tests only: `plans.rs` (the plans PostgreSQL makes of per-request and periodic
+//!   statements on large tables: no scan of a whole table where an index leads).
 
 mod acquire;
 mod connect;
@@ -63,6 +65,8 @@ mod leases;
 mod listener;
 mod migrate;
 mod multi;
+#[cfg(all(test, feature = "testsuite"))]
+mod plans;
 mod queue;
 mod reads;
 mod rows;

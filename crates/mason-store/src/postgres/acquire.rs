@@ -22,11 +22,20 @@ use crate::{AcquireByStateRequest, AcquireRequest, Acquired, Result};
 
 /// How many resources the live places ranked ahead of (`$5` priority, `$3` arrival)
 /// reserve, and whether the type has any resource at all (which 404 a miss answers).
-const AHEAD_AND_TYPE: &str = "SELECT \
+///
+/// The type's existence is the first entry of `resources_pick` for it, asked for in
+/// `state` order: a plan that read the table instead would have to read every row of the
+/// type to sort them, so every plan walks the index. Asked as `EXISTS (SELECT 1 FROM
+/// resources WHERE type = $1)`, the generic plan PostgreSQL settles on after five calls
+/// on a connection (it cannot know how common the type is, so it takes the average)
+/// scanned the table until it met a row of the type: on every miss of a polling client,
+/// up to the whole table for a type whose rows lie at its end or that has none (5–15 ms
+/// and 640–1,150 pages at 100,000 resources, against 0.1 ms and 4 pages this way).
+pub(super) const AHEAD_AND_TYPE: &str = "SELECT \
         (SELECT coalesce(sum(wanted), 0)::bigint FROM requests \
          WHERE type = $1 AND state = $2 AND expires_at >= $4 \
            AND (priority > $5 OR (priority = $5 AND coalesce(arrival, seq) < $3))), \
-        EXISTS (SELECT 1 FROM resources WHERE type = $1)";
+        (SELECT true FROM resources WHERE type = $1 ORDER BY state LIMIT 1) IS NOT NULL";
 
 /// How many resources of `$1` exist, counting no further than `$2`.
 pub(super) const COUNT_TYPE_UP_TO: &str =

@@ -32,8 +32,11 @@ const PICK_FOR_SET: &str = "SELECT name FROM resources \
 const UNOWNED: &str =
     "SELECT count(*) FROM resources WHERE type = $1 AND state = $2 AND owner = ''";
 
-/// Whether `$1` has a resource or a dynamic pool.
-const TYPE_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM resources WHERE type = $1) \
+/// Whether `$1` has a resource or a dynamic pool. The resource is looked for as in
+/// [`super::acquire::AHEAD_AND_TYPE`] (the first index entry in `state` order), so no plan
+/// scans the table.
+pub(super) const TYPE_KNOWN: &str = "SELECT \
+    (SELECT true FROM resources WHERE type = $1 ORDER BY state LIMIT 1) IS NOT NULL \
     OR EXISTS (SELECT 1 FROM drlcs WHERE type = $1)";
 
 /// One attempt's answer.
