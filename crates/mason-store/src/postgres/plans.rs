@@ -86,3 +86,40 @@ async fn a_type_is_found_without_scanning_the_pool() {
     }
     drop(store);
 }
+
+/// A reset walks the index range of its type and state, not the pool: on 20,000 free
+/// resources of ten types, idle since long ago, and 10,000 leases of one of them, 5 of
+/// them stale, neither plan of [`super::writes::RESET`] scans `resources` (the join of
+/// the stale rows back to the table it replaced hashed them against a scan of the whole
+/// table).
+#[tokio::test]
+async fn a_reset_reads_the_leases_of_its_type_not_the_pool() {
+    let Some((store, client)) = database("postgres reset plans").await else {
+        return;
+    };
+    client
+        .batch_execute(
+            "INSERT INTO resources (name, type, state, lastupdate) \
+               SELECT 'free-' || g, 't' || (g % 10), 'free', g \
+               FROM generate_series(1, 20000) AS g; \
+             INSERT INTO resources (name, type, state, owner, lastupdate) \
+               SELECT 'held-' || g, 't0', 'busy', 'job-' || g, 1000000 + g \
+               FROM generate_series(1, 10000) AS g; \
+             ANALYZE resources",
+        )
+        .await
+        .expect("a large pool with leases");
+    let plans = plans(
+        &client,
+        super::writes::RESET,
+        "'t0', 'busy', 'dirty', 2000000, 1000005, '{reset,server,NULL}'",
+    )
+    .await;
+    for plan in &plans {
+        assert!(
+            !plan.contains("Seq Scan on resources"),
+            "a reset reads the whole pool:\n{plan}"
+        );
+    }
+    drop(store);
+}
