@@ -5,6 +5,11 @@
 //!   for as long as the store is open. It is not the database: a database file deleted
 //!   or replaced under a running server (an operator's `rm`, a restore gone wrong) does
 //!   not free the lock, so a second server on the same path still stops at start.
+//!   Opening waits up to [`LOCK_WAIT`] for the lock before saying so: a child process
+//!   started by any thread of this process holds a copy of every open descriptor (the
+//!   lock file's, and with it the lock) from its fork until its exec closes it, so a
+//!   store reopened at once in the same process (a restart) can find its own earlier
+//!   lock still held for that moment.
 //! - **The marker rule.** The lock file is created with the store and never removed, so
 //!   it also records that a store was initialised at `PATH`. A missing database whose
 //!   lock file is there was lost, and opening it is an error unless the caller asked to
@@ -25,12 +30,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
 /// How often the watch thread compares the path with the open files.
 pub(super) const WATCH_PERIOD: Duration = Duration::from_millis(250);
+
+/// How long opening waits for the lock file's lock before the store is "in use by
+/// another process". A child process's copy of the lock (see the module doc) lasts from
+/// its fork to its exec; a real second server is refused this much later.
+pub(super) const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Between two tries of the lock while waiting for it.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
 
 /// A file's device and inode.
 type FileId = (u64, u64);
@@ -83,23 +96,41 @@ impl StoreLock {
                 ))
             }
         };
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Unavailable(format!(
-                    "the SQLite store {} is in use by another process (it holds {}; a store \
-                     file serves one mason at a time: stop the other one, or use PostgreSQL \
-                     for replicas)",
-                    db.display(),
-                    path.display()
-                )))
+        let asked = Instant::now();
+        let mut retries = 0u32;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if asked.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(LOCK_RETRY);
+                    retries += 1;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Unavailable(format!(
+                        "the SQLite store {} is in use by another process (it holds {}; a \
+                         store file serves one mason at a time: stop the other one, or use \
+                         PostgreSQL for replicas)",
+                        db.display(),
+                        path.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::backend_from(
+                        format!("cannot lock {}", path.display()),
+                        e,
+                    ))
+                }
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::backend_from(
-                    format!("cannot lock {}", path.display()),
-                    e,
-                ))
-            }
+        }
+        if retries > 0 {
+            let waited_ms = asked.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(
+                retries,
+                waited_ms,
+                "waited for the lock of {} (held by another process, or by a child \
+                 process of this one until it starts its program)",
+                path.display()
+            );
         }
         if !existed {
             let note = format!(
