@@ -62,13 +62,18 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Start checkpointing the store's database.
+    /// Start checkpointing the store's database every [`PERIOD`].
     pub(super) fn start(inner: Arc<Mutex<Inner>>) -> crate::Result<Self> {
+        Self::every(inner, PERIOD)
+    }
+
+    /// Start checkpointing every `period`.
+    fn every(inner: Arc<Mutex<Inner>>, period: Duration) -> crate::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("mason-sqlite-checkpoint".into())
-            .spawn(move || run(&inner, &flag))
+            .spawn(move || run(&inner, &flag, period))
             .map_err(|e| crate::Error::backend_from("cannot start the checkpoint thread", e))?;
         Ok(Self {
             stop,
@@ -77,14 +82,19 @@ impl Checkpointer {
     }
 }
 
-fn run(inner: &Mutex<Inner>, stop: &AtomicBool) {
+fn run(inner: &Mutex<Inner>, stop: &AtomicBool, period: Duration) {
     let wal_path = match inner.lock() {
         Ok(guard) => guard.conn.path().map(|p| format!("{p}-wal")),
         Err(_) => return,
     };
     let mut wal: Option<File> = None;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(PERIOD);
+    loop {
+        // Woken early by the drop (an unpark), so closing the store does not wait out
+        // the period.
+        std::thread::park_timeout(period);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         if wal.is_none() {
             wal = wal_path.as_ref().and_then(|p| File::open(p).ok());
         }
@@ -167,6 +177,7 @@ impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -224,6 +235,38 @@ mod tests {
             on_disk,
             pages * page_size,
             "every page of the synced database is in the file, not only in the WAL"
+        );
+    }
+
+    /// Stopping the thread does not wait out its period: with a period of an hour, the
+    /// drop returns at once (the thread is unparked), not an hour later.
+    #[test]
+    fn a_drop_wakes_the_thread_instead_of_waiting_out_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions {
+            path: Some(dir.path().join("s.db")),
+            synchronous: Synchronous::Normal,
+            request_ttl: crate::DEFAULT_REQUEST_TTL,
+            clock: Arc::new(SystemClock),
+            create: false,
+            timeout: crate::DEFAULT_STORE_TIMEOUT,
+        })
+        .unwrap();
+        let slow = super::Checkpointer::every(
+            Arc::clone(&store.inner),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(slow);
+            let _ = done.send(());
+        });
+        assert!(
+            dropped
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .is_ok(),
+            "the checkpoint thread was not stopped within a minute of its drop"
         );
     }
 }

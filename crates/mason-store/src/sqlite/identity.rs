@@ -296,14 +296,28 @@ impl Watch {
         identity: Arc<Identity>,
         on_wal_lost: impl FnOnce() + Send + 'static,
     ) -> Result<Self> {
+        Self::every(identity, WATCH_PERIOD, on_wal_lost)
+    }
+
+    /// Check `identity` every `period`.
+    fn every(
+        identity: Arc<Identity>,
+        period: Duration,
+        on_wal_lost: impl FnOnce() + Send + 'static,
+    ) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("mason-sqlite-watch".into())
             .spawn(move || {
                 let mut on_wal_lost = Some(on_wal_lost);
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(WATCH_PERIOD);
+                loop {
+                    // Woken early by the drop (an unpark), so closing the store does not
+                    // wait out the period.
+                    std::thread::park_timeout(period);
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
                     if identity.check().is_err() {
                         if identity.wal_lost_alone() {
                             if let Some(f) = on_wal_lost.take() {
@@ -326,6 +340,7 @@ impl Drop for Watch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -334,6 +349,26 @@ impl Drop for Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stopping the watch does not wait out its period: with a period of an hour, the
+    /// drop returns at once (the thread is unparked), not an hour later.
+    #[test]
+    fn a_drop_wakes_the_watch_instead_of_waiting_out_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        std::fs::write(&db, b"x").unwrap();
+        let identity = Arc::new(Identity::record(&db, StoreLock::take(&db).unwrap()).unwrap());
+        let watch = Watch::every(identity, Duration::from_secs(3600), || {}).unwrap();
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(watch);
+            let _ = done.send(());
+        });
+        assert!(
+            dropped.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "the watch thread was not stopped within a minute of its drop"
+        );
+    }
 
     #[test]
     fn a_replaced_or_deleted_file_is_lost_for_good() {
