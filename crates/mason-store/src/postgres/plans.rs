@@ -123,3 +123,38 @@ async fn a_reset_reads_the_leases_of_its_type_not_the_pool() {
     }
     drop(store);
 }
+
+/// A numbering pass finds its events through indexes, not by reading the whole history:
+/// on 100,000 numbered events and 500 unnumbered ones, neither plan of
+/// [`super::events::NUMBER`] for a full batch scans `events` (the join it replaced hashed
+/// the batch against a scan of the whole table).
+#[tokio::test]
+async fn numbering_does_not_read_the_whole_history() {
+    let Some((store, client)) = database("postgres numbering plans").await else {
+        return;
+    };
+    client
+        .batch_execute(
+            "INSERT INTO events (id, at, kind, type, name, actor) \
+               SELECT g, g, 'create', 't', 'r' || (g % 1000), 'server' \
+               FROM generate_series(1, 100000) AS g; \
+             INSERT INTO events (at, kind, type, name, actor) \
+               SELECT g, 'create', 't', 'new', 'server' FROM generate_series(1, 500) AS g; \
+             ANALYZE events",
+        )
+        .await
+        .expect("a long history");
+    let plans = plans(
+        &client,
+        super::events::NUMBER,
+        &format!("100000, {}", super::events::NUMBER_BATCH),
+    )
+    .await;
+    for plan in &plans {
+        assert!(
+            !plan.contains("Seq Scan on events"),
+            "the numbering pass reads the whole history:\n{plan}"
+        );
+    }
+    drop(store);
+}
