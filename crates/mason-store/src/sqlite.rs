@@ -237,6 +237,20 @@ impl SqliteStore {
         })
     }
 
+    /// A store on the file `path` with the system clock (unit tests that look at the
+    /// file or the threads of a file-backed store).
+    #[cfg(test)]
+    pub(crate) fn on_file(path: PathBuf) -> Result<Self> {
+        Self::open(SqliteOptions {
+            path: Some(path),
+            synchronous: Synchronous::Normal,
+            request_ttl: crate::DEFAULT_REQUEST_TTL,
+            clock: Arc::new(crate::SystemClock),
+            create: false,
+            timeout: crate::DEFAULT_STORE_TIMEOUT,
+        })
+    }
+
     /// The test-only fault hook: stall or fail the store's writes.
     #[cfg(feature = "testsuite")]
     pub fn faults(&self) -> &Faults {

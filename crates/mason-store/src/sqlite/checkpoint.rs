@@ -190,23 +190,15 @@ mod tests {
     use mason_types::BoskosConfig;
 
     use super::super::txn::Cost;
-    use super::super::{SqliteOptions, SqliteStore, Synchronous};
+    use super::super::SqliteStore;
     use super::BULK_ROWS;
-    use crate::{Store, SystemClock};
+    use crate::Store;
 
     #[tokio::test]
     async fn a_large_sync_is_in_the_database_file_when_it_returns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let store = SqliteStore::open(SqliteOptions {
-            path: Some(path.clone()),
-            synchronous: Synchronous::Normal,
-            request_ttl: crate::DEFAULT_REQUEST_TTL,
-            clock: Arc::new(SystemClock),
-            create: false,
-            timeout: crate::DEFAULT_STORE_TIMEOUT,
-        })
-        .unwrap();
+        let store = SqliteStore::on_file(path.clone()).unwrap();
         let names: Vec<String> = (0..2 * BULK_ROWS)
             .map(|i| format!("  - res-{i:05}\n"))
             .collect();
@@ -243,15 +235,7 @@ mod tests {
     #[test]
     fn a_drop_wakes_the_thread_instead_of_waiting_out_the_period() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(SqliteOptions {
-            path: Some(dir.path().join("s.db")),
-            synchronous: Synchronous::Normal,
-            request_ttl: crate::DEFAULT_REQUEST_TTL,
-            clock: Arc::new(SystemClock),
-            create: false,
-            timeout: crate::DEFAULT_STORE_TIMEOUT,
-        })
-        .unwrap();
+        let store = SqliteStore::on_file(dir.path().join("s.db")).unwrap();
         let slow = super::Checkpointer::every(
             Arc::clone(&store.inner),
             std::time::Duration::from_secs(3600),

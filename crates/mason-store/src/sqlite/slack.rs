@@ -18,13 +18,11 @@ pub(super) const SLACK_BYTES: i64 = 48;
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use mason_types::BoskosConfig;
 
     use super::super::txn::Cost;
-    use super::super::{SqliteOptions, SqliteStore, Synchronous};
-    use crate::{AcquireRequest, ReleaseRequest, Store, SystemClock};
+    use super::super::SqliteStore;
+    use crate::{AcquireRequest, ReleaseRequest, Store};
 
     const ROWS: usize = 600;
 
@@ -50,15 +48,7 @@ mod tests {
     #[tokio::test]
     async fn a_first_lease_fills_the_slack_instead_of_splitting_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(SqliteOptions {
-            path: Some(dir.path().join("s.db")),
-            synchronous: Synchronous::Normal,
-            request_ttl: crate::DEFAULT_REQUEST_TTL,
-            clock: Arc::new(SystemClock),
-            create: false,
-            timeout: crate::DEFAULT_STORE_TIMEOUT,
-        })
-        .unwrap();
+        let store = SqliteStore::on_file(dir.path().join("s.db")).unwrap();
         let names: Vec<String> = (0..ROWS).map(|i| format!("  - res-{i:04}\n")).collect();
         let yaml = format!(
             "resources:\n- type: t\n  state: free\n  names:\n{}",
